@@ -1,0 +1,264 @@
+"""The encrypted job container (sans-I/O): how a document is parked at rest.
+
+Layout (all integers big-endian)::
+
+    header  = MAGIC "PPJ1" | version u8 | chunk_bytes u32 | job_id 16 bytes
+              | site_len u8 | site utf-8 | salt 32 bytes
+    body    = chunk_0 | chunk_1 | ... | chunk_n      (each = AES-256-GCM ciphertext + 16-byte tag)
+
+Invariants (DESIGN.md, "Jobs at rest"):
+
+* each job has its own random 256-bit data key; the chunk key is
+  HKDF-SHA256(data_key, salt, info="pullprint/job/v1|" + header), so the header (job id, site,
+  chunk size) is bound into the key: a container whose header was edited, or spliced from another
+  job, fails to decrypt;
+* every chunk but the last holds exactly `chunk_bytes` of plaintext; the nonce is the 11-byte chunk
+  counter followed by a final-chunk flag byte (the STREAM construction of Hoang, Reyhanitabar,
+  Rogaway and Vizar), so reordered, dropped, duplicated or truncated chunks fail to authenticate;
+* the decryptor only releases plaintext that has been authenticated, one chunk at a time.
+
+The data key itself is wrapped (AES-256-GCM, job id as associated data) by the cloud's master key,
+so destroying the wrapped key destroys the content even if a copy of the blob survives.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import uuid
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MAGIC = b"PPJ1"
+VERSION = 1
+DEFAULT_CHUNK_BYTES = 64 * 1024
+KEY_BYTES = 32
+SALT_BYTES = 32
+TAG_BYTES = 16
+_MAX_CHUNK_BYTES = 16 * 1024 * 1024
+_COUNTER_LIMIT = 1 << 88  # 11-byte counter
+_FIXED = struct.Struct(">4sBI16sB")
+_WRAP_NONCE_BYTES = 12
+
+
+class ContainerError(ValueError):
+    """Root of container errors: the bytes are not a valid job container for this job."""
+
+
+class ContainerFormatError(ContainerError):
+    """The header is malformed or of an unknown version."""
+
+
+class ContainerIntegrityError(ContainerError):
+    """A chunk failed to authenticate, or the stream was truncated, reordered or spliced."""
+
+
+def new_data_key() -> bytes:
+    """A fresh random 256-bit data key for one job."""
+    return os.urandom(KEY_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The container header, authenticated through the key derivation."""
+
+    job_id: uuid.UUID
+    site: str
+    chunk_bytes: int
+    salt: bytes
+
+    def encode(self) -> bytes:
+        """The header as stored."""
+        site = self.site.encode()
+        return _FIXED.pack(MAGIC, VERSION, self.chunk_bytes, self.job_id.bytes, len(site)) + (
+            site + self.salt
+        )
+
+    @classmethod
+    def parse(cls, data: bytes) -> tuple[Header, int] | None:
+        """Parse a header from the start of `data`; None if more bytes are needed."""
+        if len(data) < _FIXED.size:
+            return None
+        magic, version, chunk_bytes, job_id, site_len = _FIXED.unpack_from(data)
+        if magic != MAGIC:
+            raise ContainerFormatError("not a PullPrint job container")
+        if version != VERSION:
+            raise ContainerFormatError(f"unknown container version {version}")
+        if not 0 < chunk_bytes <= _MAX_CHUNK_BYTES:
+            raise ContainerFormatError("chunk size out of range")
+        end = _FIXED.size + site_len + SALT_BYTES
+        if len(data) < end:
+            return None
+        try:
+            site = data[_FIXED.size : _FIXED.size + site_len].decode()
+        except UnicodeDecodeError as exc:
+            raise ContainerFormatError("site is not UTF-8") from exc
+        salt = bytes(data[end - SALT_BYTES : end])
+        return cls(uuid.UUID(bytes=job_id), site, chunk_bytes, salt), end
+
+
+def _chunk_cipher(data_key: bytes, header: Header) -> AESGCM:
+    if len(data_key) != KEY_BYTES:
+        raise ValueError("data key must be 32 bytes")
+    key = HKDF(
+        algorithm=hashes.SHA256(),
+        length=KEY_BYTES,
+        salt=header.salt,
+        info=b"pullprint/job/v1|" + header.encode(),
+    ).derive(data_key)
+    return AESGCM(key)
+
+
+def _nonce(counter: int, final: bool) -> bytes:
+    if counter >= _COUNTER_LIMIT:
+        raise ContainerError("too many chunks")
+    return counter.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
+
+
+class Encryptor:
+    """Turns a plaintext stream into a container, in constant memory.
+
+    Usage: `out = enc.header; out += enc.update(data)...; out += enc.finalize()`.
+    """
+
+    def __init__(
+        self, data_key: bytes, job_id: uuid.UUID, site: str,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> None:
+        if not 0 < chunk_bytes <= _MAX_CHUNK_BYTES:
+            raise ValueError("chunk size out of range")
+        if len(site.encode()) > 255:
+            raise ValueError("site name too long")
+        self._hdr = Header(job_id, site, chunk_bytes, os.urandom(SALT_BYTES))
+        self.header = self._hdr.encode()
+        self._aead = _chunk_cipher(data_key, self._hdr)
+        self._buf = bytearray()
+        self._counter = 0
+        self._done = False
+        self.plaintext_bytes = 0
+
+    def update(self, data: bytes) -> bytes:
+        """Encrypt what can be encrypted so far; keeps at least one chunk's worth back.
+
+        The last chunk must carry the final flag, so a full chunk is only sealed once we know
+        more data follows it.
+        """
+        if self._done:
+            raise ContainerError("encryptor already finalized")
+        self._buf += data
+        self.plaintext_bytes += len(data)
+        out = bytearray()
+        size = self._hdr.chunk_bytes
+        while len(self._buf) > size:
+            out += self._seal(bytes(self._buf[:size]), final=False)
+            del self._buf[:size]
+        return bytes(out)
+
+    def finalize(self) -> bytes:
+        """Seal the last (possibly empty) chunk with the final flag."""
+        if self._done:
+            raise ContainerError("encryptor already finalized")
+        self._done = True
+        return self._seal(bytes(self._buf), final=True)
+
+    def _seal(self, chunk: bytes, *, final: bool) -> bytes:
+        sealed = self._aead.encrypt(_nonce(self._counter, final), chunk, None)
+        self._counter += 1
+        return sealed
+
+
+class Decryptor:
+    """Turns a container stream back into plaintext, releasing only authenticated bytes.
+
+    `expected_job_id` (and `expected_site`) guard against a container of another job being served
+    in place of this one.
+    """
+
+    def __init__(
+        self, data_key: bytes, expected_job_id: uuid.UUID, expected_site: str | None = None
+    ) -> None:
+        self._key = data_key
+        self._expected_job_id = expected_job_id
+        self._expected_site = expected_site
+        self._buf = bytearray()
+        self._aead: AESGCM | None = None
+        self._chunk_cipher_bytes = 0
+        self._counter = 0
+        self._done = False
+        self.header: Header | None = None
+
+    def update(self, data: bytes) -> bytes:
+        """Feed container bytes; return the plaintext of every chunk known not to be the last."""
+        if self._done:
+            raise ContainerIntegrityError("data after the final chunk")
+        self._buf += data
+        if self._aead is None and not self._read_header():
+            return b""
+        out = bytearray()
+        # Hold back one full chunk: only EOF tells whether it is the final one.
+        while len(self._buf) > self._chunk_cipher_bytes:
+            out += self._open(bytes(self._buf[: self._chunk_cipher_bytes]), final=False)
+            del self._buf[: self._chunk_cipher_bytes]
+        return bytes(out)
+
+    def finalize(self) -> bytes:
+        """Authenticate the final chunk; raises if the stream was cut short."""
+        if self._done:
+            raise ContainerIntegrityError("decryptor already finalized")
+        if self._aead is None and not self._read_header():
+            raise ContainerIntegrityError("container truncated inside its header")
+        self._done = True
+        if len(self._buf) < TAG_BYTES:
+            raise ContainerIntegrityError("container truncated: final chunk missing")
+        return self._open(bytes(self._buf), final=True)
+
+    def _read_header(self) -> bool:
+        parsed = Header.parse(bytes(self._buf[: _FIXED.size + 255 + SALT_BYTES]))
+        if parsed is None:
+            return False
+        header, used = parsed
+        if header.job_id != self._expected_job_id:
+            raise ContainerIntegrityError("container belongs to another job")
+        if self._expected_site is not None and header.site != self._expected_site:
+            raise ContainerIntegrityError("container belongs to another site")
+        self.header = header
+        self._aead = _chunk_cipher(self._key, header)
+        self._chunk_cipher_bytes = header.chunk_bytes + TAG_BYTES
+        del self._buf[:used]
+        return True
+
+    def _open(self, sealed: bytes, *, final: bool) -> bytes:
+        assert self._aead is not None
+        try:
+            plain = self._aead.decrypt(_nonce(self._counter, final), sealed, None)
+        except InvalidTag as exc:
+            raise ContainerIntegrityError(
+                f"chunk {self._counter} failed to authenticate (tampered, truncated or reordered)"
+            ) from exc
+        self._counter += 1
+        return plain
+
+
+def ciphertext_size(plaintext_bytes: int, header_bytes: int, chunk_bytes: int) -> int:
+    """Size of the container for a document of `plaintext_bytes`."""
+    chunks = plaintext_bytes // chunk_bytes + 1  # the final chunk may be empty
+    return header_bytes + plaintext_bytes + chunks * TAG_BYTES
+
+
+def wrap_key(master_key: bytes, data_key: bytes, job_id: uuid.UUID) -> bytes:
+    """Wrap a data key under the master key, bound to the job id."""
+    nonce = os.urandom(_WRAP_NONCE_BYTES)
+    return nonce + AESGCM(master_key).encrypt(nonce, data_key, b"pullprint/wrap/v1|" + job_id.bytes)
+
+
+def unwrap_key(master_key: bytes, wrapped: bytes, job_id: uuid.UUID) -> bytes:
+    """Recover a data key; raises ContainerIntegrityError if it was not wrapped for this job."""
+    nonce, sealed = wrapped[:_WRAP_NONCE_BYTES], wrapped[_WRAP_NONCE_BYTES:]
+    try:
+        return AESGCM(master_key).decrypt(nonce, sealed, b"pullprint/wrap/v1|" + job_id.bytes)
+    except InvalidTag as exc:
+        raise ContainerIntegrityError("data key was not wrapped for this job") from exc

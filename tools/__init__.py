@@ -1,0 +1,1 @@
+"""Operator and developer commands: `pullprint demo`, `cloud serve`, `station run`, `submit`, `bench`."""

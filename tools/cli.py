@@ -1,0 +1,185 @@
+"""The `pullprint` command: a thin argparse front over the programs' composition roots.
+
+Each subcommand imports what it needs when it runs, so a station (installed without the cloud extra)
+can run `pullprint station run` without FastAPI or SQLAlchemy present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class CliError(Exception):
+    """An error to show as one line, with exit code `code`."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from tools.demo import DemoOptions, run_demo
+
+    return run_demo(
+        DemoOptions(
+            interactive=args.interactive,
+            json_output=args.json,
+            out_dir=Path(args.out),
+            printer_uri=args.printer,
+        )
+    )
+
+
+def _cmd_cloud_serve(args: argparse.Namespace) -> int:
+    from cloud.config import load_config
+    from cloud.errors import CloudError
+    from cloud.server import serve
+
+    env = dict(_environ())
+    if args.data_dir:
+        env["PULLPRINT_DATA_DIR"] = str(args.data_dir)
+    try:
+        config = load_config(Path(args.config) if args.config else None, env)
+    except CloudError as exc:
+        raise CliError(str(exc)) from exc
+    serve(config, args.host, args.port)
+    return 0
+
+
+def _cmd_cloud_init(args: argparse.Namespace) -> int:
+    from cloud.config import generate_secrets
+
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secrets.toml"
+    if path.exists():
+        raise CliError(f"{path} exists already; refusing to replace the cloud's secrets")
+    generate_secrets(path)
+    print(f"wrote fresh random secrets to {path} (mode 0600); keep it out of backups you share")
+    return 0
+
+
+def _cmd_station_run(args: argparse.Namespace) -> int:
+    from station.app import build_station
+    from station.config import load_config
+    from station.errors import StationError
+
+    try:
+        config = load_config(Path(args.config), dict(_environ()))
+        station = build_station(config)
+    except StationError as exc:
+        raise CliError(str(exc)) from exc
+    station.start()
+    try:
+        station.wait_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        station.stop()
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from tools.submit import submit_file
+
+    job = submit_file(
+        args.cloud, args.token, Path(args.file), name=args.name, document_format=args.format,
+        copies=args.copies,
+    )
+    print(f"submitted {job['name']!r}: job {job['id']}, {job['size_bytes']} bytes, held until "
+          f"{job['expires_at']}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from tools.bench import BenchOptions, run_bench
+
+    return run_bench(BenchOptions(runs=args.runs, big_mb=args.big_mb, json_output=args.json))
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    parser = argparse.ArgumentParser(prog="pullprint", description=__doc__.splitlines()[0])
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback on error")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="cloud + simulated station + virtual printer: one release")
+    demo.add_argument("--interactive", action="store_true",
+                      help="tap the badge and press the station's buttons from the keyboard")
+    demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    demo.add_argument("--out", default="demo-out", help="where to save every screen as PNG")
+    demo.add_argument("--printer", default=None,
+                      help="deliver to this printer URI instead of the built-in virtual printer")
+    demo.set_defaults(func=_cmd_demo)
+
+    cloud = sub.add_parser("cloud", help="the cloud service").add_subparsers(dest="cloud_cmd",
+                                                                           required=True)
+    serve = cloud.add_parser("serve", help="run the cloud service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8631)
+    serve.add_argument("--data-dir", help="database, blobs and secrets.toml live here")
+    serve.add_argument("--config", help="a cloud.toml")
+    serve.set_defaults(func=_cmd_cloud_serve)
+    init = cloud.add_parser("init", help="make fresh random secrets in DATA_DIR/secrets.toml")
+    init.add_argument("--data-dir", required=True)
+    init.set_defaults(func=_cmd_cloud_init)
+
+    station = sub.add_parser("station", help="the release station").add_subparsers(
+        dest="station_cmd", required=True)
+    run = station.add_parser("run", help="run the station")
+    run.add_argument("--config", default="/etc/pullprint/station.toml")
+    run.set_defaults(func=_cmd_station_run)
+
+    submit = sub.add_parser("submit", help="park a document in the secure queue")
+    submit.add_argument("file")
+    submit.add_argument("--cloud", required=True, help="the cloud's base URL")
+    submit.add_argument("--token", required=True, help="your API token (ppu_...)")
+    submit.add_argument("--name", help="document name (default: the file name)")
+    submit.add_argument("--format", help="MIME type (default: guessed from the file name)")
+    submit.add_argument("--copies", type=int, default=1)
+    submit.set_defaults(func=_cmd_submit)
+
+    bench = sub.add_parser("bench", help="latency and streaming benchmarks")
+    bench.add_argument("--runs", type=int, default=200, help="taps and releases to time")
+    bench.add_argument("--big-mb", type=int, default=200, help="size of the streaming job")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pullprint` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        if args.traceback:
+            raise
+        print(f"pullprint: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.traceback:
+            raise
+        print(f"pullprint: {type(exc).__name__}: {exc} (run with --traceback for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+#!/bin/sh
+# The README's two commands: `sh tools/quickstart.sh demo` and `sh tools/quickstart.sh test`.
+# Each installs what it needs on a fresh Debian/Ubuntu machine (apt packages when missing, a venv in
+# .venv with pullprint and its extras), then runs the demo or the whole check (format, lint, types,
+# import contracts, tests). It fails loudly if anything cannot be installed.
+set -eu
+cd "$(dirname "$0")/.."
+
+what="${1:-}"
+case "$what" in
+  demo|test) shift ;;
+  *) echo "usage: sh tools/quickstart.sh demo|test [args...]" >&2; exit 2 ;;
+esac
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "quickstart: need root (or sudo) to run: $*" >&2; exit 1; fi
+}
+
+apt_updated=0
+apt_install() {  # apt_install PACKAGE
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "quickstart: this is not a Debian/Ubuntu machine: install '$1' by hand" >&2
+    exit 1
+  fi
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  echo "quickstart: installing $1"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$1" >/dev/null || {
+    echo "quickstart: could not install $1" >&2; exit 1; }
+}
+need_apt() {  # need_apt COMMAND PACKAGE: install PACKAGE when COMMAND is missing
+  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$1" ] && [ ! -x "/usr/bin/$1" ]; then
+    apt_install "$2"
+  fi
+}
+
+PY="${PYTHON:-python3}"
+need_apt "$PY" python3
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "quickstart: pullprint needs Python >= 3.11 ($PY is $("$PY" -V 2>&1))" >&2; exit 1
+fi
+if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  apt_install python3-venv
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+
+if [ "$what" = demo ]; then
+  .venv/bin/python -m pip install -q -e '.[all]'
+  exec .venv/bin/pullprint demo "$@"
+fi
+
+# test: the real peers the tests talk to.
+need_apt ippeveprinter cups-ipp-utils
+need_apt ipptool cups-ipp-utils
+need_apt dbus-daemon dbus
+.venv/bin/python -m pip install -q -e '.[all,test]'
+exec sh tools/check.sh "$@"

@@ -1,0 +1,232 @@
+"""The whole loop on one machine: embedded cloud, a printer, and a simulated station.
+
+Used by `pullprint demo`, `pullprint bench` and the end-to-end tests, so all three exercise the same
+wiring. Everything binds to 127.0.0.1; everything started here is stopped in `close()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from cloud.app import create_app
+from cloud.config import generate_secrets
+from cloud.config import load_config as load_cloud_config
+from cloud.server import RunningServer, start_in_thread
+from hardware.display.simulated import SimulatedDisplay
+from hardware.printers.virtual import VirtualPrinter
+from hardware.readers.base import Credential
+from hardware.readers.simulated import SimulatedCardReader
+from station.app import Station, build_station
+from station.config import load_config as load_station_config
+from station.screens import Screen
+from station.workflow import Button
+
+ScreenHook = Callable[[Screen, float], None]
+
+
+@dataclass
+class EnrolledUser:
+    """A user made through the admin API, with the token they submit with."""
+
+    id: str
+    email: str
+    display_name: str
+    token: str
+
+
+@dataclass
+class ScreenLog:
+    """Every screen the station showed, with the monotonic time it was shown."""
+
+    entries: list[tuple[float, Screen]] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def add(self, screen: Screen) -> None:
+        with self.changed:
+            self.entries.append((time.monotonic(), screen))
+            self.changed.notify_all()
+
+    def wait_for(
+        self, kind: type[Screen] | tuple[type[Screen], ...], *, after: float, timeout_s: float
+    ) -> tuple[float, Screen] | None:
+        """The first screen of `kind` shown at or after `after`, waiting up to `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        with self.changed:
+            while True:
+                for at, screen in self.entries:
+                    if at >= after and isinstance(screen, kind):
+                        return at, screen
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.changed.wait(left)
+
+
+def credential_tag(site_key: bytes, credential: Credential) -> str:
+    """What an enrolling admin tool computes: the same keyed tag the station sends."""
+    message = b"card/v1|" + credential.canonical().encode()
+    return hmac.new(site_key, message, hashlib.sha256).hexdigest()
+
+
+class LoopRig:
+    """Cloud + printer + station, started together on loopback."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        printer_uri: str | None = None,
+        frames_dir: Path | None = None,
+        display_size: tuple[int, int] = (320, 240),
+        on_screen: ScreenHook | None = None,
+        printer_processing_s: float = 0.02,
+        keep_documents: bool = True,
+        session_timeout_s: float = 30.0,
+    ) -> None:
+        self.work_dir = work_dir
+        self.frames_dir = frames_dir
+        self.screens = ScreenLog()
+        self._on_screen = on_screen
+        self._printer_uri = printer_uri
+        self._display_size = display_size
+        self._printer_processing_s = printer_processing_s
+        self._keep_documents = keep_documents
+        self._session_timeout_s = session_timeout_s
+        self.site_key = secrets.token_bytes(32)
+        self.http = requests.Session()
+        self.printer: VirtualPrinter | None = None
+        self.server: RunningServer | None = None
+        self.station: Station | None = None
+        self.reader = SimulatedCardReader()
+        self.display: SimulatedDisplay | None = None
+        self.admin_token = ""
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def start(self) -> LoopRig:
+        """Start the printer, the cloud and the station; enrol the station with the cloud."""
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        data_dir = self.work_dir / "cloud"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        generate_secrets(data_dir / "secrets.toml")
+        cloud_config = load_cloud_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)})
+        self.admin_token = cloud_config.admin_token
+        self.server = start_in_thread(create_app(cloud_config), host="127.0.0.1", port=0)
+
+        if self._printer_uri is None:
+            self.printer = VirtualPrinter(
+                processing_s=self._printer_processing_s, keep_documents=self._keep_documents
+            ).start()
+            printer_uri = self.printer.uri
+        else:
+            printer_uri = self._printer_uri
+
+        enrolled = self.admin("POST", "/api/v1/admin/stations",
+                              {"name": "demo-station", "printer_uri": printer_uri})
+        station_toml = self.work_dir / "station.toml"
+        spool = self.work_dir / "spool"
+        spool.mkdir(exist_ok=True)
+        width, height = self._display_size
+        station_toml.write_text(
+            "[station]\nname = \"demo-station\"\n"
+            f"[cloud]\nurl = \"{self.cloud_url}\"\ntoken = \"{enrolled['secret']}\"\ntimeout_s = 10\n"
+            f"[site]\nkey_hex = \"{self.site_key.hex()}\"\n"
+            f"[printer]\nuri = \"{printer_uri}\"\ntimeout_s = 60\n"
+            "[hardware]\nreader = \"simulated\"\ndisplay = \"simulated\"\n"
+            f"display_width = {width}\ndisplay_height = {height}\ndisplay_mode = \"RGB\"\n"
+            f"[session]\ntimeout_s = {self._session_timeout_s}\n"
+            f"[spool]\ndir = \"{spool}\"\n"
+        )
+        os.chmod(station_toml, 0o600)
+        station_config = load_station_config(station_toml, {})
+        self.display = SimulatedDisplay(width, height, "RGB", out_dir=self.frames_dir)
+        self.station = build_station(
+            station_config, reader=self.reader, display=self.display, on_screen=self._screen_shown
+        )
+        self.station.start()
+
+    def close(self) -> None:
+        """Stop everything this rig started (station, cloud, printer), in that order."""
+        if self.station is not None:
+            self.station.stop()
+            self.station = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.printer is not None:
+            self.printer.stop()
+            self.printer = None
+        self.http.close()
+
+    def __enter__(self) -> LoopRig:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- driving it -------------------------------------------------------------------------------
+
+    @property
+    def cloud_url(self) -> str:
+        """Base URL of the embedded cloud."""
+        assert self.server is not None, "rig not started"
+        return self.server.url
+
+    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call the admin API; raise with the problem's detail on failure."""
+        response = self.http.request(
+            method, self.cloud_url + path, json=body,
+            headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30,
+        )
+        if response.status_code >= 300:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
+        result: dict[str, Any] = response.json() if response.content else {}
+        return result
+
+    def enrol(self, email: str, display_name: str, badge: Credential) -> EnrolledUser:
+        """Create a user and register their badge (by tag: the cloud never sees the number)."""
+        user = self.admin("POST", "/api/v1/admin/users",
+                          {"email": email, "display_name": display_name})
+        self.admin("POST", f"/api/v1/admin/users/{user['id']}/cards",
+                   {"tag": credential_tag(self.site_key, badge), "label": "demo badge"})
+        return EnrolledUser(user["id"], email, display_name, user["api_token"])
+
+    def job_status(self, job_id: str) -> dict[str, Any]:
+        """The admin view of a job (state, content_held)."""
+        return self.admin("GET", f"/api/v1/admin/jobs/{job_id}")
+
+    def tap(self, badge: Credential) -> float:
+        """Tap a badge on the station's reader; returns the monotonic time of the tap."""
+        at = time.monotonic()
+        self.reader.present(badge)
+        return at
+
+    def press(self, button: Button) -> float:
+        """Press a station button; returns the monotonic time of the press."""
+        assert self.station is not None, "rig not started"
+        at = time.monotonic()
+        self.station.press(button)
+        return at
+
+    def _screen_shown(self, screen: Screen) -> None:
+        self.screens.add(screen)
+        if self._on_screen is not None:
+            self._on_screen(screen, time.monotonic())
