@@ -126,7 +126,10 @@ class Encryptor:
     """
 
     def __init__(
-        self, data_key: bytes, job_id: uuid.UUID, site: str,
+        self,
+        data_key: bytes,
+        job_id: uuid.UUID,
+        site: str,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     ) -> None:
         if not 0 < chunk_bytes <= _MAX_CHUNK_BYTES:
@@ -245,7 +248,9 @@ class Decryptor:
 
 def ciphertext_size(plaintext_bytes: int, header_bytes: int, chunk_bytes: int) -> int:
     """Size of the container for a document of `plaintext_bytes`."""
-    chunks = plaintext_bytes // chunk_bytes + 1  # the final chunk may be empty
+    # Every chunk but the last is full; the last holds the rest (a full chunk, or an empty one for
+    # an empty document).
+    chunks = max(1, -(-plaintext_bytes // chunk_bytes))
     return header_bytes + plaintext_bytes + chunks * TAG_BYTES
 
 

@@ -1,12 +1,12 @@
 """The root exception of the `hardware` package and its tree.
 
-    HardwareError
-    ├── ReaderError                    a badge reader failed or sent garbage
-    ├── DisplayError                   a display could not show a frame
-    └── PrinterError                   anything between us and a printer
-        ├── PrinterUnreachableError    (also ConnectionError) no answer, refused, timed out
-        ├── PrinterRejectedError       the printer refused the job (IPP status carried)
-        └── JobFailedError             accepted, then aborted/canceled (reason carried)
+HardwareError
+├── ReaderError                    a badge reader failed or sent garbage
+├── DisplayError                   a display could not show a frame
+└── PrinterError                   anything between us and a printer
+    ├── PrinterUnreachableError    (also ConnectionError) no answer, refused, timed out
+    ├── PrinterRejectedError       the printer refused the job (IPP status carried)
+    └── JobFailedError             accepted, then aborted/canceled (reason carried)
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class PrinterUnreachableError(PrinterError, ConnectionError):
 class PrinterRejectedError(PrinterError):
     """The printer answered but refused the request (IPP status code in `status_code`)."""
 
-    def __init__(self, reason: str, *, status_code: int | None = None, detail: str | None = None) -> None:
+    def __init__(
+        self, reason: str, *, status_code: int | None = None, detail: str | None = None
+    ) -> None:
         super().__init__(reason, detail=detail)
         self.status_code = status_code
 

@@ -1,1 +1,1 @@
-"""Operator and developer commands: `pullprint demo`, `cloud serve`, `station run`, `submit`, `bench`."""
+"""Operator and developer commands: `pullprint demo`, `cloud`, `station run`, `submit`, `bench`."""

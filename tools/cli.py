@@ -29,7 +29,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             interactive=args.interactive,
             json_output=args.json,
             out_dir=Path(args.out),
-            printer_uri=args.printer,
         )
     )
 
@@ -73,9 +72,16 @@ def _cmd_station_run(args: argparse.Namespace) -> int:
         station = build_station(config)
     except StationError as exc:
         raise CliError(str(exc)) from exc
+    import signal
+    import threading
+
+    stopping = threading.Event()
+    # systemd stops the service with SIGTERM: treat it like Ctrl-C so the station stops cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     station.start()
     try:
-        station.wait_forever()
+        while not stopping.wait(1.0):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
@@ -87,11 +93,17 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from tools.submit import submit_file
 
     job = submit_file(
-        args.cloud, args.token, Path(args.file), name=args.name, document_format=args.format,
+        args.cloud,
+        args.token,
+        Path(args.file),
+        name=args.name,
+        document_format=args.format,
         copies=args.copies,
     )
-    print(f"submitted {job['name']!r}: job {job['id']}, {job['size_bytes']} bytes, held until "
-          f"{job['expires_at']}")
+    print(
+        f"submitted {job['name']!r}: job {job['id']}, {job['size_bytes']} bytes, held until "
+        f"{job['expires_at']}"
+    )
     return 0
 
 
@@ -115,16 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="cloud + simulated station + virtual printer: one release")
-    demo.add_argument("--interactive", action="store_true",
-                      help="tap the badge and press the station's buttons from the keyboard")
+    demo.add_argument(
+        "--interactive",
+        action="store_true",
+        help="tap the badge and press the station's buttons from the keyboard",
+    )
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     demo.add_argument("--out", default="demo-out", help="where to save every screen as PNG")
-    demo.add_argument("--printer", default=None,
-                      help="deliver to this printer URI instead of the built-in virtual printer")
     demo.set_defaults(func=_cmd_demo)
 
-    cloud = sub.add_parser("cloud", help="the cloud service").add_subparsers(dest="cloud_cmd",
-                                                                           required=True)
+    cloud = sub.add_parser("cloud", help="the cloud service").add_subparsers(
+        dest="cloud_cmd", required=True
+    )
     serve = cloud.add_parser("serve", help="run the cloud service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8631)
@@ -136,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(func=_cmd_cloud_init)
 
     station = sub.add_parser("station", help="the release station").add_subparsers(
-        dest="station_cmd", required=True)
+        dest="station_cmd", required=True
+    )
     run = station.add_parser("run", help="run the station")
     run.add_argument("--config", default="/etc/pullprint/station.toml")
     run.set_defaults(func=_cmd_station_run)
@@ -176,8 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.traceback:
             raise
-        print(f"pullprint: {type(exc).__name__}: {exc} (run with --traceback for details)",
-              file=sys.stderr)
+        print(
+            f"pullprint: {type(exc).__name__}: {exc} (run with --traceback for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

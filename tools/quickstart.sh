@@ -57,5 +57,6 @@ fi
 need_apt ippeveprinter cups-ipp-utils
 need_apt ipptool cups-ipp-utils
 need_apt dbus-daemon dbus
+need_apt gs ghostscript
 .venv/bin/python -m pip install -q -e '.[all,test]'
 exec sh tools/check.sh "$@"

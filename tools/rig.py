@@ -30,7 +30,7 @@ from hardware.readers.simulated import SimulatedCardReader
 from station.app import Station, build_station
 from station.config import load_config as load_station_config
 from station.screens import Screen
-from station.workflow import Button
+from station.workflow import Button, State
 
 ScreenHook = Callable[[Screen, float], None]
 
@@ -93,6 +93,8 @@ class LoopRig:
         printer_processing_s: float = 0.02,
         keep_documents: bool = True,
         session_timeout_s: float = 30.0,
+        done_s: float = 4.0,
+        error_s: float = 6.0,
     ) -> None:
         self.work_dir = work_dir
         self.frames_dir = frames_dir
@@ -103,6 +105,8 @@ class LoopRig:
         self._printer_processing_s = printer_processing_s
         self._keep_documents = keep_documents
         self._session_timeout_s = session_timeout_s
+        self._done_s = done_s
+        self._error_s = error_s
         self.site_key = secrets.token_bytes(32)
         self.http = requests.Session()
         self.printer: VirtualPrinter | None = None
@@ -139,21 +143,23 @@ class LoopRig:
         else:
             printer_uri = self._printer_uri
 
-        enrolled = self.admin("POST", "/api/v1/admin/stations",
-                              {"name": "demo-station", "printer_uri": printer_uri})
+        enrolled = self.admin(
+            "POST", "/api/v1/admin/stations", {"name": "demo-station", "printer_uri": printer_uri}
+        )
         station_toml = self.work_dir / "station.toml"
         spool = self.work_dir / "spool"
         spool.mkdir(exist_ok=True)
         width, height = self._display_size
         station_toml.write_text(
-            "[station]\nname = \"demo-station\"\n"
-            f"[cloud]\nurl = \"{self.cloud_url}\"\ntoken = \"{enrolled['secret']}\"\ntimeout_s = 10\n"
-            f"[site]\nkey_hex = \"{self.site_key.hex()}\"\n"
-            f"[printer]\nuri = \"{printer_uri}\"\ntimeout_s = 60\n"
-            "[hardware]\nreader = \"simulated\"\ndisplay = \"simulated\"\n"
-            f"display_width = {width}\ndisplay_height = {height}\ndisplay_mode = \"RGB\"\n"
-            f"[session]\ntimeout_s = {self._session_timeout_s}\n"
-            f"[spool]\ndir = \"{spool}\"\n"
+            '[station]\nname = "demo-station"\n'
+            f'[cloud]\nurl = "{self.cloud_url}"\ntoken = "{enrolled["secret"]}"\ntimeout_s = 10\n'
+            f'[site]\nkey_hex = "{self.site_key.hex()}"\n'
+            f'[printer]\nuri = "{printer_uri}"\ntimeout_s = 60\n'
+            '[hardware]\nreader = "simulated"\ndisplay = "simulated"\n'
+            f'display_width = {width}\ndisplay_height = {height}\ndisplay_mode = "RGB"\n'
+            f"[session]\ntimeout_s = {self._session_timeout_s}\ndone_s = {self._done_s}\n"
+            f"error_s = {self._error_s}\n"
+            f'[spool]\ndir = "{spool}"\n'
         )
         os.chmod(station_toml, 0o600)
         station_config = load_station_config(station_toml, {})
@@ -193,8 +199,11 @@ class LoopRig:
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call the admin API; raise with the problem's detail on failure."""
         response = self.http.request(
-            method, self.cloud_url + path, json=body,
-            headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30,
+            method,
+            self.cloud_url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=30,
         )
         if response.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
@@ -203,10 +212,14 @@ class LoopRig:
 
     def enrol(self, email: str, display_name: str, badge: Credential) -> EnrolledUser:
         """Create a user and register their badge (by tag: the cloud never sees the number)."""
-        user = self.admin("POST", "/api/v1/admin/users",
-                          {"email": email, "display_name": display_name})
-        self.admin("POST", f"/api/v1/admin/users/{user['id']}/cards",
-                   {"tag": credential_tag(self.site_key, badge), "label": "demo badge"})
+        user = self.admin(
+            "POST", "/api/v1/admin/users", {"email": email, "display_name": display_name}
+        )
+        self.admin(
+            "POST",
+            f"/api/v1/admin/users/{user['id']}/cards",
+            {"tag": credential_tag(self.site_key, badge), "label": "demo badge"},
+        )
         return EnrolledUser(user["id"], email, display_name, user["api_token"])
 
     def job_status(self, job_id: str) -> dict[str, Any]:
@@ -225,6 +238,11 @@ class LoopRig:
         at = time.monotonic()
         self.station.press(button)
         return at
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """Wait until the station is back on its idle screen."""
+        assert self.station is not None, "rig not started"
+        return self.station.wait_for_state(State.IDLE, timeout_s)
 
     def _screen_shown(self, screen: Screen) -> None:
         self.screens.add(screen)

@@ -1,7 +1,7 @@
 """Sample documents made on the spot (never third-party files): a small PDF and a text file.
 
-The PDF writer is hand-written on purpose: the demo needs one page of text and a valid cross-reference
-table, and pulling a PDF library onto every install for that is not worth it.
+The PDF writer is hand-written on purpose: the demo needs one page of text and a valid
+cross-reference table, and pulling a PDF library onto every install for that is not worth it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def make_pdf(lines: list[str], *, title: str = "PullPrint sample") -> bytes:
         b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Title (" + _escape(title).encode("latin-1", "replace") + b") /Producer (PullPrint) >>",
+        b"<< /Title ("
+        + _escape(title).encode("latin-1", "replace")
+        + b") /Producer (PullPrint) >>",
     ]
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []

@@ -23,8 +23,14 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 
 def submit_stream(
-    cloud_url: str, token: str, chunks: Iterator[bytes] | bytes, *, name: str,
-    document_format: str, copies: int = 1, timeout_s: float = 60.0,
+    cloud_url: str,
+    token: str,
+    chunks: Iterator[bytes] | bytes,
+    *,
+    name: str,
+    document_format: str,
+    copies: int = 1,
+    timeout_s: float = 60.0,
     session: requests.Session | None = None,
 ) -> dict[str, Any]:
     """POST a document (bytes or an iterator of chunks, sent chunked) and return the job JSON."""
@@ -54,12 +60,18 @@ def submit_stream(
 
 
 def submit_file(
-    cloud_url: str, token: str, path: Path, *, name: str | None = None,
-    document_format: str | None = None, copies: int = 1,
+    cloud_url: str,
+    token: str,
+    path: Path,
+    *,
+    name: str | None = None,
+    document_format: str | None = None,
+    copies: int = 1,
 ) -> dict[str, Any]:
     """Submit a file from disk, streamed."""
     if not path.is_file():
         raise SubmitError(f"no such file: {path}")
     fmt = document_format or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return submit_stream(cloud_url, token, _chunks(path), name=name or path.name,
-                         document_format=fmt, copies=copies)
+    return submit_stream(
+        cloud_url, token, _chunks(path), name=name or path.name, document_format=fmt, copies=copies
+    )

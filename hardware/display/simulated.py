@@ -11,10 +11,13 @@ from hardware.errors import DisplayError
 
 
 class SimulatedDisplay:
-    """A `Display` that records frames (and writes `frame-NNN-<label>.png` when `out_dir` is set)."""
+    """A `Display` that records frames (and saves `frame-NNN-<label>.png` when `out_dir` is set)."""
 
     def __init__(
-        self, width: int = 320, height: int = 240, mode: DisplayMode = "RGB",
+        self,
+        width: int = 320,
+        height: int = 240,
+        mode: DisplayMode = "RGB",
         out_dir: Path | None = None,
     ) -> None:
         self._size = (width, height)

@@ -1,8 +1,8 @@
 """The `CardReader` port and the canonical credential every reader emits.
 
-Invariant: whatever format a reader prints a badge in (decimal, hex, facility:number, with or without
-parity), it is converted to one `Credential` (technology, bit length, raw bits) before it leaves the
-reader, so the same badge gives the same tag on every station and reader type.
+Invariant: whatever format a reader prints a badge in (decimal, hex, facility:number, with or
+without parity), it is converted to one `Credential` (technology, bit length, raw bits) before it
+leaves the reader, so the same badge gives the same tag on every station and reader type.
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ class Credential:
 
     def __repr__(self) -> str:
         # Never print card numbers: reprs end up in logs and tracebacks.
-        return f"Credential(technology={self.technology!r}, bit_length={self.bit_length}, raw=<hidden>)"
+        return (
+            f"Credential(technology={self.technology!r}, bit_length={self.bit_length}, "
+            "raw=<hidden>)"
+        )
 
 
 class CardReader(Protocol):

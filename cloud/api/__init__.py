@@ -1,0 +1,28 @@
+"""The REST API v1 (API.md): routers over `cloud.service`, errors as RFC 9457 problems."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from cloud.api import admin, jobs, station
+from cloud.api.problems import install_problem_handlers
+from cloud.api.schemas import Health
+
+__all__ = ["install_api"]
+
+_health = APIRouter(tags=["health"])
+
+
+@_health.get("/healthz")
+def healthz() -> Health:
+    """Liveness: the process is serving requests."""
+    return Health(status="ok")
+
+
+def install_api(app: FastAPI) -> None:
+    """Mount every router and the problem handlers on `app`."""
+    install_problem_handlers(app)
+    app.include_router(_health)
+    app.include_router(admin.router)
+    app.include_router(jobs.router)
+    app.include_router(station.router)

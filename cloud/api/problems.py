@@ -1,0 +1,116 @@
+"""RFC 9457 problem details: the only place that maps `cloud.errors` to HTTP status codes.
+
+Every error response is `application/problem+json` with `type` = `urn:pullprint:problem:<code>`,
+`title`, `status`, `detail` and `code`. Details never echo request input: a validation error
+names the field and the rule, not the value (which may be a tag or a token).
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cloud.errors import (
+    CloudError,
+    ConflictError,
+    GoneError,
+    InvalidRequestError,
+    InvalidTagError,
+    NotFoundError,
+    UnauthorizedError,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:pullprint:problem:"
+
+# Most specific first: the first class in an error's MRO found here decides.
+STATUS_BY_ERROR: dict[type[CloudError], int] = {
+    UnauthorizedError: 401,
+    InvalidTagError: 422,
+    InvalidRequestError: 400,
+    NotFoundError: 404,
+    ConflictError: 409,
+    GoneError: 410,
+}
+
+_CODE_BY_STATUS = {
+    400: "invalid-request",
+    401: "unauthorized",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+    422: "invalid-request",
+}
+
+
+def status_for(error: CloudError) -> int:
+    """The HTTP status of a domain error (500 for anything unmapped, e.g. storage failures)."""
+    for cls in type(error).__mro__:
+        status = STATUS_BY_ERROR.get(cls)
+        if status is not None:
+            return status
+    return 500
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Build a problem response."""
+    body = {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _on_cloud_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CloudError)
+    status = status_for(exc)
+    if status >= 500:
+        # The detail of an internal failure may name paths or engines: log it, do not send it.
+        log.error("internal error (%s): %s", exc.code, exc.detail)
+        return problem(status, exc.code, exc.title, "the cloud could not complete the request")
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem(status, exc.code, exc.title, exc.detail, headers)
+
+
+def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return problem(422, "invalid-request", "Invalid request", "; ".join(parts) or "invalid")
+
+
+def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = _CODE_BY_STATUS.get(status, "http-error")
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem(status, code, title, detail, dict(exc.headers or {}) or None)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error the app returns a problem document."""
+    app.add_exception_handler(CloudError, _on_cloud_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)

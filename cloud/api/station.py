@@ -1,0 +1,93 @@
+"""Station endpoints: sessions opened by a badge tap, releases, content, outcomes."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+from fastapi.responses import StreamingResponse
+
+from cloud.api.deps import ServiceDep, StationDep
+from cloud.api.schemas import (
+    CreatedReleases,
+    CreateReleasesRequest,
+    OpenedSession,
+    OpenSessionRequest,
+    OutcomeRequest,
+    OutcomeResult,
+    ReleaseItem,
+    SessionJob,
+    SessionUser,
+    iso,
+)
+from cloud.states import ReleaseState
+
+router = APIRouter(prefix="/api/v1/station", tags=["station"])
+
+
+@router.post("/sessions", status_code=201)
+def open_session(
+    body: OpenSessionRequest, station: StationDep, service: ServiceDep
+) -> OpenedSession:
+    """Open a session for the owner of the tapped credential and list their held jobs."""
+    session = service.sessions.open(station, body.tag)
+    return OpenedSession(
+        session_id=str(session.id),
+        user=SessionUser(display_name=session.display_name),
+        expires_at=iso(session.expires_at) or "",
+        jobs=[SessionJob.of(job) for job in session.jobs],
+    )
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+def end_session(session_id: uuid.UUID, station: StationDep, service: ServiceDep) -> Response:
+    """End the session (idempotent)."""
+    service.sessions.end(station, session_id)
+    return Response(status_code=204)
+
+
+@router.delete("/sessions/{session_id}/jobs/{job_id}", status_code=204)
+def delete_session_job(
+    session_id: uuid.UUID, job_id: uuid.UUID, station: StationDep, service: ServiceDep
+) -> Response:
+    """The user deletes one of their jobs at the printer."""
+    service.sessions.delete_job(station, session_id, job_id)
+    return Response(status_code=204)
+
+
+@router.post("/sessions/{session_id}/releases", status_code=201)
+def create_releases(
+    session_id: uuid.UUID, body: CreateReleasesRequest, station: StationDep, service: ServiceDep
+) -> CreatedReleases:
+    """Release the chosen jobs (or all held jobs) to this station's printer."""
+    grants = service.releases.create(station, session_id, None if body.all else body.job_ids)
+    return CreatedReleases(releases=[ReleaseItem.of(grant) for grant in grants])
+
+
+@router.get(
+    "/releases/{release_id}/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def get_content(
+    release_id: uuid.UUID, station: StationDep, service: ServiceDep
+) -> StreamingResponse:
+    """Stream the stored container; the station decrypts it with the release's data key."""
+    content = service.releases.open_content(station, release_id)
+    # A sync iterator: Starlette reads it in a worker thread, off the event loop.
+    return StreamingResponse(
+        iter(content),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(content.length)},
+    )
+
+
+@router.post("/releases/{release_id}/outcome")
+def report_outcome(
+    release_id: uuid.UUID, body: OutcomeRequest, station: StationDep, service: ServiceDep
+) -> OutcomeResult:
+    """Record whether the printer printed the job (idempotent)."""
+    result = service.releases.report_outcome(
+        station, release_id, ReleaseState(body.outcome), body.reason, body.printer_job_id
+    )
+    return OutcomeResult(id=str(result.id), state=str(result.state))

@@ -1,0 +1,102 @@
+"""What every domain module shares: config, database sessions, blob store, clock, audit trail.
+
+Transactions are short and never span I/O to a client or the blob store's streaming reads:
+bytes are moved outside them, and state changes are compare-and-set `UPDATE ... WHERE state =`
+statements, so concurrent requests (or API replicas) cannot both win a transition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Self
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.blobstore import BlobStore
+from cloud.config import CloudConfig
+from cloud.db import AuditEvent
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """The collaborators of the domain modules, built once by `CloudService`."""
+
+    config: CloudConfig
+    blobs: BlobStore
+    now: Clock
+    writer: sessionmaker[Session]
+    reader: sessionmaker[Session]
+
+    @classmethod
+    def build(cls, config: CloudConfig, engine: Engine, blobs: BlobStore, now: Clock) -> Self:
+        """Bind session factories: writers take SQLite's write lock up front, readers do not."""
+        reader_engine = engine.execution_options(sqlite_begin="DEFERRED")
+        return cls(
+            config=config,
+            blobs=blobs,
+            now=now,
+            writer=sessionmaker(engine, expire_on_commit=False),
+            reader=sessionmaker(reader_engine, expire_on_commit=False),
+        )
+
+    @property
+    def site(self) -> str:
+        """The site every row is written to (one site per cloud until tenancy lands)."""
+        return self.config.site
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A read-write transaction, committed on success, rolled back on error."""
+        with self.writer() as db, db.begin():
+            yield db
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction."""
+        with self.reader() as db, db.begin():
+            yield db
+
+    def keyed_hash(self, value: bytes) -> str:
+        """HMAC-SHA256(pepper, value) in hex: how tags and token secrets are stored."""
+        return hmac.new(self.config.pepper, value, hashlib.sha256).hexdigest()
+
+    def audit(
+        self,
+        db: Session,
+        kind: str,
+        *,
+        user_id: uuid.UUID | None = None,
+        station_id: uuid.UUID | None = None,
+        job_id: uuid.UUID | None = None,
+        session_id: uuid.UUID | None = None,
+        release_id: uuid.UUID | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record an audit event in the caller's transaction (ids only, never secrets)."""
+        db.add(
+            AuditEvent(
+                site=self.site,
+                kind=kind,
+                at=self.now(),
+                user_id=user_id,
+                station_id=station_id,
+                job_id=job_id,
+                session_id=session_id,
+                release_id=release_id,
+                detail=detail,
+            )
+        )

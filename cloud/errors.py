@@ -1,0 +1,208 @@
+"""The cloud's exception tree: one root, typed leaves, each carrying a problem `code`.
+
+::
+
+    CloudError
+    ├── ConfigError (ValueError)                   invalid-config
+    │   └── SecretsExistError (FileExistsError)    secrets-exist
+    ├── UnauthorizedError (PermissionError)        unauthorized
+    ├── NotFoundError (LookupError)                not-found
+    │   ├── UserNotFoundError                      user-not-found
+    │   ├── JobNotFoundError                       job-not-found
+    │   ├── SessionNotFoundError                   session-not-found
+    │   ├── ReleaseNotFoundError                   release-not-found
+    │   └── UnknownCredentialError                 unknown-credential
+    ├── ConflictError                              conflict
+    │   ├── UserExistsError                        user-exists
+    │   ├── CredentialExistsError                  credential-exists
+    │   ├── JobNotHeldError                        job-not-held
+    │   ├── ReleaseNotActiveError                  release-not-active
+    │   └── ReleaseConflictError                   release-conflict
+    ├── InvalidRequestError (ValueError)           invalid-request
+    │   ├── InvalidTagError                        invalid-tag
+    │   ├── EmptyDocumentError                     empty-document
+    │   └── TruncatedUploadError (EOFError)        truncated-upload
+    ├── GoneError                                  gone
+    │   └── SessionExpiredError                    session-expired
+    └── StorageError (OSError)                     storage-error
+        └── BlobNotFoundError (FileNotFoundError)  blob-not-found
+
+The domain raises these; only the HTTP layer (`cloud.api.problems`) knows status codes. Messages
+are safe to show a client: they never contain a tag, token, key or document content.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class CloudError(Exception):
+    """Root of every error the cloud raises on purpose."""
+
+    code: ClassVar[str] = "cloud-error"
+    title: ClassVar[str] = "Cloud error"
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail if detail is not None else self.title
+        super().__init__(self.detail)
+
+
+class ConfigError(CloudError, ValueError):
+    """The configuration is missing a value, or a value is unsafe or malformed."""
+
+    code = "invalid-config"
+    title = "Invalid configuration"
+
+
+class SecretsExistError(ConfigError, FileExistsError):
+    """Refusing to overwrite an existing secrets file (it would orphan every parked job)."""
+
+    code = "secrets-exist"
+    title = "Secrets file already exists"
+
+
+class UnauthorizedError(CloudError, PermissionError):
+    """Missing, malformed, unknown or revoked bearer credentials."""
+
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class NotFoundError(CloudError, LookupError):
+    """The named thing does not exist, or is not visible to the caller."""
+
+    code = "not-found"
+    title = "Not found"
+
+
+class UserNotFoundError(NotFoundError):
+    """No such user in this site."""
+
+    code = "user-not-found"
+    title = "User not found"
+
+
+class JobNotFoundError(NotFoundError):
+    """No such job, or it belongs to somebody else."""
+
+    code = "job-not-found"
+    title = "Job not found"
+
+
+class SessionNotFoundError(NotFoundError):
+    """No such session at this station."""
+
+    code = "session-not-found"
+    title = "Session not found"
+
+
+class ReleaseNotFoundError(NotFoundError):
+    """No such release for this station."""
+
+    code = "release-not-found"
+    title = "Release not found"
+
+
+class UnknownCredentialError(NotFoundError):
+    """The presented credential tag is not enrolled (the tag itself is never echoed)."""
+
+    code = "unknown-credential"
+    title = "Unknown credential"
+
+
+class ConflictError(CloudError):
+    """The request conflicts with the current state of the resource."""
+
+    code = "conflict"
+    title = "Conflict"
+
+
+class UserExistsError(ConflictError):
+    """A user with this email already exists in the site."""
+
+    code = "user-exists"
+    title = "User exists"
+
+
+class CredentialExistsError(ConflictError):
+    """This credential tag is already enrolled."""
+
+    code = "credential-exists"
+    title = "Credential exists"
+
+
+class JobNotHeldError(ConflictError):
+    """The job is not waiting in the held list (being released, printed, expired or deleted)."""
+
+    code = "job-not-held"
+    title = "Job not held"
+
+
+class ReleaseNotActiveError(ConflictError):
+    """The release has finished; its content can no longer be fetched."""
+
+    code = "release-not-active"
+    title = "Release not active"
+
+
+class ReleaseConflictError(ConflictError):
+    """A release outcome conflicts with the outcome already recorded."""
+
+    code = "release-conflict"
+    title = "Release conflict"
+
+
+class InvalidRequestError(CloudError, ValueError):
+    """The request is malformed."""
+
+    code = "invalid-request"
+    title = "Invalid request"
+
+
+class InvalidTagError(InvalidRequestError):
+    """A credential tag is not 64 lowercase hex characters."""
+
+    code = "invalid-tag"
+    title = "Invalid credential tag"
+
+
+class EmptyDocumentError(InvalidRequestError):
+    """A submitted document has no bytes."""
+
+    code = "empty-document"
+    title = "Empty document"
+
+
+class TruncatedUploadError(InvalidRequestError, EOFError):
+    """The upload ended before its declared length, or the client went away."""
+
+    code = "truncated-upload"
+    title = "Truncated upload"
+
+
+class GoneError(CloudError):
+    """The resource existed but is no longer usable."""
+
+    code = "gone"
+    title = "Gone"
+
+
+class SessionExpiredError(GoneError):
+    """The station session has expired or was ended."""
+
+    code = "session-expired"
+    title = "Session expired"
+
+
+class StorageError(CloudError, OSError):
+    """The job store failed (disk, object store)."""
+
+    code = "storage-error"
+    title = "Storage error"
+
+
+class BlobNotFoundError(StorageError, FileNotFoundError):
+    """A blob that should exist does not."""
+
+    code = "blob-not-found"
+    title = "Blob not found"

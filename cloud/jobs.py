@@ -1,0 +1,215 @@
+"""Parked jobs: the held list, deletion, expiry, and how their content is destroyed.
+
+Invariants:
+
+* destroying content erases the wrapped data key in the same transaction as the state change
+  (that alone makes the ciphertext unreadable), then deletes the blob; `blob_key` is cleared only
+  once the blob is gone, so `purge_orphan_blobs` can finish a deletion that failed;
+* a job counts as expired from `expires_at` on, whether or not the sweeper has run yet.
+
+How jobs arrive is `cloud.uploads`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Select, select, update
+from sqlalchemy.orm import Session
+
+from cloud.context import ServiceContext
+from cloud.db import Job
+from cloud.errors import JobNotFoundError, JobNotHeldError, StorageError
+from cloud.states import JOB_FINISHED, JobState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job's metadata as the domain hands it out (never its key or content)."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    site: str
+    name: str
+    document_format: str
+    size_bytes: int
+    content_bytes: int
+    sha256: str
+    copies: int
+    pages: int | None
+    state: JobState
+    submitted_at: datetime
+    expires_at: datetime
+    printed_at: datetime | None
+    content_held: bool
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        """Copy a row into a view (detached from the database session)."""
+        return cls(
+            id=job.id,
+            owner_id=job.owner_id,
+            site=job.site,
+            name=job.name,
+            document_format=job.document_format,
+            size_bytes=job.size_bytes,
+            content_bytes=job.content_bytes,
+            sha256=job.sha256,
+            copies=job.copies,
+            pages=job.pages,
+            state=JobState(job.state),
+            submitted_at=job.submitted_at,
+            expires_at=job.expires_at,
+            printed_at=job.printed_at,
+            content_held=job.wrapped_key is not None,
+        )
+
+
+def held_jobs_query(ctx: ServiceContext, owner_id: uuid.UUID, now: datetime) -> Select[Job]:
+    """The owner's held, unexpired jobs, oldest first (expiry counts before the sweeper runs)."""
+    return (
+        select(Job)
+        .where(
+            Job.site == ctx.site,
+            Job.owner_id == owner_id,
+            Job.state == JobState.HELD,
+            Job.expires_at > now,
+        )
+        .order_by(Job.submitted_at, Job.id)
+    )
+
+
+def destroy_content(
+    ctx: ServiceContext,
+    db: Session,
+    job_id: uuid.UUID,
+    *,
+    to: JobState,
+    from_states: Collection[JobState],
+) -> bool:
+    """Move a job to a finished state and erase its wrapped key, if it is in `from_states` (CAS).
+
+    Returns False, changing nothing, if the job is in any other state. The caller must call
+    `remove_blob` after its transaction commits.
+    """
+    values: dict[str, object] = {"state": to, "wrapped_key": None}
+    if to is JobState.PRINTED:
+        values["printed_at"] = ctx.now()
+    result = db.execute(
+        update(Job).where(Job.id == job_id, Job.state.in_(list(from_states))).values(**values)
+    )
+    if cast("CursorResult[Any]", result).rowcount != 1:
+        return False
+    ctx.audit(db, "content-destroyed", job_id=job_id, detail=str(to))
+    return True
+
+
+def remove_blob(ctx: ServiceContext, job_id: uuid.UUID) -> None:
+    """Delete a finished job's blob, then forget its key; a failure is retried by the sweeper."""
+    with ctx.read() as db:
+        blob_key = db.scalar(select(Job.blob_key).where(Job.id == job_id))
+    if blob_key is None:
+        return
+    try:
+        ctx.blobs.delete(blob_key)
+    except StorageError as exc:
+        log.warning("could not delete the blob of job %s (will retry): %s", job_id, exc)
+        return
+    with ctx.write() as db:
+        db.execute(update(Job).where(Job.id == job_id).values(blob_key=None))
+
+
+class Jobs:
+    """Submission, listing, deletion and expiry of parked jobs."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def list_held(self, owner_id: uuid.UUID) -> list[JobView]:
+        """The owner's held jobs, oldest first."""
+        with self._ctx.read() as db:
+            rows = db.scalars(held_jobs_query(self._ctx, owner_id, self._ctx.now()))
+            return [JobView.of(job) for job in rows]
+
+    def get(self, job_id: uuid.UUID) -> JobView:
+        """Any job of this site, in any state (for admins).
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        with self._ctx.read() as db:
+            job = db.get(Job, job_id)
+            if job is None or job.site != self._ctx.site:
+                raise JobNotFoundError("no such job")
+            return JobView.of(job)
+
+    def delete(self, owner_id: uuid.UUID, job_id: uuid.UUID) -> None:
+        """Delete one of the owner's jobs and destroy its content (idempotent).
+
+        Raises:
+            JobNotFoundError: no such job, or not the owner's.
+            JobNotHeldError: the job is on its way to a printer right now.
+        """
+        ctx = self._ctx
+        with ctx.write() as db:
+            job = db.get(Job, job_id)
+            if job is None or job.site != ctx.site or job.owner_id != owner_id:
+                raise JobNotFoundError("no such job")
+            if job.state in JOB_FINISHED:
+                return  # already gone; deleting again changes nothing
+            if not destroy_content(
+                ctx, db, job_id, to=JobState.DELETED, from_states=[JobState.HELD]
+            ):
+                raise JobNotHeldError("the job is being released and cannot be deleted now")
+            ctx.audit(db, "job-deleted", user_id=owner_id, job_id=job_id)
+        log.info("job %s deleted by its owner", job_id)
+        remove_blob(ctx, job_id)
+
+    def expire_due(self) -> int:
+        """Expire held jobs whose expiry has passed, destroying their content; returns how many."""
+        ctx = self._ctx
+        now = ctx.now()
+        with ctx.read() as db:
+            due = list(
+                db.scalars(
+                    select(Job.id).where(
+                        Job.site == ctx.site, Job.state == JobState.HELD, Job.expires_at <= now
+                    )
+                )
+            )
+        expired = []
+        for job_id in due:
+            # One transaction per job: a job released meanwhile simply fails the CAS.
+            with ctx.write() as db:
+                if destroy_content(
+                    ctx, db, job_id, to=JobState.EXPIRED, from_states=[JobState.HELD]
+                ):
+                    expired.append(job_id)
+        for job_id in expired:
+            remove_blob(ctx, job_id)
+        if expired:
+            log.info("expired %d job(s)", len(expired))
+        return len(expired)
+
+    def purge_orphan_blobs(self) -> int:
+        """Retry blob deletions of finished jobs that failed earlier; returns how many it tried."""
+        with self._ctx.read() as db:
+            leftover = list(
+                db.scalars(
+                    select(Job.id).where(
+                        Job.site == self._ctx.site,
+                        Job.state.in_(list(JOB_FINISHED)),
+                        Job.blob_key.is_not(None),
+                    )
+                )
+            )
+        for job_id in leftover:
+            remove_blob(self._ctx, job_id)
+        return len(leftover)

@@ -1,0 +1,39 @@
+"""Run the schema migrations programmatically (no alembic.ini needed at runtime).
+
+The script location is found next to this module, so an installed wheel migrates the same way as
+a checkout. On SQLite the whole upgrade runs in one transaction (its DDL is transactional), so a
+failed migration leaves the previous schema intact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from cloud.db import make_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at the packaged migrations."""
+    cfg = Config()
+    # Config values go through configparser interpolation: '%' must be doubled.
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(target: Engine | str, revision: str = "head") -> None:
+    """Bring the database at `target` (an engine or URL) up to `revision`."""
+    engine = make_engine(target) if isinstance(target, str) else target
+    try:
+        cfg = alembic_config()
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+    finally:
+        if isinstance(target, str):
+            engine.dispose()

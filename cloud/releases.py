@@ -1,0 +1,362 @@
+"""Releases: a held job on its way to one station's printer, confirmed or failed, under a lease.
+
+The state machine is drawn in `cloud.states`. Invariants:
+
+* only the station that requested a release may fetch its content or report its outcome;
+* creating releases is all-or-nothing: if one chosen job is not held, none is released;
+* the data key goes only to the station, in the create response; the content endpoint serves
+  ciphertext exactly as stored (the station decrypts chunk by chunk);
+* "printed" destroys the content (wrapped key erased in the same transaction, blob deleted right
+  after); "failed" returns the job to the held list;
+* a lease that runs out (station crashed, lost power) fails the release and returns the job to
+  the held list; content fetches renew the lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, BinaryIO, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from cloud.container import unwrap_key
+from cloud.context import ServiceContext
+from cloud.db import Job, Release, User
+from cloud.errors import (
+    InvalidRequestError,
+    JobNotFoundError,
+    JobNotHeldError,
+    ReleaseConflictError,
+    ReleaseNotActiveError,
+    ReleaseNotFoundError,
+)
+from cloud.identity import StationPrincipal
+from cloud.jobs import destroy_content, held_jobs_query, remove_blob
+from cloud.sessions import active_session
+from cloud.states import LEASE_EXPIRED_REASON, RELEASE_ACTIVE, JobState, ReleaseState
+
+log = logging.getLogger(__name__)
+
+CONTENT_CHUNK_BYTES = 64 * 1024
+_MAX_REASON_CHARS = 500
+OUTCOMES = frozenset({ReleaseState.PRINTED, ReleaseState.FAILED})
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseGrant:
+    """What a station needs to print one released job; `data_key` is never in the repr."""
+
+    id: uuid.UUID
+    job_id: uuid.UUID
+    name: str
+    document_format: str
+    copies: int
+    size_bytes: int
+    content_bytes: int
+    user_name: str
+    site: str
+    state: ReleaseState
+    data_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeView:
+    """A release's state after an outcome report."""
+
+    id: uuid.UUID
+    state: ReleaseState
+
+
+class ContentStream:
+    """The stored container of a release's job, opened and ready to stream.
+
+    The blob is opened before this object is returned, so a missing blob fails before any
+    response starts; iterate to read it in `CONTENT_CHUNK_BYTES` pieces; the file is closed at
+    the end, or by `close()` if the reader gives up.
+    """
+
+    def __init__(self, release_id: uuid.UUID, length: int, source: BinaryIO) -> None:
+        self.release_id = release_id
+        self.length = length
+        self._source = source
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while chunk := self._source.read(CONTENT_CHUNK_BYTES):
+                yield chunk
+        finally:
+            self._source.close()
+
+    def close(self) -> None:
+        """Close the blob early."""
+        self._source.close()
+
+
+def _cas(db: Session, statement: Any) -> bool:
+    """Run a compare-and-set UPDATE; True if it changed exactly one row."""
+    return cast("CursorResult[Any]", db.execute(statement)).rowcount == 1
+
+
+class Releases:
+    """Creating releases, serving their content, and recording their outcome."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def create(
+        self,
+        station: StationPrincipal,
+        session_id: uuid.UUID,
+        job_ids: Sequence[uuid.UUID] | None,
+    ) -> list[ReleaseGrant]:
+        """Release the given jobs (None: all the user's held jobs) to this station's printer.
+
+        Raises:
+            SessionNotFoundError, SessionExpiredError: see `cloud.sessions.active_session`.
+            JobNotFoundError: a job does not exist or is not the session user's.
+            JobNotHeldError: a job is not held (nothing is released then).
+            InvalidRequestError: an empty list of jobs.
+        """
+        ctx = self._ctx
+        now = ctx.now()
+        lease = now + timedelta(seconds=ctx.config.release_lease_s)
+        grants: list[ReleaseGrant] = []
+        with ctx.write() as db:
+            session = active_session(ctx, db, station, session_id)
+            user = db.get(User, session.user_id)
+            assert user is not None  # foreign key
+            if job_ids is None:
+                ids = list(db.scalars(held_jobs_query(ctx, user.id, now).with_only_columns(Job.id)))
+            elif not job_ids:
+                raise InvalidRequestError("no jobs chosen")
+            else:
+                ids = list(dict.fromkeys(job_ids))  # keep order, drop repeats
+            for job_id in ids:
+                job = db.get(Job, job_id)
+                if job is None or job.site != ctx.site or job.owner_id != user.id:
+                    raise JobNotFoundError("no such job")
+                if job.expires_at <= now or job.wrapped_key is None:
+                    raise JobNotHeldError("the job is no longer held")
+                held = Job.state == JobState.HELD
+                if not _cas(
+                    db, update(Job).where(Job.id == job_id, held).values(state="releasing")
+                ):
+                    raise JobNotHeldError("the job is not held (already released or deleted)")
+                release = Release(
+                    id=uuid.uuid4(),
+                    site=ctx.site,
+                    job_id=job_id,
+                    station_id=station.id,
+                    session_id=session_id,
+                    state=ReleaseState.REQUESTED,
+                    requested_at=now,
+                    lease_expires_at=lease,
+                    finished_at=None,
+                    reason=None,
+                    printer_job_id=None,
+                )
+                db.add(release)
+                ctx.audit(
+                    db,
+                    "release-requested",
+                    user_id=user.id,
+                    station_id=station.id,
+                    session_id=session_id,
+                    job_id=job_id,
+                    release_id=release.id,
+                )
+                grants.append(
+                    ReleaseGrant(
+                        id=release.id,
+                        job_id=job_id,
+                        name=job.name,
+                        document_format=job.document_format,
+                        copies=job.copies,
+                        size_bytes=job.size_bytes,
+                        content_bytes=job.content_bytes,
+                        user_name=user.display_name,
+                        site=job.site,
+                        state=ReleaseState.REQUESTED,
+                        data_key=unwrap_key(ctx.config.master_key, job.wrapped_key, job_id),
+                    )
+                )
+        log.info("station %s: %d release(s) in session %s", station.id, len(grants), session_id)
+        return grants
+
+    def _owned(self, db: Session, station: StationPrincipal, release_id: uuid.UUID) -> Release:
+        release = db.get(Release, release_id)
+        if release is None or release.station_id != station.id or release.site != self._ctx.site:
+            raise ReleaseNotFoundError("no such release for this station")
+        return release
+
+    def open_content(self, station: StationPrincipal, release_id: uuid.UUID) -> ContentStream:
+        """Mark the release delivering (renewing its lease) and open its stored container.
+
+        Raises:
+            ReleaseNotFoundError: no such release for this station.
+            ReleaseNotActiveError: the release has already finished.
+            BlobNotFoundError: the content is missing from the store.
+        """
+        ctx = self._ctx
+        now = ctx.now()
+        with ctx.write() as db:
+            release = self._owned(db, station, release_id)
+            first_fetch = release.state == ReleaseState.REQUESTED
+            renewed = _cas(
+                db,
+                update(Release)
+                .where(Release.id == release_id, Release.state.in_(list(RELEASE_ACTIVE)))
+                .values(
+                    state=ReleaseState.DELIVERING,
+                    lease_expires_at=now + timedelta(seconds=ctx.config.release_lease_s),
+                ),
+            )
+            if not renewed:
+                raise ReleaseNotActiveError("the release has finished")
+            job = db.get(Job, release.job_id)
+            assert job is not None  # foreign key
+            if job.blob_key is None:
+                raise ReleaseNotActiveError("the job's content has been destroyed")
+            blob_key, length = job.blob_key, job.content_bytes
+            if first_fetch:
+                ctx.audit(
+                    db,
+                    "release-delivering",
+                    station_id=station.id,
+                    job_id=job.id,
+                    release_id=release_id,
+                )
+        handle = ctx.blobs.open(blob_key)
+        # Serve what is stored, not what was recorded: a blob damaged at rest (cut short, grown)
+        # must reach the station as it is, where authentication refuses it with a clear reason,
+        # rather than break the HTTP framing mid-stream and look like a network fault.
+        stored = handle.seek(0, os.SEEK_END)
+        handle.seek(0)
+        if stored != length:
+            log.warning(
+                "release %s: stored content is %d bytes, %d were recorded: damaged at rest",
+                release_id,
+                stored,
+                length,
+            )
+        return ContentStream(release_id, stored, handle)
+
+    def report_outcome(
+        self,
+        station: StationPrincipal,
+        release_id: uuid.UUID,
+        outcome: ReleaseState,
+        reason: str | None = None,
+        printer_job_id: int | None = None,
+    ) -> OutcomeView:
+        """Record what the printer did; idempotent for a repeated report.
+
+        Raises:
+            InvalidRequestError: `outcome` is neither printed nor failed.
+            ReleaseNotFoundError: no such release for this station.
+            ReleaseConflictError: a different outcome was already recorded.
+        """
+        if outcome not in OUTCOMES:
+            raise InvalidRequestError("the outcome is printed or failed")
+        ctx = self._ctx
+        reason = reason[:_MAX_REASON_CHARS] if reason else None
+        with ctx.write() as db:
+            release = self._owned(db, station, release_id)
+            job_id = release.job_id
+            if release.state == outcome:
+                return OutcomeView(release_id, outcome)  # a retry: already recorded
+            late_print = (
+                release.state == ReleaseState.FAILED
+                and release.reason == LEASE_EXPIRED_REASON
+                and outcome is ReleaseState.PRINTED
+            )
+            if release.state not in RELEASE_ACTIVE and not late_print:
+                raise ReleaseConflictError(f"the release is already {release.state}")
+            recorded = _cas(
+                db,
+                update(Release)
+                .where(Release.id == release_id, Release.state == release.state)
+                .values(
+                    state=outcome,
+                    finished_at=ctx.now(),
+                    reason=reason,
+                    printer_job_id=printer_job_id,
+                ),
+            )
+            if not recorded:
+                raise ReleaseConflictError("the release changed meanwhile; report again")
+            if outcome is ReleaseState.PRINTED:
+                # A late confirmation finds the job back in the held list; accept it only if
+                # the job was not released again meanwhile, or it could print twice.
+                from_state = JobState.HELD if late_print else JobState.RELEASING
+                if not destroy_content(
+                    ctx, db, job_id, to=JobState.PRINTED, from_states=[from_state]
+                ):
+                    raise ReleaseConflictError("the job was released again meanwhile")
+            else:
+                db.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.state == JobState.RELEASING)
+                    .values(state=JobState.HELD)
+                )
+            ctx.audit(
+                db,
+                f"release-{outcome}",
+                station_id=station.id,
+                job_id=job_id,
+                release_id=release_id,
+                detail=reason,
+            )
+        log.info("release %s %s at station %s", release_id, outcome, station.id)
+        if outcome is ReleaseState.PRINTED:
+            remove_blob(ctx, job_id)
+        return OutcomeView(release_id, outcome)
+
+    def expire_leases(self) -> int:
+        """Fail releases whose lease ran out and return their jobs to the held list."""
+        ctx = self._ctx
+        now = ctx.now()
+        with ctx.read() as db:
+            due = list(
+                db.scalars(
+                    select(Release.id).where(
+                        Release.site == ctx.site,
+                        Release.state.in_(list(RELEASE_ACTIVE)),
+                        Release.lease_expires_at <= now,
+                    )
+                )
+            )
+        expired = 0
+        for release_id in due:
+            with ctx.write() as db:
+                failed = _cas(
+                    db,
+                    update(Release)
+                    .where(
+                        Release.id == release_id,
+                        Release.state.in_(list(RELEASE_ACTIVE)),
+                        Release.lease_expires_at <= now,
+                    )
+                    .values(
+                        state=ReleaseState.FAILED, reason=LEASE_EXPIRED_REASON, finished_at=now
+                    ),
+                )
+                if not failed:
+                    continue  # reported or renewed meanwhile
+                job_id = db.scalar(select(Release.job_id).where(Release.id == release_id))
+                db.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.state == JobState.RELEASING)
+                    .values(state=JobState.HELD)
+                )
+                ctx.audit(db, "lease-expired", job_id=job_id, release_id=release_id)
+                expired += 1
+        if expired:
+            log.info("%d release lease(s) expired; jobs returned to the held list", expired)
+        return expired

@@ -1,0 +1,165 @@
+"""Station sessions: a badge tap at a station opens a short session for that badge's owner.
+
+Invariants:
+
+* a tag is looked up only by its keyed hash and is never logged, stored or echoed; an unknown tag
+  is recorded as an audit event naming only the station (to spot someone probing badges);
+* a session belongs to the station that opened it; another station sees it as not found;
+* a session is usable until `expires_at` (fixed, `session_ttl_s` after opening) or until the
+  station ends it; after that, actions on it fail with SessionExpiredError.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.context import ServiceContext
+from cloud.db import Credential, Job, StationSession, User
+from cloud.errors import (
+    JobNotFoundError,
+    JobNotHeldError,
+    SessionExpiredError,
+    SessionNotFoundError,
+    UnknownCredentialError,
+)
+from cloud.identity import StationPrincipal, parse_tag
+from cloud.jobs import JobView, destroy_content, held_jobs_query, remove_blob
+from cloud.states import JOB_FINISHED, JobState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """An open session and the user's held jobs at the moment it opened."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    display_name: str
+    expires_at: datetime
+    jobs: list[JobView]
+
+
+def active_session(
+    ctx: ServiceContext, db: Session, station: StationPrincipal, session_id: uuid.UUID
+) -> StationSession:
+    """The station's session if it is still usable.
+
+    Raises:
+        SessionNotFoundError: no such session at this station.
+        SessionExpiredError: the session expired or was ended.
+    """
+    row = db.get(StationSession, session_id)
+    if row is None or row.station_id != station.id or row.site != ctx.site:
+        raise SessionNotFoundError("no such session at this station")
+    if row.ended_at is not None or row.expires_at <= ctx.now():
+        raise SessionExpiredError("the session has expired; tap again")
+    return row
+
+
+class Sessions:
+    """Opening and ending sessions, and what a user may do in one besides releasing."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def open(self, station: StationPrincipal, tag: str) -> SessionView:
+        """Open a session for the owner of the tapped credential.
+
+        Raises:
+            InvalidTagError: the tag is malformed.
+            UnknownCredentialError: no credential has this tag.
+        """
+        ctx = self._ctx
+        lookup = ctx.keyed_hash(parse_tag(tag))
+        now = ctx.now()
+        with ctx.write() as db:
+            found = db.execute(
+                select(Credential, User)
+                .join(User, User.id == Credential.user_id)
+                .where(Credential.lookup == lookup, Credential.site == ctx.site)
+            ).first()
+            if found is None:
+                ctx.audit(db, "credential-unknown", station_id=station.id)
+            else:
+                credential, user = found
+                session = StationSession(
+                    id=uuid.uuid4(),
+                    site=ctx.site,
+                    station_id=station.id,
+                    user_id=user.id,
+                    credential_id=credential.id,
+                    opened_at=now,
+                    expires_at=now + timedelta(seconds=ctx.config.session_ttl_s),
+                    ended_at=None,
+                )
+                db.add(session)
+                ctx.audit(
+                    db,
+                    "session-opened",
+                    user_id=user.id,
+                    station_id=station.id,
+                    session_id=session.id,
+                )
+                jobs = [JobView.of(job) for job in db.scalars(held_jobs_query(ctx, user.id, now))]
+                view = SessionView(session.id, user.id, user.display_name, session.expires_at, jobs)
+        # Raised after the commit, so the audit event of the failed tap is kept.
+        if found is None:
+            log.info("unknown credential presented at station %s", station.id)
+            raise UnknownCredentialError("this credential is not enrolled")
+        log.info("session %s opened at station %s for user %s", view.id, station.id, view.user_id)
+        return view
+
+    def end(self, station: StationPrincipal, session_id: uuid.UUID) -> None:
+        """End a session (idempotent). Releases already requested carry on.
+
+        Raises:
+            SessionNotFoundError: no such session at this station.
+        """
+        ctx = self._ctx
+        with ctx.write() as db:
+            row = db.get(StationSession, session_id)
+            if row is None or row.station_id != station.id or row.site != ctx.site:
+                raise SessionNotFoundError("no such session at this station")
+            if row.ended_at is None:
+                row.ended_at = ctx.now()
+                ctx.audit(db, "session-ended", station_id=station.id, session_id=session_id)
+
+    def delete_job(
+        self, station: StationPrincipal, session_id: uuid.UUID, job_id: uuid.UUID
+    ) -> None:
+        """Delete one of the session user's jobs at the printer, destroying its content.
+
+        Raises:
+            SessionNotFoundError, SessionExpiredError: see `active_session`.
+            JobNotFoundError: no such job, or not this user's.
+            JobNotHeldError: the job is being released.
+        """
+        ctx = self._ctx
+        with ctx.write() as db:
+            session = active_session(ctx, db, station, session_id)
+            job = db.get(Job, job_id)
+            if job is None or job.site != ctx.site or job.owner_id != session.user_id:
+                raise JobNotFoundError("no such job")
+            if job.state in JOB_FINISHED:
+                return
+            if not destroy_content(
+                ctx, db, job_id, to=JobState.DELETED, from_states=[JobState.HELD]
+            ):
+                raise JobNotHeldError("the job is being released and cannot be deleted now")
+            ctx.audit(
+                db,
+                "job-deleted",
+                user_id=session.user_id,
+                station_id=station.id,
+                session_id=session_id,
+                job_id=job_id,
+            )
+        log.info("job %s deleted at station %s", job_id, station.id)
+        remove_blob(ctx, job_id)

@@ -1,0 +1,452 @@
+"""The station's composition root and runtime.
+
+`build_station(config)` chooses the parts (reader, display, printer transport, cloud client) from
+the config, simulated ones only when the config names them or a caller passes them in; `Station`
+runs the release `Workflow` with three threads:
+
+* the engine owns the workflow: it takes events from one queue, feeds them to `Workflow.handle`,
+  draws `ShowScreen` commands itself and hands every other command to the worker; it also makes
+  the `Tick` events (every `tick_interval_s`), so timeouts need no thread of their own;
+* the worker carries out cloud and printer commands one at a time, in order, and turns what
+  happened into events (a delivery blocks only the worker, never the screen);
+* the reader waits for badges and turns each into `CardPresented(tag)`: the tag is computed here
+  and the credential goes no further.
+
+Invariants: only the engine thread touches the workflow; a release that did not print is reported
+`failed` to the cloud (so the job is held again) before the screen says why; no card credential,
+tag, token or document byte is logged.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image
+
+from hardware.display.base import Display
+from hardware.display.simulated import SimulatedDisplay
+from hardware.errors import HardwareError, PrinterError, ReaderError
+from hardware.printers.registry import transport_for_uri
+from hardware.printers.transport import PrinterTransport
+from hardware.readers.base import CardReader
+from hardware.readers.simulated import SimulatedCardReader
+from station.cloud_client import CloudClient, Outcome, ReleaseInfo, StationCloud
+from station.config import StationConfig
+from station.credentials import credential_tag
+from station.delivery import deliver_release
+from station.errors import (
+    CloudError,
+    CloudUnreachableError,
+    ConfigError,
+    DeliveryError,
+    SessionExpiredError,
+    UnknownCredentialError,
+)
+from station.render import render
+from station.screens import Screen
+from station.workflow import (
+    Button,
+    ButtonPressed,
+    CardPresented,
+    Command,
+    DeleteJob,
+    DeliveryFinished,
+    EndSession,
+    Event,
+    JobDeleted,
+    JobFailed,
+    JobPrinted,
+    JobProgress,
+    OpenSession,
+    ReleaseJobs,
+    SessionOpened,
+    SessionRefused,
+    ShowScreen,
+    State,
+    Tick,
+    Timings,
+    Workflow,
+)
+
+logger = logging.getLogger(__name__)
+
+OFFLINE_MESSAGE = "Cannot reach the print service"
+
+
+class _Stop:
+    """The queue sentinel that tells a thread to finish."""
+
+
+_STOP = _Stop()
+
+
+class _FaultLog:
+    """Log a repeating fault once at WARNING, then at DEBUG until it clears (STYLE.md, 10)."""
+
+    def __init__(self) -> None:
+        self._active: set[str] = set()
+        self._lock = threading.Lock()
+
+    def fault(self, key: str, message: str, *args: object) -> None:
+        with self._lock:
+            first = key not in self._active
+            self._active.add(key)
+        logger.log(logging.WARNING if first else logging.DEBUG, message, *args)
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            was_active = key in self._active
+            self._active.discard(key)
+        if was_active:
+            logger.info("%s recovered", key)
+
+
+class Station:
+    """A running release station. Build one with `build_station`."""
+
+    def __init__(
+        self,
+        *,
+        workflow: Workflow,
+        reader: CardReader,
+        display: Display,
+        transport: PrinterTransport,
+        client: StationCloud,
+        site_key: bytes,
+        spool_dir: Path,
+        owns_spool_dir: bool = False,
+        on_screen: Callable[[Screen], None] | None = None,
+        tick_interval_s: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.workflow = workflow
+        self.reader = reader
+        self.display = display
+        self.transport = transport
+        self.client = client
+        self.spool_dir = spool_dir
+        self.on_screen = on_screen
+        self.screens: list[Screen] = []  # every screen shown, in order (tests, the demo)
+        self._site_key = site_key
+        self._owns_spool_dir = owns_spool_dir
+        self._tick_interval_s = tick_interval_s
+        self._clock = clock
+        self._events: queue.Queue[Event | _Stop] = queue.Queue()
+        self._commands: queue.Queue[Command | _Stop] = queue.Queue()
+        self._changed = threading.Condition()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._faults = _FaultLog()
+        # Simulated displays take a label for frame file names; real panels do not.
+        self._show_takes_label = "label" in inspect.signature(display.show).parameters
+
+    # ---- public ----
+
+    @property
+    def state(self) -> State:
+        """The workflow's current state."""
+        with self._changed:
+            return self.workflow.state
+
+    def start(self) -> None:
+        """Show the idle screen and start the engine, worker and reader threads."""
+        if self._threads:
+            raise RuntimeError("station already started")
+        for stale in self.spool_dir.glob("release-*.ppj"):
+            stale.unlink(missing_ok=True)  # left by a crash mid-delivery (ciphertext only)
+        for command in self.workflow.start():
+            self._dispatch(command)
+        for name, target in (
+            ("engine", self._engine),
+            ("worker", self._worker),
+            ("reader", self._read_badges),
+        ):
+            thread = threading.Thread(target=target, name=f"station-{name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        logger.info("station started")
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the threads and release every part (reader, display, printer, cloud client)."""
+        self._stopping.set()
+        self._events.put(_STOP)
+        self._commands.put(_STOP)
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logger.warning("thread %s did not stop in time", thread.name)
+        for part in (self.reader, self.display, self.transport, self.client):
+            close = getattr(part, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    logger.exception("closing %s failed", type(part).__name__)
+        if self._owns_spool_dir:
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
+        logger.info("station stopped")
+
+    def press(self, button: Button) -> None:
+        """A button was pressed (physical buttons, a touch panel, the demo's keyboard)."""
+        self._post(ButtonPressed(button))
+
+    def wait_for_state(self, state: State, timeout_s: float) -> bool:
+        """Wait until the workflow is in `state`; False if it was not within `timeout_s`."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.workflow.state is state, timeout_s)
+
+    def __enter__(self) -> Station:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- engine ----
+
+    def _post(self, event: Event) -> None:
+        self._events.put(event)
+
+    def _engine(self) -> None:
+        next_tick = self._clock()
+        while not self._stopping.is_set():
+            now = self._clock()
+            if now >= next_tick:
+                # Ticks go in between events too, so a flood of progress events cannot starve them.
+                next_tick = now + self._tick_interval_s
+                self._handle(Tick(now))
+                continue
+            try:
+                item = self._events.get(timeout=next_tick - now)
+            except queue.Empty:
+                continue
+            if isinstance(item, _Stop):
+                return
+            self._handle(item)
+
+    def _handle(self, event: Event) -> None:
+        try:
+            with self._changed:
+                commands = self.workflow.handle(event)
+                self._changed.notify_all()
+        except Exception:
+            logger.exception("workflow failed on %s", type(event).__name__)
+            return
+        for command in commands:
+            self._dispatch(command)
+
+    def _dispatch(self, command: Command) -> None:
+        if isinstance(command, ShowScreen):
+            self._show(command.screen)
+        else:
+            self._commands.put(command)
+
+    def _show(self, screen: Screen) -> None:
+        self.screens.append(screen)
+        if self.on_screen is not None:
+            try:
+                self.on_screen(screen)
+            except Exception:
+                logger.exception("on_screen callback failed")
+        try:
+            image: Image.Image = render(screen, self.display.size, self.display.mode)
+            show: Callable[..., None] = self.display.show
+            if self._show_takes_label:
+                show(image, label=screen.label)
+            else:
+                show(image)
+            self._faults.clear("display")
+        except HardwareError as exc:
+            self._faults.fault("display", "display failed: %s", exc)
+
+    # ---- worker ----
+
+    def _worker(self) -> None:
+        while True:
+            command = self._commands.get()
+            if isinstance(command, _Stop) or self._stopping.is_set():
+                return
+            try:
+                self._execute(command)
+            except Exception:
+                logger.exception("command %s failed", type(command).__name__)
+
+    def _execute(self, command: Command) -> None:
+        if isinstance(command, OpenSession):
+            self._post(self._open_session(command))
+        elif isinstance(command, ReleaseJobs):
+            self._post(self._release(command))
+        elif isinstance(command, DeleteJob):
+            try:
+                self.client.delete_job(command.session_id, command.job_id)
+            except CloudError as exc:
+                logger.warning("deleting job %s failed: %s", command.job_id, exc)
+                return
+            self._post(JobDeleted(command.job_id))
+        elif isinstance(command, EndSession):
+            try:
+                self.client.end_session(command.session_id)
+            except CloudError as exc:
+                # The cloud ends it by itself when it expires.
+                logger.debug("ending session %s failed: %s", command.session_id, exc)
+
+    def _open_session(self, command: OpenSession) -> SessionOpened | SessionRefused:
+        attempt = command.attempt
+        try:
+            info = self.client.open_session(command.tag)
+        except UnknownCredentialError:
+            logger.info("badge not recognised")
+            return SessionRefused("unknown-card", "Badge not recognised", attempt)
+        except CloudUnreachableError as exc:
+            self._faults.fault("cloud", "cloud unreachable: %s", exc)
+            return SessionRefused("offline", OFFLINE_MESSAGE, attempt)
+        except CloudError as exc:
+            logger.warning("opening a session failed: %s", exc)
+            return SessionRefused("error", "The print service refused the request", attempt)
+        self._faults.clear("cloud")
+        return SessionOpened(info.session_id, info.display_name, info.jobs, attempt)
+
+    def _release(self, command: ReleaseJobs) -> DeliveryFinished:
+        try:
+            releases = self.client.release(command.session_id, command.job_ids)
+        except SessionExpiredError:
+            return DeliveryFinished(error="Session expired, tap your badge again")
+        except CloudUnreachableError as exc:
+            self._faults.fault("cloud", "cloud unreachable: %s", exc)
+            return DeliveryFinished(error=OFFLINE_MESSAGE)
+        except CloudError as exc:
+            logger.warning("release failed: %s", exc)
+            return DeliveryFinished(error="The print service refused the release")
+        for release in releases:
+            if self._stopping.is_set():
+                break  # not reported: the lease expires and the job is held again
+            self._deliver(release)
+        return DeliveryFinished()
+
+    def _deliver(self, release: ReleaseInfo) -> None:
+        outcome: Outcome = "failed"
+        reason: str | None = None
+        printer_job_id: int | None = None
+
+        def progress(done: int, total: int) -> None:
+            self._post(JobProgress(release.job_id, done, total))
+
+        try:
+            result = deliver_release(
+                self.client, self.transport, release, self.spool_dir, on_progress=progress
+            )
+            outcome, printer_job_id = "printed", result.printer_job_id
+            self._faults.clear("printer")
+        except PrinterError as exc:
+            self._faults.fault("printer", "release %s not printed: %s", release.id, exc)
+            reason = exc.reason
+            printer_job_id = getattr(exc, "printer_job_id", None)
+        except DeliveryError as exc:
+            logger.warning("release %s not delivered: %s", release.id, exc)
+            reason = exc.reason
+        except CloudUnreachableError as exc:
+            self._faults.fault("cloud", "release %s download failed: %s", release.id, exc)
+            reason = OFFLINE_MESSAGE
+        except CloudError as exc:
+            logger.warning("release %s download failed: %s", release.id, exc)
+            reason = "Could not download the document"
+        except Exception:
+            logger.exception("release %s failed", release.id)
+            reason = "Station error"
+        self._report(release, outcome, reason, printer_job_id)
+        if outcome == "printed":
+            self._post(JobPrinted(release.job_id))
+        else:
+            self._post(JobFailed(release.job_id, reason or "Not printed"))
+
+    def _report(
+        self, release: ReleaseInfo, outcome: Outcome, reason: str | None, printer_job_id: int | None
+    ) -> None:
+        try:
+            self.client.report_outcome(release.id, outcome, reason, printer_job_id)
+        except CloudError as exc:
+            # The client already retried; the release lease will expire and settle it.
+            logger.warning("could not report release %s %s: %s", release.id, outcome, exc)
+
+    # ---- reader ----
+
+    def _read_badges(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                credential = self.reader.read(timeout_s=0.2)
+            except ReaderError as exc:
+                self._faults.fault("reader", "badge reader failed: %s", exc)
+                self._stopping.wait(1.0)
+                continue
+            self._faults.clear("reader")
+            if credential is not None:
+                self._post(CardPresented(credential_tag(self._site_key, credential)))
+
+
+def build_station(
+    config: StationConfig,
+    *,
+    reader: CardReader | None = None,
+    display: Display | None = None,
+    transport: PrinterTransport | None = None,
+    client: StationCloud | None = None,
+    on_screen: Callable[[Screen], None] | None = None,
+) -> Station:
+    """Build a station from its config; parts passed in are used instead of the configured ones.
+
+    Raises:
+        ConfigError: a configured part cannot be built (unknown driver, bad printer URI, ...).
+    """
+    hw = config.hardware
+    if reader is None:
+        if hw.reader != "simulated":
+            raise ConfigError(f"unknown reader {hw.reader!r}")
+        reader = SimulatedCardReader()
+    if display is None:
+        if hw.display != "simulated":
+            raise ConfigError(f"unknown display {hw.display!r}")
+        display = SimulatedDisplay(
+            hw.display_width, hw.display_height, hw.display_mode, hw.frames_dir
+        )
+    if transport is None:
+        try:
+            transport = transport_for_uri(config.printer.uri, timeout_s=config.printer.timeout_s)
+        except ValueError as exc:
+            raise ConfigError(f"[printer] uri: {exc}") from exc
+    if client is None:
+        client = CloudClient(config.cloud.url, config.cloud.token, timeout_s=config.cloud.timeout_s)
+    owns_spool_dir = config.spool_dir is None
+    if config.spool_dir is None:
+        spool_dir = Path(tempfile.mkdtemp(prefix="pullprint-spool-"))  # mode 0700
+    else:
+        spool_dir = config.spool_dir
+        try:
+            spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"[spool] dir {spool_dir}: {exc.strerror}") from exc
+    timings = Timings(
+        identify_s=config.session.identify_s,
+        session_s=config.session.timeout_s,
+        done_s=config.session.done_s,
+        error_s=config.session.error_s,
+    )
+    return Station(
+        workflow=Workflow(timings, station_name=config.name),
+        reader=reader,
+        display=display,
+        transport=transport,
+        client=client,
+        site_key=config.site_key,
+        spool_dir=spool_dir,
+        owns_spool_dir=owns_spool_dir,
+        on_screen=on_screen,
+    )

@@ -1,0 +1,349 @@
+"""The station configuration: a typed, frozen `StationConfig` built from TOML plus the environment.
+
+Invariants:
+
+* there is no default secret: the cloud token (`[cloud] token` or `token_file`) and the site key
+  (`[site] key_hex` or `key_file`) must be provided, or loading fails;
+* every key is known: a misspelt key in the file or in a `PULLPRINT_STATION_*` variable is an
+  error, not silently ignored (a typo in a secret override must not fall back to the file);
+* secrets never appear in a repr, so a config can be logged or shown in a traceback.
+
+Environment overrides are named `PULLPRINT_STATION_<SECTION>_<KEY>` in upper case, for example
+`PULLPRINT_STATION_CLOUD_TOKEN` or `PULLPRINT_STATION_HARDWARE_DISPLAY_WIDTH`, and win over the
+file. `PULLPRINT_STATION_CONFIG` is reserved for the CLI (the path of the file).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from station.errors import ConfigError
+
+ENV_PREFIX = "PULLPRINT_STATION_"
+_RESERVED_ENV = {"PULLPRINT_STATION_CONFIG"}
+
+READERS = ("simulated",)
+DISPLAYS = ("simulated",)
+DISPLAY_MODES = ("1", "RGB")
+
+# The schema: section -> key -> type. Types drive the parsing of environment strings.
+_SCHEMA: dict[str, dict[str, type]] = {
+    "station": {"name": str},
+    "cloud": {
+        "url": str,
+        "token": str,
+        "token_file": Path,
+        "timeout_s": float,
+        "allow_insecure_http": bool,
+    },
+    "site": {"key_hex": str, "key_file": Path},
+    "printer": {"uri": str, "timeout_s": float},
+    "hardware": {
+        "reader": str,
+        "display": str,
+        "display_width": int,
+        "display_height": int,
+        "display_mode": str,
+        "frames_dir": Path,
+    },
+    "session": {"identify_s": float, "timeout_s": float, "done_s": float, "error_s": float},
+    "spool": {"dir": Path},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CloudConfig:
+    """Where the cloud is and how the station authenticates to it."""
+
+    url: str
+    token: str = field(repr=False)  # the pps_ station bearer token
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterConfig:
+    """The printer this station is paired with."""
+
+    uri: str
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class HardwareConfig:
+    """Which reader and display drivers to use, by name."""
+
+    reader: str = "simulated"
+    display: str = "simulated"
+    display_width: int = 320
+    display_height: int = 240
+    display_mode: Literal["1", "RGB"] = "RGB"
+    frames_dir: Path | None = None  # where a simulated display writes PNG frames
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """How long each screen of the release workflow waits, in seconds."""
+
+    identify_s: float = 10.0  # badge tap to job list before "Cloud not responding"
+    timeout_s: float = 30.0  # job list inactivity before the session is ended
+    done_s: float = 4.0
+    error_s: float = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class StationConfig:
+    """Everything a station needs, validated."""
+
+    name: str
+    cloud: CloudConfig
+    site_key: bytes = field(repr=False)  # 32 bytes: keys the credential tags
+    printer: PrinterConfig
+    hardware: HardwareConfig
+    session: SessionConfig
+    spool_dir: Path | None = None  # None: a private temporary directory made at start
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> StationConfig:
+    """Read and validate the station config.
+
+    Args:
+        path: the TOML file (`/etc/pullprint/station.toml` on a station), or None for
+            environment-only configuration.
+        env: the environment to read `PULLPRINT_STATION_*` overrides from (default `os.environ`).
+
+    Raises:
+        ConfigError: the file is unreadable or malformed, a key is unknown, a value is invalid,
+            or a secret is missing.
+    """
+    raw: dict[str, dict[str, object]] = {}
+    if path is not None:
+        raw = _read_toml(Path(path))
+    _apply_env(raw, os.environ if env is None else env)
+    return _build(raw)
+
+
+def _read_toml(path: Path) -> dict[str, dict[str, object]]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+    out: dict[str, dict[str, object]] = {}
+    for section, values in data.items():
+        if section not in _SCHEMA:
+            raise ConfigError(f"unknown section [{section}] (known: {', '.join(_SCHEMA)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        for key in values:
+            if key not in _SCHEMA[section]:
+                raise ConfigError(f"unknown key {key!r} in [{section}]")
+        out[section] = dict(values)
+    return out
+
+
+def _apply_env(raw: dict[str, dict[str, object]], env: Mapping[str, str]) -> None:
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _RESERVED_ENV:
+            continue
+        section, key = _env_target(name)
+        raw.setdefault(section, {})[key] = _parse_env(name, text, _SCHEMA[section][key])
+
+
+def _env_target(name: str) -> tuple[str, str]:
+    rest = name[len(ENV_PREFIX) :].lower()
+    for section, keys in _SCHEMA.items():
+        if rest.startswith(section + "_") and rest[len(section) + 1 :] in keys:
+            return section, rest[len(section) + 1 :]
+    raise ConfigError(f"unknown environment override {name}")
+
+
+def _parse_env(name: str, text: str, kind: type) -> object:
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false")
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number") from None
+    return text
+
+
+class _Section:
+    """Typed access to one section of the merged raw config, naming the key in every error."""
+
+    def __init__(self, name: str, values: Mapping[str, object]) -> None:
+        self.name = name
+        self.values = values
+
+    def has(self, key: str) -> bool:
+        return self.values.get(key) not in (None, "")
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.values.get(key, default)
+        if value is None or value == "":
+            raise ConfigError(f"[{self.name}] {key} is required")
+        if not isinstance(value, str):
+            raise ConfigError(f"[{self.name}] {key} must be a string")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"[{self.name}] {key} must be a number")
+        if not value > 0:
+            raise ConfigError(f"[{self.name}] {key} must be greater than 0")
+        return float(value)
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"[{self.name}] {key} must be an integer")
+        if not low <= value <= high:
+            raise ConfigError(f"[{self.name}] {key} must be between {low} and {high}")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.values.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"[{self.name}] {key} must be true or false")
+        return value
+
+    def path(self, key: str) -> Path | None:
+        value = self.values.get(key)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str | Path):
+            raise ConfigError(f"[{self.name}] {key} must be a path")
+        return Path(value).expanduser()
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(key, default)
+        if value not in choices:
+            raise ConfigError(
+                f"[{self.name}] {key} = {value!r} is not one of: {', '.join(choices)}"
+            )
+        return value
+
+    def secret(self, key: str, file_key: str) -> bytes:
+        """A secret given inline or in a file; exactly one of the two."""
+        inline, in_file = self.has(key), self.has(file_key)
+        if inline and in_file:
+            raise ConfigError(f"[{self.name}] set {key} or {file_key}, not both")
+        if inline:
+            return self.text(key).strip().encode()
+        path = self.path(file_key)
+        if path is None:
+            raise ConfigError(
+                f"[{self.name}] {key} (or {file_key}) is required: there is no default secret"
+            )
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"[{self.name}] cannot read {file_key}: {exc.strerror}") from exc
+
+
+def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
+    def section(name: str) -> _Section:
+        return _Section(name, raw.get(name, {}))
+
+    station, cloud, site = section("station"), section("cloud"), section("site")
+    printer, hardware, session = section("printer"), section("hardware"), section("session")
+    return StationConfig(
+        name=station.text("name"),
+        cloud=CloudConfig(
+            url=_cloud_url(cloud),
+            token=_token(cloud.secret("token", "token_file")),
+            timeout_s=cloud.number("timeout_s", 10.0),
+        ),
+        site_key=_site_key(site.secret("key_hex", "key_file")),
+        printer=PrinterConfig(
+            uri=_printer_uri(printer.text("uri")),
+            timeout_s=printer.number("timeout_s", 30.0),
+        ),
+        hardware=HardwareConfig(
+            reader=hardware.choice("reader", "simulated", READERS),
+            display=hardware.choice("display", "simulated", DISPLAYS),
+            display_width=hardware.integer("display_width", 320, 16, 4096),
+            display_height=hardware.integer("display_height", 240, 16, 4096),
+            display_mode=_display_mode(hardware),
+            frames_dir=hardware.path("frames_dir"),
+        ),
+        session=SessionConfig(
+            identify_s=session.number("identify_s", 10.0),
+            timeout_s=session.number("timeout_s", 30.0),
+            done_s=session.number("done_s", 4.0),
+            error_s=session.number("error_s", 6.0),
+        ),
+        spool_dir=section("spool").path("dir"),
+    )
+
+
+def _cloud_url(cloud: _Section) -> str:
+    url = cloud.text("url").rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("[cloud] url must be an http:// or https:// URL")
+    # Tokens and data keys travel on this connection: plain HTTP only on this machine.
+    insecure = parts.scheme == "http" and not _is_loopback(parts.hostname)
+    if insecure and not cloud.flag("allow_insecure_http", False):
+        raise ConfigError(
+            "[cloud] url uses plain http to another host; use https "
+            "(or set allow_insecure_http = true for a lab)"
+        )
+    return url
+
+
+def _display_mode(hardware: _Section) -> Literal["1", "RGB"]:
+    return "1" if hardware.choice("display_mode", "RGB", DISPLAY_MODES) == "1" else "RGB"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _token(value: bytes) -> str:
+    try:
+        token = value.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ConfigError("[cloud] token must be ASCII") from None
+    if not token.startswith("pps_") or len(token) < 8 or any(c.isspace() for c in token):
+        # A user token (ppu_) or an admin token here would be a serious misconfiguration.
+        raise ConfigError("[cloud] token must be a station token (pps_...)")
+    return token
+
+
+def _site_key(value: bytes) -> bytes:
+    if len(value) == 32 and not _looks_hex(value):
+        return value  # a raw 32-byte key file
+    text = value.decode("ascii", errors="replace").strip()
+    if len(text) != 64 or not _looks_hex(text.encode()):
+        raise ConfigError("[site] key_hex must be 64 hex characters (a 256-bit key)")
+    return bytes.fromhex(text)
+
+
+def _looks_hex(value: bytes) -> bool:
+    return all(c in b"0123456789abcdefABCDEF \n\r\t" for c in value)
+
+
+def _printer_uri(uri: str) -> str:
+    if "://" not in uri:
+        raise ConfigError("[printer] uri must be a URI such as ipps://printer.local/ipp/print")
+    return uri

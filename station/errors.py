@@ -1,0 +1,71 @@
+"""The root exception of the `station` package and its tree.
+
+    StationError
+    ├── ConfigError                     (ValueError) the config is missing, malformed or unsafe
+    ├── CloudError                      anything between the station and the cloud
+    │   ├── CloudUnreachableError       (ConnectionError) refused, timed out, gateway 502-504
+    │   └── CloudRejectedError          an RFC 9457 problem answer (code, status, detail)
+    │       ├── UnknownCredentialError  (LookupError) 404 `unknown-credential`
+    │       └── SessionExpiredError     410 `session-expired`
+    └── DeliveryError                   a release could not be delivered (user-safe `reason`)
+        └── DocumentDamagedError        (ValueError) the job container failed to authenticate
+
+Only `station.cloud_client` knows HTTP status codes; everything above it sees these types.
+Messages never carry a card tag, token, key or document content.
+"""
+
+from __future__ import annotations
+
+
+class StationError(Exception):
+    """Root of every error raised by `station`."""
+
+
+class ConfigError(StationError, ValueError):
+    """The station configuration is missing a value, malformed, or unsafe."""
+
+
+class CloudError(StationError):
+    """Something went wrong between the station and the cloud."""
+
+
+class CloudUnreachableError(CloudError, ConnectionError):
+    """The cloud did not answer: refused, reset, timed out, or a gateway said it is down."""
+
+
+class CloudRejectedError(CloudError):
+    """The cloud answered with a problem (RFC 9457).
+
+    `code` is the problem code from API.md (`session-expired`, `job-not-held`, ...) or None when
+    the body was not a problem document; `status` the HTTP status; `detail` the problem detail.
+    """
+
+    def __init__(self, message: str, *, status: int, code: str | None, detail: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class UnknownCredentialError(CloudRejectedError, LookupError):
+    """No user is enrolled with this badge (404 `unknown-credential`)."""
+
+
+class SessionExpiredError(CloudRejectedError):
+    """The station session ended or expired (410 `session-expired`)."""
+
+
+class DeliveryError(StationError):
+    """A release could not be delivered to the printer.
+
+    `reason` is a short message a user understands, safe to show on the screen.
+    """
+
+    def __init__(self, reason: str, *, detail: str | None = None) -> None:
+        super().__init__(reason if detail is None else f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class DocumentDamagedError(DeliveryError, ValueError):
+    """The job container failed to authenticate: nothing was sent to the printer."""

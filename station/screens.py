@@ -1,0 +1,209 @@
+"""The screen model: what the station shows, as plain frozen values (no pixels, no I/O).
+
+The workflow produces these; `station.render` turns one into a Pillow image sized to whatever
+display is fitted, and `lines()` gives the same content as text (the demo prints it to a terminal,
+tests read it). `label` is a short name for file names of saved frames.
+
+Invariant: a screen never carries a card tag, a token or document content; only what the person
+at the printer may see (their display name and their own job names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from station.models import JobSummary
+
+ItemState = Literal["waiting", "sending", "printed", "failed"]
+
+
+def format_size(size_bytes: int) -> str:
+    """A short human size: 800 B, 12 KB, 3.4 MB."""
+    if size_bytes < 1000:
+        return f"{size_bytes} B"
+    if size_bytes < 1_000_000:
+        return f"{size_bytes // 1000} KB"
+    if size_bytes < 10_000_000:
+        return f"{size_bytes / 1_000_000:.1f} MB"
+    return f"{size_bytes // 1_000_000} MB"
+
+
+def job_details(job: JobSummary, *, with_time: bool = True) -> str:
+    """Submission time and pages (or size, while pages are unknown) of a job."""
+    amount = f"{job.pages} p" if job.pages is not None else format_size(job.size_bytes)
+    return f"{job.submitted_at:%H:%M} {amount}" if with_time else amount
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+@dataclass(frozen=True, slots=True)
+class IdleScreen:
+    """Waiting for a badge."""
+
+    station_name: str = ""
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "idle"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        lines = ["PullPrint", "Tap your badge to print"]
+        return [*lines, self.station_name] if self.station_name else lines
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingScreen:
+    """A badge was tapped; asking the cloud who it is."""
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "reading"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return ["PullPrint", "Reading badge…"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobListScreen:
+    """The user's held jobs; `cursor` is the highlighted row, `selected` the ticked job ids."""
+
+    display_name: str
+    jobs: tuple[JobSummary, ...]
+    cursor: int = 0
+    selected: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "jobs"
+
+    @property
+    def title(self) -> str:
+        """The header line: who, and how many jobs."""
+        return f"{self.display_name}: {_plural(len(self.jobs), 'job')}"
+
+    def row(self, index: int) -> str:
+        """One job as text: cursor mark, tick box, name, time and pages."""
+        job = self.jobs[index]
+        mark = ">" if index == self.cursor else " "
+        tick = "x" if job.job_id in self.selected else " "
+        return f"{mark} [{tick}] {job.name}  {job_details(job)}"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return [self.title, *(self.row(i) for i in range(len(self.jobs)))]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryItem:
+    """One job on the delivering screen."""
+
+    name: str
+    state: ItemState = "waiting"
+    percent: int = 0
+
+    @property
+    def status(self) -> str:
+        """The state in words."""
+        return f"{self.percent}%" if self.state == "sending" else self.state
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveringScreen:
+    """Jobs on their way to the printer, with per-job progress."""
+
+    items: tuple[DeliveryItem, ...]
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "delivering"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return ["Printing", *(f"{item.name}  {item.status}" for item in self.items)]
+
+
+@dataclass(frozen=True, slots=True)
+class DoneScreen:
+    """Every chosen job printed."""
+
+    printed: int
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "done"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return ["Done", f"Printed {_plural(self.printed, 'job')}", "Collect your pages"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorScreen:
+    """Something went wrong; `message` says what, in words a user understands."""
+
+    title: str
+    message: str
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "error"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return [self.title, self.message]
+
+
+@dataclass(frozen=True, slots=True)
+class NoJobsScreen:
+    """The user has nothing held."""
+
+    display_name: str = ""
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "no-jobs"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        hello = f"Hello, {self.display_name}" if self.display_name else "Hello"
+        return [hello, "No jobs waiting"]
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineScreen:
+    """The print service cannot be reached; the station keeps trying by itself."""
+
+    message: str = "Cannot reach the print service"
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "offline"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return ["Offline", self.message]
+
+
+Screen = (
+    IdleScreen
+    | ReadingScreen
+    | JobListScreen
+    | DeliveringScreen
+    | DoneScreen
+    | ErrorScreen
+    | NoJobsScreen
+    | OfflineScreen
+)

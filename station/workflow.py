@@ -1,0 +1,485 @@
+"""The release workflow: a sans-I/O state machine, events in, commands out (the h11 style).
+
+`Workflow.handle(event)` returns the commands the runtime must carry out (show a screen, open a
+session, release jobs, ...); the runtime (`station.app`) feeds back what happened as events. This
+module does no I/O and reads no clock: time arrives as `Tick(now_s)` events.
+
+The rules::
+
+    state        event                                 -> state      commands
+    -----------  ------------------------------------  -----------  ------------------------------
+    IDLE         CardPresented                         IDENTIFYING  Reading, OpenSession
+    IDENTIFYING  SessionOpened (this attempt, jobs)    JOB_LIST     JobList
+    IDENTIFYING  SessionOpened (this attempt, no jobs) DONE         NoJobs, EndSession
+    IDENTIFYING  SessionRefused unknown-card           ERROR        Error "Badge not recognised"
+    IDENTIFYING  SessionRefused offline                ERROR        Offline
+    IDENTIFYING  SessionRefused error                  ERROR        Error
+    IDENTIFYING  Tick past identify_s                  ERROR        Error "Cloud not responding"
+    IDENTIFYING  CANCEL                                IDLE         Idle
+    JOB_LIST     UP / DOWN / SELECT                    JOB_LIST     JobList (the cursor wraps)
+    JOB_LIST     PRINT_ALL                             DELIVERING   Delivering, ReleaseJobs(shown)
+    JOB_LIST     PRINT_SELECTED                        DELIVERING   Delivering, ReleaseJobs(ticked,
+                                                                    or the one under the cursor)
+    JOB_LIST     DELETE                                JOB_LIST     DeleteJob(under the cursor)
+    JOB_LIST     JobDeleted (the last job)             DONE         NoJobs, EndSession
+    JOB_LIST     CANCEL, or Tick past session_s idle   IDLE         EndSession, Idle
+    JOB_LIST     CardPresented (same badge)            JOB_LIST     (inactivity timer restarts)
+    JOB_LIST     CardPresented (another badge)         IDENTIFYING  EndSession, Reading, OpenSession
+    DELIVERING   JobProgress, JobPrinted, JobFailed    DELIVERING   Delivering (when it changed)
+    DELIVERING   DeliveryFinished, all printed         DONE         Done, EndSession
+    DELIVERING   DeliveryFinished, any not printed     ERROR        Error (the reason), EndSession
+    DONE, ERROR  Tick past done_s / error_s, a button  IDLE         Idle
+    DONE, ERROR  CardPresented                         IDENTIFYING  Reading, OpenSession
+
+Every other (state, event) pair is ignored and returns no commands; in particular a badge tapped
+while delivering is ignored (the delivery goes on, no second session is opened), and no timeout
+runs while delivering (the printer transport has its own). A `SessionOpened` that is not the
+answer to the current attempt (it arrived after a timeout, a cancel, or another tap) is answered
+with `EndSession`, so it can never show one person's jobs to the next.
+
+Invariants: at most one session is open at a time as far as this machine knows; every session it
+learnt of is ended by an `EndSession` command; no screen carries a card tag.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal, assert_never
+
+from station.models import JobSummary
+from station.screens import (
+    DeliveringScreen,
+    DeliveryItem,
+    DoneScreen,
+    ErrorScreen,
+    IdleScreen,
+    JobListScreen,
+    NoJobsScreen,
+    OfflineScreen,
+    ReadingScreen,
+    Screen,
+)
+
+UNKNOWN_CARD_TITLE = "Badge not recognised"
+CLOUD_TIMEOUT_MESSAGE = "Cloud not responding"
+
+
+class State(enum.Enum):
+    """Where the workflow is."""
+
+    IDLE = "idle"
+    IDENTIFYING = "identifying"
+    JOB_LIST = "job-list"
+    DELIVERING = "delivering"
+    DONE = "done"
+    ERROR = "error"
+
+
+class Button(enum.Enum):
+    """What a person can press (physical buttons or a touch panel)."""
+
+    PRINT_ALL = "print-all"
+    UP = "up"
+    DOWN = "down"
+    SELECT = "select"  # toggle the job under the cursor
+    PRINT_SELECTED = "print-selected"
+    DELETE = "delete"
+    CANCEL = "cancel"
+
+
+# ---- events (in) ----
+
+
+@dataclass(frozen=True, slots=True)
+class CardPresented:
+    """A badge was tapped; `tag` is its keyed tag (never shown, never logged)."""
+
+    tag: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOpened:
+    """The cloud recognised the badge: the answer to `OpenSession` number `attempt`."""
+
+    session_id: str
+    display_name: str
+    jobs: tuple[JobSummary, ...]
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRefused:
+    """The cloud did not open a session for `OpenSession` number `attempt`."""
+
+    kind: Literal["unknown-card", "offline", "error"]
+    message: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonPressed:
+    """A button was pressed."""
+
+    button: Button
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """Bytes of a job's delivery done so far."""
+
+    job_id: str
+    bytes_sent: int
+    total_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobPrinted:
+    """The printer completed a job (and the cloud was told)."""
+
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailed:
+    """A job was not printed; `reason` is in words a user understands."""
+
+    job_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFinished:
+    """Every job of the last `ReleaseJobs` has an outcome; `error` if the release itself failed."""
+
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobDeleted:
+    """A job was deleted at the user's request."""
+
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """The clock, in seconds from any fixed origin (monotonic)."""
+
+    now_s: float
+
+
+Event = (
+    CardPresented
+    | SessionOpened
+    | SessionRefused
+    | ButtonPressed
+    | JobProgress
+    | JobPrinted
+    | JobFailed
+    | DeliveryFinished
+    | JobDeleted
+    | Tick
+)
+
+
+# ---- commands (out) ----
+
+
+@dataclass(frozen=True, slots=True)
+class ShowScreen:
+    """Show this screen."""
+
+    screen: Screen
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSession:
+    """Ask the cloud who this badge is; answer with SessionOpened/SessionRefused(attempt)."""
+
+    tag: str = field(repr=False)
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseJobs:
+    """Release these jobs to this station's printer and deliver them, in order."""
+
+    session_id: str
+    job_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteJob:
+    """Delete one held job; answer with JobDeleted."""
+
+    session_id: str
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndSession:
+    """End a session at the cloud (idempotent)."""
+
+    session_id: str
+
+
+Command = ShowScreen | OpenSession | ReleaseJobs | DeleteJob | EndSession
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """How long each waiting state lasts, in seconds."""
+
+    identify_s: float = 10.0
+    session_s: float = 30.0
+    done_s: float = 4.0
+    error_s: float = 6.0
+
+
+class Workflow:
+    """The release workflow of one station. Not thread-safe: one thread feeds it events."""
+
+    def __init__(self, timings: Timings | None = None, *, station_name: str = "") -> None:
+        self.timings = timings or Timings()
+        self.station_name = station_name
+        self.state = State.IDLE
+        self.screen: Screen = IdleScreen(station_name)
+        self.session_id: str | None = None
+        self._attempt = 0
+        self._tag: str | None = None  # the badge of the open session, to recognise a re-tap
+        self._display_name = ""
+        self._jobs: tuple[JobSummary, ...] = ()
+        self._cursor = 0
+        self._selected: frozenset[str] = frozenset()
+        self._items: dict[str, DeliveryItem] = {}
+        self._reasons: dict[str, str] = {}
+        # Deadlines are set from the latest Tick; before the first Tick, on the first one.
+        self._now: float | None = None
+        self._timeout_s: float | None = None
+        self._deadline: float | None = None
+
+    def start(self) -> list[Command]:
+        """The commands to run when the station starts: show the idle screen."""
+        return [ShowScreen(self.screen)]
+
+    def handle(self, event: Event) -> list[Command]:
+        """Apply one event; return the commands to carry out, in order."""
+        match event:
+            case Tick(now_s=now):
+                return self._tick(now)
+            case CardPresented(tag=tag):
+                return self._card(tag)
+            case SessionOpened():
+                return self._opened(event)
+            case SessionRefused():
+                return self._refused(event)
+            case ButtonPressed(button=button):
+                return self._button(button)
+            case JobDeleted(job_id=job_id):
+                return self._deleted(job_id)
+            case JobProgress() | JobPrinted() | JobFailed():
+                return self._progress(event)
+            case DeliveryFinished(error=error):
+                return self._finished(error)
+            case _:
+                assert_never(event)
+
+    # ---- transitions ----
+
+    def _go(self, state: State, screen: Screen, timeout_s: float | None = None) -> list[Command]:
+        self.state = state
+        self.screen = screen
+        self._timeout_s = timeout_s
+        self._deadline = None if timeout_s is None or self._now is None else self._now + timeout_s
+        return [ShowScreen(screen)]
+
+    def _idle(self) -> list[Command]:
+        self._forget_session()
+        return self._go(State.IDLE, IdleScreen(self.station_name))
+
+    def _error(self, screen: Screen) -> list[Command]:
+        return self._go(State.ERROR, screen, self.timings.error_s)
+
+    def _end_session(self) -> list[Command]:
+        commands: list[Command] = []
+        if self.session_id is not None:
+            commands.append(EndSession(self.session_id))
+        self._forget_session()
+        return commands
+
+    def _forget_session(self) -> None:
+        self.session_id = None
+        self._tag = None
+        self._display_name = ""
+        self._jobs = ()
+        self._cursor = 0
+        self._selected = frozenset()
+
+    def _identify(self, tag: str) -> list[Command]:
+        self._attempt += 1
+        self._tag = tag
+        commands = self._go(State.IDENTIFYING, ReadingScreen(), self.timings.identify_s)
+        return [*commands, OpenSession(tag, self._attempt)]
+
+    def _tick(self, now: float) -> list[Command]:
+        self._now = now
+        if self._timeout_s is None:
+            return []
+        if self._deadline is None:
+            self._deadline = now + self._timeout_s
+            return []
+        if now < self._deadline:
+            return []
+        if self.state is State.IDENTIFYING:
+            # The answer may still come; `_opened` ends that late session.
+            self._forget_session()
+            return self._error(ErrorScreen(CLOUD_TIMEOUT_MESSAGE, "Please try again"))
+        if self.state is State.JOB_LIST:
+            commands = self._end_session()
+            return [*commands, *self._idle()]
+        return self._idle()  # DONE or ERROR shown long enough
+
+    def _card(self, tag: str) -> list[Command]:
+        if self.state in (State.IDLE, State.DONE, State.ERROR):
+            return self._identify(tag)
+        if self.state is State.JOB_LIST:
+            if tag == self._tag:
+                self._restart_timer()
+                return []
+            commands = self._end_session()
+            return [*commands, *self._identify(tag)]
+        return []  # IDENTIFYING or DELIVERING: finish what was started
+
+    def _opened(self, event: SessionOpened) -> list[Command]:
+        if self.state is not State.IDENTIFYING or event.attempt != self._attempt:
+            return [EndSession(event.session_id)]  # a late answer: close it, show nothing
+        self.session_id = event.session_id
+        self._display_name = event.display_name
+        self._jobs = event.jobs
+        self._cursor = 0
+        self._selected = frozenset()
+        if not event.jobs:
+            commands = self._end_session()
+            screen = NoJobsScreen(event.display_name)
+            return [*self._go(State.DONE, screen, self.timings.done_s), *commands]
+        return self._go(State.JOB_LIST, self._job_list(), self.timings.session_s)
+
+    def _refused(self, event: SessionRefused) -> list[Command]:
+        if self.state is not State.IDENTIFYING or event.attempt != self._attempt:
+            return []
+        self._forget_session()
+        if event.kind == "unknown-card":
+            return self._error(
+                ErrorScreen(UNKNOWN_CARD_TITLE, "Ask your administrator to enrol it")
+            )
+        if event.kind == "offline":
+            return self._error(OfflineScreen(event.message))
+        return self._error(ErrorScreen("Something went wrong", event.message))
+
+    def _button(self, button: Button) -> list[Command]:
+        if self.state is State.JOB_LIST:
+            return self._job_list_button(button)
+        if self.state is State.IDENTIFYING and button is Button.CANCEL:
+            return self._idle()  # a late SessionOpened is ended by `_opened`
+        if self.state in (State.DONE, State.ERROR):
+            return self._idle()
+        return []
+
+    def _job_list_button(self, button: Button) -> list[Command]:
+        assert self.session_id is not None
+        count = len(self._jobs)
+        job_id = self._jobs[self._cursor].job_id
+        if button is Button.CANCEL:
+            commands = self._end_session()
+            return [*commands, *self._idle()]
+        if button in (Button.PRINT_ALL, Button.PRINT_SELECTED):
+            if button is Button.PRINT_ALL:
+                chosen = tuple(job.job_id for job in self._jobs)
+            else:
+                chosen = tuple(j.job_id for j in self._jobs if j.job_id in self._selected)
+                chosen = chosen or (job_id,)
+            return self._deliver(chosen)
+        if button is Button.DELETE:
+            self._restart_timer()
+            return [DeleteJob(self.session_id, job_id)]
+        if button is Button.UP:
+            self._cursor = (self._cursor - 1) % count
+        elif button is Button.DOWN:
+            self._cursor = (self._cursor + 1) % count
+        elif button is Button.SELECT:
+            self._selected = self._selected ^ {job_id}
+        return self._go(State.JOB_LIST, self._job_list(), self.timings.session_s)
+
+    def _restart_timer(self) -> None:
+        self._go(self.state, self.screen, self._timeout_s)
+
+    def _deleted(self, job_id: str) -> list[Command]:
+        if self.state is not State.JOB_LIST:
+            return []
+        remaining = tuple(job for job in self._jobs if job.job_id != job_id)
+        if len(remaining) == len(self._jobs):
+            return []
+        self._jobs = remaining
+        self._selected = self._selected - {job_id}
+        if not remaining:
+            screen = NoJobsScreen(self._display_name)
+            commands = self._end_session()
+            return [*self._go(State.DONE, screen, self.timings.done_s), *commands]
+        self._cursor = min(self._cursor, len(remaining) - 1)
+        return self._go(State.JOB_LIST, self._job_list(), self.timings.session_s)
+
+    def _deliver(self, job_ids: tuple[str, ...]) -> list[Command]:
+        assert self.session_id is not None
+        names = {job.job_id: job.name for job in self._jobs}
+        self._items = {job_id: DeliveryItem(names[job_id]) for job_id in job_ids}
+        self._reasons = {}
+        commands = self._go(State.DELIVERING, self._delivering())
+        return [*commands, ReleaseJobs(self.session_id, job_ids)]
+
+    def _progress(self, event: JobProgress | JobPrinted | JobFailed) -> list[Command]:
+        if self.state is not State.DELIVERING or event.job_id not in self._items:
+            return []
+        item = self._items[event.job_id]
+        if isinstance(event, JobProgress):
+            if item.state not in ("waiting", "sending"):
+                return []
+            # 100% is kept for "printed": the printer has the last word.
+            total = event.total_bytes
+            percent = min(99, event.bytes_sent * 100 // total) if total > 0 else 0
+            updated = DeliveryItem(item.name, "sending", max(percent, item.percent))
+        elif isinstance(event, JobPrinted):
+            updated = DeliveryItem(item.name, "printed", 100)
+        else:
+            updated = DeliveryItem(item.name, "failed", item.percent)
+            self._reasons[event.job_id] = event.reason
+        if updated == item:
+            return []  # throttles redraws to whole-percent steps
+        self._items[event.job_id] = updated
+        return self._go(State.DELIVERING, self._delivering())
+
+    def _finished(self, error: str | None) -> list[Command]:
+        if self.state is not State.DELIVERING:
+            return []
+        end = self._end_session()
+        printed = sum(1 for item in self._items.values() if item.state == "printed")
+        not_printed = len(self._items) - printed
+        if error is None and not_printed == 0:
+            return [*self._go(State.DONE, DoneScreen(printed), self.timings.done_s), *end]
+        reasons = list(dict.fromkeys(self._reasons.values()))  # distinct, in order
+        if error is not None:
+            reasons.append(error)
+        held = "your job is still held" if not_printed <= 1 else "your jobs are still held"
+        message = f"{'; '.join(reasons) or 'Not sent'} — {held}"
+        title = (
+            "Not printed" if printed == 0 else f"{not_printed} of {len(self._items)} not printed"
+        )
+        return [*self._error(ErrorScreen(title, message)), *end]
+
+    # ---- screens ----
+
+    def _job_list(self) -> JobListScreen:
+        return JobListScreen(self._display_name, self._jobs, self._cursor, self._selected)
+
+    def _delivering(self) -> DeliveringScreen:
+        return DeliveringScreen(tuple(self._items.values()))

@@ -1,0 +1,20 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.ippeve import IppEvePrinter
+
+
+@pytest.fixture
+def ippeveprinter(tmp_path: Path) -> Iterator[IppEvePrinter]:
+    """A real IPP Everywhere printer (Debian ippeveprinter) on 127.0.0.1, keeping documents.
+
+    Fails (does not skip) when ippeveprinter is missing: the test command installs it.
+    """
+    with IppEvePrinter(tmp_path) as printer:
+        yield printer

@@ -1,0 +1,349 @@
+"""The cloud client against a scripted stdlib HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+from station.cloud_client import CONTENT_CHUNK_BYTES, CloudClient, _retry
+from station.errors import (
+    CloudError,
+    CloudRejectedError,
+    CloudUnreachableError,
+    SessionExpiredError,
+    UnknownCredentialError,
+)
+
+TOKEN = "pps_station.secret-token"
+TAG = "c" * 64
+DATA_KEY = bytes(range(32))
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes | dict | None = None
+    content_type: str = "application/json"
+    delay_s: float = 0.0
+
+
+@dataclass
+class Script:
+    """Replies per (method, path), consumed in order; the last one repeats."""
+
+    replies: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
+    seen: list[tuple[str, str, dict, bytes]] = field(default_factory=list)
+
+    def on(self, method: str, path: str, *replies: Reply) -> None:
+        self.replies[(method, path)] = list(replies)
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for m, p, _, _ in self.seen if (m, p) == (method, path))
+
+
+def problem(status: int, code: str, detail: str = "") -> Reply:
+    body = {
+        "type": f"urn:pullprint:problem:{code}",
+        "title": code,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    return Reply(status, body, "application/problem+json")
+
+
+def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _serve(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            script.seen.append((self.command, self.path, dict(self.headers), body))
+            queue = script.replies.get((self.command, self.path)) or [Reply(404, b"")]
+            reply = queue.pop(0) if len(queue) > 1 else queue[0]
+            if reply.delay_s:
+                time.sleep(reply.delay_s)
+            if reply.status == 0:  # drop the connection without an answer
+                self.close_connection = True
+                return
+            data = (
+                reply.body
+                if isinstance(reply.body, bytes)
+                else (b"" if reply.body is None else json.dumps(reply.body).encode())
+            )
+            self.send_response(reply.status)
+            if reply.status != 204:
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if reply.status != 204:
+                # The client may have given up already (the timeout test).
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
+
+        do_GET = do_POST = do_DELETE = _serve
+
+    return Handler
+
+
+@pytest.fixture
+def script() -> Script:
+    return Script()
+
+
+@pytest.fixture
+def server(script) -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(script))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def client(server) -> Iterator[CloudClient]:
+    cloud = CloudClient(server, TOKEN, timeout_s=2, backoff_s=0)
+    yield cloud
+    cloud.close()
+
+
+SESSION = {
+    "session_id": "s1",
+    "user": {"display_name": "Ana Lima"},
+    "expires_at": "2026-05-09T10:00:00Z",
+    "jobs": [
+        {
+            "id": "j1",
+            "name": "report.pdf",
+            "format": "application/pdf",
+            "size_bytes": 1234,
+            "pages": 3,
+            "copies": 1,
+            "submitted_at": "2026-05-09T09:00:00Z",
+            "expires_at": "2026-05-10T09:00:00Z",
+        },
+        {
+            "id": "j2",
+            "name": "notes.txt",
+            "format": "text/plain",
+            "size_bytes": 10,
+            "pages": None,
+            "copies": 2,
+            "submitted_at": "2026-05-09T09:05:00+00:00",
+            "expires_at": "2026-05-10T09:05:00Z",
+        },
+    ],
+}
+RELEASE = {
+    "id": "r1",
+    "job_id": "00000000-0000-4000-8000-000000000001",
+    "name": "report.pdf",
+    "format": "application/pdf",
+    "copies": 1,
+    "size_bytes": 1234,
+    "content_bytes": 1400,
+    "user_name": "ana",
+    "data_key": base64.b64encode(DATA_KEY).decode(),
+    "site": "hq",
+    "state": "requested",
+}
+
+
+def test_open_session(client, script):
+    script.on("POST", "/api/v1/station/sessions", Reply(201, SESSION))
+    info = client.open_session(TAG)
+    assert info.session_id == "s1"
+    assert info.display_name == "Ana Lima"
+    assert [job.job_id for job in info.jobs] == ["j1", "j2"]
+    assert info.jobs[0].pages == 3
+    assert info.jobs[1].pages is None
+    assert info.jobs[1].copies == 2
+    assert info.jobs[0].submitted_at.utcoffset() is not None
+    _, _, headers, body = script.seen[0]
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(body) == {"tag": TAG}
+
+
+def test_unknown_credential(client, script):
+    script.on("POST", "/api/v1/station/sessions", problem(404, "unknown-credential"))
+    with pytest.raises(UnknownCredentialError) as caught:
+        client.open_session(TAG)
+    assert caught.value.code == "unknown-credential"
+    assert caught.value.status == 404
+    assert TAG not in str(caught.value)
+
+
+def test_open_session_is_not_retried(client, script):
+    script.on("POST", "/api/v1/station/sessions", Reply(503, {}), Reply(201, SESSION))
+    with pytest.raises(CloudUnreachableError):
+        client.open_session(TAG)
+    assert script.count("POST", "/api/v1/station/sessions") == 1
+
+
+def test_release_all_and_listed(client, script):
+    path = "/api/v1/station/sessions/s1/releases"
+    script.on("POST", path, Reply(201, {"releases": [RELEASE]}))
+    (release,) = client.release("s1", None)
+    assert release.id == "r1"
+    assert release.data_key == DATA_KEY
+    assert release.content_bytes == 1400
+    assert "data_key" not in repr(release) or repr(DATA_KEY) not in repr(release)
+    client.release("s1", ["j1", "j2"])
+    assert json.loads(script.seen[0][3]) == {"all": True}
+    assert json.loads(script.seen[1][3]) == {"job_ids": ["j1", "j2"]}
+
+
+def test_release_is_not_retried(client, script):
+    path = "/api/v1/station/sessions/s1/releases"
+    script.on("POST", path, Reply(503, {}), Reply(201, {"releases": [RELEASE]}))
+    with pytest.raises(CloudUnreachableError):
+        client.release("s1", None)
+    assert script.count("POST", path) == 1
+
+
+def test_release_problem_mapping(client, script):
+    path = "/api/v1/station/sessions/s1/releases"
+    script.on("POST", path, problem(410, "session-expired"), problem(409, "job-not-held", "j1"))
+    with pytest.raises(SessionExpiredError):
+        client.release("s1", None)
+    with pytest.raises(CloudRejectedError) as caught:
+        client.release("s1", None)
+    assert (caught.value.status, caught.value.code, caught.value.detail) == (
+        409,
+        "job-not-held",
+        "j1",
+    )
+
+
+def test_malformed_release_is_a_cloud_error(client, script):
+    bad = dict(RELEASE, data_key="not base64!")
+    script.on("POST", "/api/v1/station/sessions/s1/releases", Reply(201, {"releases": [bad]}))
+    with pytest.raises(CloudError, match="malformed"):
+        client.release("s1", None)
+
+
+def test_outcome_is_retried_on_503(client, script):
+    path = "/api/v1/station/releases/r1/outcome"
+    script.on(
+        "POST", path, Reply(503, {}), Reply(503, {}), Reply(200, {"id": "r1", "state": "printed"})
+    )
+    client.report_outcome("r1", "printed", None, 7)
+    assert script.count("POST", path) == 3
+    assert json.loads(script.seen[-1][3]) == {
+        "outcome": "printed",
+        "reason": None,
+        "printer_job_id": 7,
+    }
+
+
+def test_outcome_gives_up_after_the_retries(server, script):
+    path = "/api/v1/station/releases/r1/outcome"
+    script.on("POST", path, Reply(503, {}))
+    cloud = CloudClient(server, TOKEN, timeout_s=2, retries=2, backoff_s=0)
+    with pytest.raises(CloudUnreachableError):
+        cloud.report_outcome("r1", "failed", "Out of paper", None)
+    assert script.count("POST", path) == 3
+
+
+def test_end_session_and_delete_job_are_retried(client, script):
+    script.on("DELETE", "/api/v1/station/sessions/s1", Reply(503, {}), Reply(204))
+    script.on("DELETE", "/api/v1/station/sessions/s1/jobs/j1", Reply(502, {}), Reply(204))
+    client.end_session("s1")
+    client.delete_job("s1", "j1")
+    assert script.count("DELETE", "/api/v1/station/sessions/s1") == 2
+    assert script.count("DELETE", "/api/v1/station/sessions/s1/jobs/j1") == 2
+
+
+def test_stream_content(client, script):
+    data = bytes(range(256)) * 1000  # 256 000 bytes
+    script.on(
+        "GET",
+        "/api/v1/station/releases/r1/content",
+        Reply(503, {}),
+        Reply(200, data, "application/octet-stream"),
+    )
+    with client.stream_content("r1") as chunks:
+        received = list(chunks)
+    assert b"".join(received) == data
+    assert max(len(chunk) for chunk in received) <= CONTENT_CHUNK_BYTES
+    assert script.count("GET", "/api/v1/station/releases/r1/content") == 2
+
+
+def test_stream_content_of_another_station_is_refused(client, script):
+    script.on("GET", "/api/v1/station/releases/r1/content", problem(404, "release-not-found"))
+    with pytest.raises(CloudRejectedError) as caught, client.stream_content("r1"):
+        pass
+    assert caught.value.code == "release-not-found"
+
+
+def test_timeout_is_unreachable(server, script):
+    script.on("POST", "/api/v1/station/sessions", Reply(201, SESSION, delay_s=1.0))
+    cloud = CloudClient(server, TOKEN, timeout_s=0.2, backoff_s=0)
+    started = time.monotonic()
+    with pytest.raises(CloudUnreachableError):
+        cloud.open_session(TAG)
+    assert time.monotonic() - started < 0.9
+    assert script.count("POST", "/api/v1/station/sessions") == 1
+
+
+def test_dropped_connection_retries_get_but_never_post(client, script):
+    script.on("POST", "/api/v1/station/sessions", Reply(0), Reply(201, SESSION))
+    with pytest.raises(CloudUnreachableError):
+        client.open_session(TAG)
+    assert script.count("POST", "/api/v1/station/sessions") == 1
+    data = b"container bytes"
+    script.on(
+        "GET",
+        "/api/v1/station/releases/r1/content",
+        Reply(0),
+        Reply(200, data, "application/octet-stream"),
+    )
+    with client.stream_content("r1") as chunks:
+        assert b"".join(chunks) == data
+    assert script.count("GET", "/api/v1/station/releases/r1/content") == 2
+
+
+def test_connection_refused_is_unreachable_and_not_retried_for_post():
+    cloud = CloudClient("http://127.0.0.1:9", TOKEN, timeout_s=1, backoff_s=0)
+    with pytest.raises(CloudUnreachableError) as caught:
+        cloud.open_session(TAG)
+    assert isinstance(caught.value, ConnectionError)
+    assert TOKEN not in str(caught.value)
+    assert "secret" not in repr(cloud)
+
+
+def test_unauthorized_is_rejected(client, script):
+    script.on("POST", "/api/v1/station/sessions", problem(401, "unauthorized"))
+    with pytest.raises(CloudRejectedError) as caught:
+        client.open_session(TAG)
+    assert caught.value.code == "unauthorized"
+
+
+def test_non_problem_error_body(client, script):
+    script.on("DELETE", "/api/v1/station/sessions/s1", Reply(500, b"oops", "text/plain"))
+    with pytest.raises(CloudRejectedError) as caught:
+        client.end_session("s1")
+    assert (caught.value.status, caught.value.code) == (500, None)
+
+
+def test_retry_policy_never_retries_a_post_even_on_a_connect_error():
+    policy = _retry(frozenset({"GET", "DELETE"}), retries=3, backoff_s=0)
+    error = ConnectTimeoutError("connect timed out")
+    assert policy.increment("GET", "/x", error=error).total == 2
+    with pytest.raises(MaxRetryError):
+        policy.increment("POST", "/x", error=error)

@@ -1,0 +1,202 @@
+"""The station config: TOML plus PULLPRINT_STATION_* overrides, validated, secrets hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from station.config import load_config
+from station.errors import ConfigError
+
+TOKEN = "pps_0b7e1c2a.s3cr3t-value"
+KEY_HEX = "ab" * 32
+
+FULL = f"""
+[station]
+name = "Floor 2 East"
+
+[cloud]
+url = "https://print.example.org/"
+token = "{TOKEN}"
+timeout_s = 5
+
+[site]
+key_hex = "{KEY_HEX}"
+
+[printer]
+uri = "ipps://printer.local/ipp/print"
+timeout_s = 60
+
+[hardware]
+reader = "simulated"
+display = "simulated"
+display_width = 128
+display_height = 64
+display_mode = "1"
+frames_dir = "/tmp/frames"
+
+[session]
+timeout_s = 20
+done_s = 3
+error_s = 5
+
+[spool]
+dir = "/var/spool/pullprint"
+"""
+
+MINIMAL = f"""
+[station]
+name = "s"
+[cloud]
+url = "http://127.0.0.1:8080"
+token = "{TOKEN}"
+[site]
+key_hex = "{KEY_HEX}"
+[printer]
+uri = "ipp://127.0.0.1:8631/ipp/print"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "station.toml"
+    path.write_text(text)
+    return path
+
+
+def test_full_config(tmp_path):
+    config = load_config(write(tmp_path, FULL), {})
+    assert config.name == "Floor 2 East"
+    assert config.cloud.url == "https://print.example.org"
+    assert config.cloud.token == TOKEN
+    assert config.cloud.timeout_s == 5.0
+    assert config.site_key == bytes.fromhex(KEY_HEX)
+    assert config.printer.uri == "ipps://printer.local/ipp/print"
+    assert config.printer.timeout_s == 60.0
+    assert config.hardware.display_mode == "1"
+    assert (config.hardware.display_width, config.hardware.display_height) == (128, 64)
+    assert config.hardware.frames_dir == Path("/tmp/frames")
+    assert (config.session.timeout_s, config.session.done_s, config.session.error_s) == (20, 3, 5)
+    assert config.spool_dir == Path("/var/spool/pullprint")
+
+
+def test_defaults(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL), {})
+    assert config.cloud.timeout_s == 10.0
+    assert config.hardware.reader == "simulated"
+    assert config.hardware.display_mode == "RGB"
+    assert config.session.timeout_s == 30.0
+    assert config.session.done_s == 4.0
+    assert config.session.error_s == 6.0
+    assert config.spool_dir is None
+
+
+def test_secrets_are_hidden_in_repr(tmp_path):
+    config = load_config(write(tmp_path, FULL), {})
+    text = repr(config)
+    assert "s3cr3t" not in text
+    assert KEY_HEX not in text
+    assert "abab" not in text
+    assert "Floor 2 East" in text
+
+
+def test_config_is_frozen(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL), {})
+    with pytest.raises(AttributeError):
+        config.name = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("drop", "message"), [("token", "token"), ("key_hex", "key_hex")])
+def test_missing_secret_is_refused(tmp_path, drop, message):
+    text = "\n".join(line for line in MINIMAL.splitlines() if not line.startswith(drop))
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), {})
+
+
+def test_env_overrides_the_file(tmp_path):
+    env = {
+        "PULLPRINT_STATION_CLOUD_TOKEN": "pps_env.override",
+        "PULLPRINT_STATION_HARDWARE_DISPLAY_WIDTH": "240",
+        "PULLPRINT_STATION_SESSION_TIMEOUT_S": "12.5",
+        "PULLPRINT_STATION_CONFIG": "/ignored/path.toml",
+        "UNRELATED": "x",
+    }
+    config = load_config(write(tmp_path, MINIMAL), env)
+    assert config.cloud.token == "pps_env.override"
+    assert config.hardware.display_width == 240
+    assert config.session.timeout_s == 12.5
+
+
+def test_env_only_config():
+    env = {
+        "PULLPRINT_STATION_STATION_NAME": "env",
+        "PULLPRINT_STATION_CLOUD_URL": "https://cloud.example",
+        "PULLPRINT_STATION_CLOUD_TOKEN": TOKEN,
+        "PULLPRINT_STATION_SITE_KEY_HEX": KEY_HEX,
+        "PULLPRINT_STATION_PRINTER_URI": "socket://printer:9100",
+    }
+    config = load_config(None, env)
+    assert config.name == "env"
+    assert config.printer.uri == "socket://printer:9100"
+
+
+def test_secrets_from_files(tmp_path):
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    (tmp_path / "key").write_bytes(bytes(range(32)))  # a raw key file
+    text = MINIMAL.replace(f'token = "{TOKEN}"', f'token_file = "{tmp_path / "token"}"')
+    text = text.replace(f'key_hex = "{KEY_HEX}"', f'key_file = "{tmp_path / "key"}"')
+    config = load_config(write(tmp_path, text), {})
+    assert config.cloud.token == TOKEN
+    assert config.site_key == bytes(range(32))
+
+
+def test_both_inline_and_file_secret_is_refused(tmp_path):
+    text = MINIMAL.replace(f'token = "{TOKEN}"', f'token = "{TOKEN}"\ntoken_file = "/x"')
+    with pytest.raises(ConfigError, match="not both"):
+        load_config(write(tmp_path, text), {})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (f'key_hex = "{KEY_HEX}"', 'key_hex = "abcd"', "64 hex"),
+        (f'token = "{TOKEN}"', 'token = "ppu_user.secret"', "station token"),
+        ('url = "http://127.0.0.1:8080"', 'url = "http://cloud.example"', "https"),
+        ('url = "http://127.0.0.1:8080"', 'url = "ftp://cloud"', "http"),
+        ('uri = "ipp://127.0.0.1:8631/ipp/print"', 'uri = "printer"', "URI"),
+        ("[station]", "[station]\ncolour = 1", "unknown key"),
+        ("[station]", "[stations]\n[station]", "unknown section"),
+        ("[station]", '[hardware]\nreader = "evdev"\n[station]', "simulated"),
+        ("[station]", '[hardware]\ndisplay_mode = "L"\n[station]', "RGB"),
+        ("[station]", "[hardware]\ndisplay_width = 2\n[station]", "between"),
+        ("[station]", "[session]\ntimeout_s = 0\n[station]", "greater than 0"),
+        ("[station]", '[session]\ntimeout_s = "soon"\n[station]', "number"),
+    ],
+)
+def test_invalid_values_are_refused(tmp_path, old, new, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, MINIMAL.replace(old, new)), {})
+
+
+def test_insecure_http_can_be_allowed_explicitly(tmp_path):
+    text = MINIMAL.replace(
+        'url = "http://127.0.0.1:8080"', 'url = "http://lab.example"\nallow_insecure_http = true'
+    )
+    assert load_config(write(tmp_path, text), {}).cloud.url == "http://lab.example"
+
+
+def test_unknown_env_override_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="PULLPRINT_STATION_CLOUD_TOKN"):
+        load_config(write(tmp_path, MINIMAL), {"PULLPRINT_STATION_CLOUD_TOKN": "pps_x.y"})
+
+
+def test_bad_env_number_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="number"):
+        load_config(write(tmp_path, MINIMAL), {"PULLPRINT_STATION_CLOUD_TIMEOUT_S": "ten"})
+
+
+def test_unreadable_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml", {})
+    with pytest.raises(ConfigError, match="TOML"):
+        load_config(write(tmp_path, "[station\n"), {})

@@ -1,0 +1,332 @@
+"""`pullprint bench`: the first benchmarks (figures printed, never asserted).
+
+1. Latency, over `runs` releases of a 1 MB job, everything on loopback in one process:
+   badge tap -> job list on screen, and "Print all" -> first byte at the printer (p50/p99).
+2. Streaming a big job (default 200 MB) cloud -> station -> printer, with the cloud and the printer
+   in their own processes so the station's memory can be read alone: the rate, and the station's RSS
+   growth while it delivers.
+
+DESIGN.md's targets: tap -> list p50 <= 25 ms, p99 <= 60 ms; print -> first byte p50 <= 100 ms;
+streaming >= 100 MB/s with station memory growth <= 16 MB.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from cloud.config import generate_secrets, load_config
+from hardware.display.simulated import SimulatedDisplay
+from hardware.readers.formats import h10301
+from hardware.readers.simulated import SimulatedCardReader
+from station.app import build_station
+from station.config import load_config as load_station_config
+from station.screens import DoneScreen, ErrorScreen, JobListScreen, Screen
+from station.workflow import Button, State
+from tools.rig import LoopRig, ScreenLog, credential_tag
+from tools.submit import submit_stream
+
+BADGE = h10301(12, 3456)
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure."""
+
+    runs: int = 200
+    big_mb: int = 200
+    json_output: bool = False
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
+
+
+def _pattern_chunks(total: int, chunk: int = MIB) -> Iterator[bytes]:
+    """`total` bytes of incompressible-looking data without holding them all."""
+    block = os.urandom(chunk)
+    sent = 0
+    while sent < total:
+        n = min(chunk, total - sent)
+        yield block[:n]
+        sent += n
+
+
+def bench_latency(runs: int) -> dict[str, Any]:
+    """Tap -> list and print-all -> first byte over `runs` releases of a 1 MB job."""
+    taps: list[float] = []
+    first_bytes: list[float] = []
+    completed: list[float] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="pullprint-bench-") as tmp,
+        LoopRig(
+            Path(tmp), printer_processing_s=0.0, keep_documents=False, done_s=0.05, error_s=0.05
+        ) as rig,
+    ):
+        user = rig.enrol("bench@example.org", "Bench User", BADGE)
+        assert rig.printer is not None
+        for _ in range(runs):
+            submit_stream(
+                rig.cloud_url,
+                user.token,
+                _pattern_chunks(MIB),
+                name="bench.pdf",
+                document_format="application/pdf",
+                session=rig.http,
+            )
+            if not rig.wait_idle(30):
+                raise RuntimeError("station did not return to idle")
+            tapped = rig.tap(BADGE)
+            listed = rig.screens.wait_for(JobListScreen, after=tapped, timeout_s=30)
+            if listed is None:
+                raise RuntimeError("no job list after the tap")
+            before = len(rig.printer.received)
+            pressed = rig.press(Button.PRINT_ALL)
+            done = rig.screens.wait_for((DoneScreen, ErrorScreen), after=pressed, timeout_s=60)
+            if done is None or isinstance(done[1], ErrorScreen):
+                raise RuntimeError("release failed during the benchmark")
+            received = rig.printer.received[before]
+            taps.append((listed[0] - tapped) * 1000)
+            first_byte_at = received.first_byte_at or received.completed_at
+            first_bytes.append((first_byte_at - pressed) * 1000)
+            completed.append((done[0] - pressed) * 1000)
+    return {
+        "runs": runs,
+        "tap_to_list_ms": {"p50": _percentile(taps, 50), "p99": _percentile(taps, 99)},
+        "print_to_first_byte_ms": {
+            "p50": _percentile(first_bytes, 50),
+            "p99": _percentile(first_bytes, 99),
+        },
+        "print_to_completed_ms": {
+            "p50": _percentile(completed, 50),
+            "p99": _percentile(completed, 99),
+        },
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class _RssSampler(threading.Thread):
+    """Samples this process's RSS every 5 ms and keeps the peak."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self._proc = psutil.Process()
+        self.peak = self._proc.memory_info().rss
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.005):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+def bench_streaming(size_mb: int) -> dict[str, Any]:
+    """Stream one `size_mb` job through a station in this process; cloud and printer elsewhere."""
+    size = size_mb * MIB
+    procs: list[subprocess.Popen[str]] = []
+    with tempfile.TemporaryDirectory(prefix="pullprint-bench-") as tmp:
+        work = Path(tmp)
+        try:
+            data_dir = work / "cloud"
+            data_dir.mkdir()
+            generate_secrets(data_dir / "secrets.toml")
+            admin_token = load_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)}).admin_token
+            cloud_port = _free_port()
+            procs.append(
+                subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                    [
+                        sys.executable,
+                        "-m",
+                        "tools.cli",
+                        "cloud",
+                        "serve",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(cloud_port),
+                        "--data-dir",
+                        str(data_dir),
+                    ],
+                    text=True,
+                )
+            )
+            printer = subprocess.Popen(
+                [sys.executable, "-m", "tools.printer_sim", "--port", "0", "--discard"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            procs.append(printer)
+            assert printer.stdout is not None
+            printer_uri = printer.stdout.readline().strip()
+            cloud_url = f"http://127.0.0.1:{cloud_port}"
+            _wait_http(cloud_url + "/healthz")
+
+            http = requests.Session()
+            admin = {"Authorization": f"Bearer {admin_token}"}
+            site_key = os.urandom(32)
+            user = http.post(
+                f"{cloud_url}/api/v1/admin/users",
+                headers=admin,
+                timeout=10,
+                json={"email": "big@example.org", "display_name": "Big"},
+            ).json()
+            http.post(
+                f"{cloud_url}/api/v1/admin/users/{user['id']}/cards",
+                headers=admin,
+                timeout=10,
+                json={"tag": credential_tag(site_key, BADGE)},
+            )
+            station_row = http.post(
+                f"{cloud_url}/api/v1/admin/stations",
+                headers=admin,
+                timeout=10,
+                json={"name": "bench", "printer_uri": printer_uri},
+            ).json()
+            t0 = time.monotonic()
+            submit_stream(
+                cloud_url,
+                user["api_token"],
+                _pattern_chunks(size),
+                name="big.pdf",
+                document_format="application/pdf",
+                timeout_s=600,
+                session=http,
+            )
+            submit_s = time.monotonic() - t0
+
+            (work / "spool").mkdir()
+            toml = work / "station.toml"
+            toml.write_text(
+                f'[station]\nname = "bench"\n[cloud]\nurl = "{cloud_url}"\n'
+                f'token = "{station_row["secret"]}"\ntimeout_s = 60\n'
+                f'[site]\nkey_hex = "{site_key.hex()}"\n'
+                f'[printer]\nuri = "{printer_uri}"\ntimeout_s = 120\n'
+                '[hardware]\nreader = "simulated"\ndisplay = "simulated"\n'
+                'display_width = 320\ndisplay_height = 240\ndisplay_mode = "RGB"\n'
+                f'[session]\ntimeout_s = 300\n[spool]\ndir = "{work / "spool"}"\n'
+            )
+            screens = ScreenLog()
+            reader = SimulatedCardReader()
+
+            def on_screen(screen: Screen) -> None:
+                screens.add(screen)
+
+            station = build_station(
+                load_station_config(toml, {}),
+                reader=reader,
+                display=SimulatedDisplay(320, 240, "RGB"),
+                on_screen=on_screen,
+            )
+            station.start()
+            try:
+                station.wait_for_state(State.IDLE, 10)
+                gc.collect()
+                sampler = _RssSampler()
+                baseline = sampler.peak
+                sampler.start()
+                tapped = time.monotonic()
+                reader.present(BADGE)
+                if screens.wait_for(JobListScreen, after=tapped, timeout_s=30) is None:
+                    raise RuntimeError("no job list")
+                pressed = time.monotonic()
+                station.press(Button.PRINT_ALL)
+                done = screens.wait_for((DoneScreen, ErrorScreen), after=pressed, timeout_s=600)
+                peak = sampler.stop()
+            finally:
+                station.stop()
+            if done is None or isinstance(done[1], ErrorScreen):
+                raise RuntimeError(f"big release failed: {done[1].lines() if done else 'timeout'}")
+            elapsed = done[0] - pressed
+            line = printer.stdout.readline()
+            match = re.search(r"bytes=(\d+)", line)
+            printed = int(match.group(1)) if match else -1
+            return {
+                "size_mb": size_mb,
+                "printer_bytes": printed,
+                "submit_mb_per_s": size_mb / submit_s,
+                "print_to_completed_s": elapsed,
+                "end_to_end_mb_per_s": size_mb / elapsed,
+                "station_rss_growth_mb": (peak - baseline) / MIB,
+                "station_rss_baseline_mb": baseline / MIB,
+            }
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def run_bench(options: BenchOptions) -> int:
+    """Run both benchmarks and print their figures."""
+    latency = bench_latency(options.runs)
+    streaming = bench_streaming(options.big_mb)
+    result = {"latency": latency, "streaming": streaming, "cpus": os.cpu_count()}
+    if options.json_output:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"PullPrint bench ({os.cpu_count()} CPUs, cloud on loopback, virtual printer)")
+    print(f"\nLatency over {latency['runs']} releases of a 1 MB job")
+    print(f"  {'measure':<28} {'p50 ms':>8} {'p99 ms':>8}   target")
+    rows = [
+        ("tap -> job list", "tap_to_list_ms", "p50 <= 25, p99 <= 60"),
+        ("print all -> first byte", "print_to_first_byte_ms", "p50 <= 100"),
+        ("print all -> completed", "print_to_completed_ms", ""),
+    ]
+    for label, key, target in rows:
+        print(f"  {label:<28} {latency[key]['p50']:>8.1f} {latency[key]['p99']:>8.1f}   {target}")
+    print(f"\nStreaming one {streaming['size_mb']} MB job cloud -> station -> printer")
+    print(f"  submit (client -> cloud)     {streaming['submit_mb_per_s']:8.1f} MB/s")
+    print(
+        f"  print all -> completed       {streaming['print_to_completed_s']:8.2f} s  "
+        f"= {streaming['end_to_end_mb_per_s']:.1f} MB/s   target >= 100 MB/s"
+    )
+    print(
+        f"  station RSS growth           {streaming['station_rss_growth_mb']:8.1f} MB"
+        f"   target <= 16 MB (baseline {streaming['station_rss_baseline_mb']:.0f} MB)"
+    )
+    print(f"  bytes at the printer         {streaming['printer_bytes']}")
+    return 0
