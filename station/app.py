@@ -162,8 +162,7 @@ class Station:
             raise RuntimeError("station already started")
         for stale in self.spool_dir.glob("release-*.ppj"):
             stale.unlink(missing_ok=True)  # left by a crash mid-delivery (ciphertext only)
-        for command in self.workflow.start():
-            self._dispatch(command)
+        self._dispatch(self.workflow.start())
         for name, target in (
             ("engine", self._engine),
             ("worker", self._worker),
@@ -241,22 +240,20 @@ class Station:
         except Exception:
             logger.exception("workflow failed on %s", type(event).__name__)
             return
-        for command in commands:
-            self._dispatch(command)
+        self._dispatch(commands)
 
-    def _dispatch(self, command: Command) -> None:
-        if isinstance(command, ShowScreen):
-            self._show(command.screen)
-        else:
-            self._commands.put(command)
+    def _dispatch(self, commands: list[Command]) -> None:
+        # Hand cloud and printer work to the worker before drawing: the session request is then
+        # already on the wire while the "reading" frame is rendered and pushed to the panel.
+        for command in commands:
+            if not isinstance(command, ShowScreen):
+                self._commands.put(command)
+        for command in commands:
+            if isinstance(command, ShowScreen):
+                self._show(command.screen)
 
     def _show(self, screen: Screen) -> None:
         self.screens.append(screen)
-        if self.on_screen is not None:
-            try:
-                self.on_screen(screen)
-            except Exception:
-                logger.exception("on_screen callback failed")
         try:
             image: Image.Image = render(screen, self.display.size, self.display.mode)
             show: Callable[..., None] = self.display.show
@@ -267,6 +264,12 @@ class Station:
             self._faults.clear("display")
         except HardwareError as exc:
             self._faults.fault("display", "display failed: %s", exc)
+        # Observers hear of a screen once it is on the panel, so timings include the drawing.
+        if self.on_screen is not None:
+            try:
+                self.on_screen(screen)
+            except Exception:
+                logger.exception("on_screen callback failed")
 
     # ---- worker ----
 
