@@ -20,6 +20,7 @@ tag, token or document byte is logged.
 from __future__ import annotations
 
 import inspect
+from collections import deque
 import logging
 import queue
 import shutil
@@ -79,6 +80,7 @@ from station.workflow import (
 logger = logging.getLogger(__name__)
 
 OFFLINE_MESSAGE = "Cannot reach the print service"
+SCREEN_HISTORY = 256
 
 
 class _Stop:
@@ -134,7 +136,8 @@ class Station:
         self.client = client
         self.spool_dir = spool_dir
         self.on_screen = on_screen
-        self.screens: list[Screen] = []  # every screen shown, in order (tests, the demo)
+        # The latest screens shown, in order (tests, the demo); bounded, as a station runs for months.
+        self.screens: deque[Screen] = deque(maxlen=SCREEN_HISTORY)
         self._site_key = site_key
         self._owns_spool_dir = owns_spool_dir
         self._tick_interval_s = tick_interval_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 from PIL import Image
@@ -19,12 +20,15 @@ class SimulatedDisplay:
         height: int = 240,
         mode: DisplayMode = "RGB",
         out_dir: Path | None = None,
+        keep_frames: int | None = 256,
     ) -> None:
+        """`keep_frames` bounds the history (None: keep all), so long runs do not grow memory."""
         self._size = (width, height)
         self._mode: DisplayMode = mode
         self.out_dir = out_dir
-        self.frames: list[Image.Image] = []
+        self.frames: deque[Image.Image] = deque(maxlen=keep_frames)
         self.saved: list[Path] = []
+        self.shown = 0  # frames shown in all, kept or not
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -44,9 +48,10 @@ class SimulatedDisplay:
             raise DisplayError(f"frame is {image.size}, display is {self._size}")
         frame = image.convert(self._mode) if image.mode != self._mode else image.copy()
         self.frames.append(frame)
+        self.shown += 1
         if self.out_dir is not None:
             safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40]
-            path = self.out_dir / f"frame-{len(self.frames):03d}-{safe}.png"
+            path = self.out_dir / f"frame-{self.shown:03d}-{safe}.png"
             frame.save(path)
             self.saved.append(path)
 

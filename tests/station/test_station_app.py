@@ -219,7 +219,7 @@ def test_the_whole_loop_prints_everything(station, parts):
     # The display got frames of its size, and the callback saw the same screens in order.
     assert display.frames
     assert all(frame.size == (128, 64) for frame in display.frames)
-    assert station.shown == station.screens  # type: ignore[attr-defined]
+    assert station.shown == list(station.screens)  # type: ignore[attr-defined]
     assert ReadingScreen() in station.screens
 
 
