@@ -20,13 +20,13 @@ tag, token or document byte is logged.
 from __future__ import annotations
 
 import inspect
-from collections import deque
 import logging
 import queue
 import shutil
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,7 +136,7 @@ class Station:
         self.client = client
         self.spool_dir = spool_dir
         self.on_screen = on_screen
-        # The latest screens shown, in order (tests, the demo); bounded, as a station runs for months.
+        # The latest screens shown, in order (tests, the demo); bounded: stations run for months.
         self.screens: deque[Screen] = deque(maxlen=SCREEN_HISTORY)
         self._site_key = site_key
         self._owns_spool_dir = owns_spool_dir
