@@ -133,7 +133,7 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        Index(None, "owner_id", "state"),
+        Index(None, "owner_id", "state", "expires_at"),
         Index(None, "state", "expires_at"),
     )
 

@@ -7,6 +7,7 @@ failed migration leaves the previous schema intact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -28,12 +29,21 @@ def alembic_config() -> Config:
 
 def upgrade(target: Engine | str, revision: str = "head") -> None:
     """Bring the database at `target` (an engine or URL) up to `revision`."""
+    _run(target, command.upgrade, revision)
+
+
+def downgrade(target: Engine | str, revision: str) -> None:
+    """Take the database at `target` back down to `revision` (for operators rolling back)."""
+    _run(target, command.downgrade, revision)
+
+
+def _run(target: Engine | str, step: Callable[[Config, str], None], revision: str) -> None:
     engine = make_engine(target) if isinstance(target, str) else target
     try:
         cfg = alembic_config()
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
-            command.upgrade(cfg, revision)
+            step(cfg, revision)
     finally:
         if isinstance(target, str):
             engine.dispose()

@@ -110,7 +110,15 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from tools.bench import BenchOptions, run_bench
 
-    return run_bench(BenchOptions(runs=args.runs, big_mb=args.big_mb, json_output=args.json))
+    return run_bench(
+        BenchOptions(
+            runs=args.runs,
+            big_mb=args.big_mb,
+            seed_users=args.seed_users,
+            seed_jobs=args.seed_jobs,
+            json_output=args.json,
+        )
+    )
 
 
 def _environ() -> dict[str, str]:
@@ -168,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="latency and streaming benchmarks")
     bench.add_argument("--runs", type=int, default=200, help="taps and releases to time")
     bench.add_argument("--big-mb", type=int, default=200, help="size of the streaming job")
+    bench.add_argument("--seed-users", type=int, default=10_000, help="other users in the database")
+    bench.add_argument("--seed-jobs", type=int, default=100_000, help="other held jobs")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_cmd_bench)
     return parser

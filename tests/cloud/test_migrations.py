@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, Table, inspect, select
+from sqlalchemy import Column, Integer, MetaData, Table, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.db import Base, Credential, User, make_engine
-from cloud.migrate import upgrade
+from cloud.migrate import downgrade, upgrade
 
 
 @pytest.fixture
@@ -135,3 +135,61 @@ def test_memory_database_is_shared_across_sessions() -> None:
         assert "jobs" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def _index_names(url: str, table: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return {ix["name"] or "" for ix in inspect(engine).get_indexes(table)}
+    finally:
+        engine.dispose()
+
+
+def test_each_revision_steps_up_and_down_keeping_rows(db_url: str) -> None:
+    upgrade(db_url, "0001")
+    assert "ix_jobs_owner_id_state" in _index_names(db_url, "jobs")
+    engine = make_engine(db_url)
+    now = datetime.now(UTC)
+    user_id = uuid.uuid4()
+    with Session(engine) as db, db.begin():
+        db.add(
+            User(
+                id=user_id,
+                site="s",
+                email="a@b",
+                display_name="A",
+                token_hash="0" * 64,
+                created_at=now,
+            )
+        )
+    engine.dispose()
+    upgrade(db_url)
+    assert "ix_jobs_owner_id_state_expires_at" in _index_names(db_url, "jobs")
+    assert diff(db_url, Base.metadata) == []
+    downgrade(db_url, "0001")
+    assert "ix_jobs_owner_id_state" in _index_names(db_url, "jobs")
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with Session(engine) as db:
+        assert db.get(User, user_id) is not None
+    engine.dispose()
+
+
+def test_a_users_held_jobs_are_found_through_the_owner_index(db_url: str) -> None:
+    """The badge-tap query must not walk every held job of the site (see migration 0002)."""
+    from cloud.jobs import held_jobs_query
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+
+    class Ctx:
+        site = "default"
+
+    query = held_jobs_query(Ctx(), uuid.uuid4(), datetime.now(UTC))  # type: ignore[arg-type]
+    compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.connect() as conn:
+        plan = " ".join(
+            str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
+        )
+    engine.dispose()
+    assert "ix_jobs_owner_id_state_expires_at" in plan, plan

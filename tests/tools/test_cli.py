@@ -153,9 +153,27 @@ def test_submit_to_nowhere_is_one_clear_line(
 
 
 def test_bench_runs_small_and_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--runs", "3", "--big-mb", "3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--runs",
+                "3",
+                "--big-mb",
+                "3",
+                "--seed-users",
+                "50",
+                "--seed-jobs",
+                "500",
+                "--json",
+            ]
+        )
+        == 0
+    )
     figures = json.loads(capsys.readouterr().out)
     assert figures["latency"]["runs"] == 3
+    assert figures["latency"]["seeded_held_jobs"] == 500  # counted in the database
+    assert figures["latency"]["seeded_users"] == 51  # and the bench user
     assert figures["latency"]["tap_to_list_ms"]["p50"] > 0
     assert figures["streaming"]["printer_bytes"] == 3 * 1024 * 1024
     assert figures["streaming"]["end_to_end_mb_per_s"] > 0
