@@ -7,6 +7,7 @@ can run `pullprint station run` without FastAPI or SQLAlchemy present.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -127,6 +128,11 @@ def _environ() -> dict[str, str]:
     return dict(os.environ)
 
 
+# Modules that add subcommands of their own: each has `register(sub)` taking the subparsers
+# object; it must import its heavy dependencies inside the command functions, not at the top.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     parser = argparse.ArgumentParser(prog="pullprint", description=__doc__.splitlines()[0])
@@ -180,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed-jobs", type=int, default=100_000, help="other held jobs")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_cmd_bench)
+
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
