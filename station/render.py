@@ -24,6 +24,7 @@ from station.screens import (
     ErrorScreen,
     JobListScreen,
     OfflineScreen,
+    PinEntryScreen,
     Screen,
     job_details,
 )
@@ -48,6 +49,7 @@ _BLUE = (0, 102, 204)
 _GREEN = (0, 140, 70)
 _RED = (190, 30, 45)
 _AMBER = (200, 120, 0)
+_YELLOW = (255, 230, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class _Style:
     row_px: int
     margin_px: int
     font: Font
+    high_contrast: bool = False
 
     @property
     def space(self) -> str:
@@ -72,24 +75,34 @@ class _Style:
 
     @property
     def background(self) -> Color:
-        return 0 if self.mode == "1" else (12, 16, 24)
+        if self.mode == "1" or self.high_contrast:
+            return 0 if self.mode == "1" else (0, 0, 0)
+        return (12, 16, 24)
 
     @property
     def foreground(self) -> Color:
-        return 1 if self.mode == "1" else (240, 240, 240)
+        if self.mode == "1":
+            return 1
+        return _YELLOW if self.high_contrast else (240, 240, 240)
 
     @property
     def highlight(self) -> Color:
-        return 1 if self.mode == "1" else (60, 70, 90)
+        if self.mode == "1":
+            return 1
+        return _YELLOW if self.high_contrast else (60, 70, 90)
 
     @property
     def highlight_text(self) -> Color:
-        return 0 if self.mode == "1" else (255, 255, 255)
+        if self.mode == "1":
+            return 0
+        return (0, 0, 0) if self.high_contrast else (255, 255, 255)
 
     def bar(self, accent: tuple[int, int, int]) -> tuple[Color, Color]:
         """Fill and text colours of a title bar."""
         if self.mode == "1":
             return 1, 0
+        if self.high_contrast:  # colour alone must not carry meaning: white bar, black text
+            return (255, 255, 255), (0, 0, 0)
         return accent, (255, 255, 255)
 
 
@@ -102,23 +115,33 @@ def _font(size_px: int) -> Font:
     return font
 
 
-def _style(size: tuple[int, int], mode: DisplayMode) -> _Style:
+def _style(size: tuple[int, int], mode: DisplayMode, high_contrast: bool) -> _Style:
     width, height = size
     # 12 px rows at 64 px high, growing to 26 px at 240 px high (about 9 rows).
     row_px = max(12, min(height // 5, 12 + (height - 64) // 12))
+    if high_contrast:
+        # Large type: about half as many rows again, never fewer than two text rows.
+        row_px = min(row_px * 3 // 2, max(12, height // 3))
     font_px = row_px - 2 if row_px < 16 else row_px * 4 // 5
-    return _Style(width, height, mode, row_px, max(2, row_px // 5), _font(font_px))
+    return _Style(width, height, mode, row_px, max(2, row_px // 5), _font(font_px), high_contrast)
 
 
-def render(screen: Screen, size: tuple[int, int], mode: DisplayMode) -> Image.Image:
-    """Draw `screen` for a display of `size` (width, height) and Pillow `mode` ("1" or "RGB")."""
-    style = _style(size, mode)
+def render(
+    screen: Screen, size: tuple[int, int], mode: DisplayMode, *, high_contrast: bool = False
+) -> Image.Image:
+    """Draw `screen` for a display of `size` (width, height) and Pillow `mode` ("1" or "RGB").
+
+    `high_contrast` gives large type and black, white and yellow only (an accessibility setting).
+    """
+    style = _style(size, mode, high_contrast)
     image = Image.new(mode, size, style.background)
     draw = ImageDraw.Draw(image)
     if isinstance(screen, JobListScreen):
         _job_list(draw, style, screen)
     elif isinstance(screen, DeliveringScreen):
         _delivering(draw, style, screen)
+    elif isinstance(screen, PinEntryScreen):
+        _pin_entry(draw, style, screen)
     else:
         lines = screen.lines()
         _title_bar(draw, style, lines[0], _accent(screen))
@@ -210,6 +233,29 @@ def _delivering(draw: ImageDraw.ImageDraw, style: _Style, screen: DeliveringScre
             draw.rectangle(
                 (style.margin_px, y, style.margin_px + length, y + bar_px - 1), fill=fill
             )
+
+
+def _pin_entry(draw: ImageDraw.ImageDraw, style: _Style, screen: PinEntryScreen) -> None:
+    _title_bar(draw, style, screen.prompt, _BLUE)
+    # One circle per digit, filled once typed: the digits themselves are never drawn.
+    slots = max(screen.length, screen.entered)
+    gap = style.margin_px
+    diameter = min(style.row_px - 2, (style.width - 2 * style.margin_px) // slots - gap)
+    total = slots * diameter + (slots - 1) * gap
+    x = (style.width - total) // 2
+    y = style.row_px + style.margin_px + (style.row_px - diameter) // 2
+    for i in range(slots):
+        box = (x, y, x + diameter - 1, y + diameter - 1)
+        filled = i < screen.entered
+        draw.ellipse(box, outline=style.foreground, fill=style.foreground if filled else None)
+        x += diameter + gap
+    top = 2 * style.row_px + 2 * style.margin_px
+    width = style.width - 2 * style.margin_px
+    for line in _wrap(style, screen.message, width):
+        if top + style.row_px > style.height:
+            break
+        _draw_text(draw, style, (style.margin_px, top), line, style.foreground)
+        top += style.row_px
 
 
 # ---- text helpers ----

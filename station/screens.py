@@ -197,6 +197,65 @@ class OfflineScreen:
         return ["Offline", self.message]
 
 
+@dataclass(frozen=True, slots=True)
+class PinEntryScreen:
+    """Typing a PIN or passcode on the keypad: only a dot per digit is ever shown."""
+
+    prompt: str = "Enter your PIN"
+    entered: int = 0  # how many digits typed so far
+    length: int = 6  # the expected length, for the empty slots
+    message: str = ""  # e.g. "Wrong PIN, 2 tries left"
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "pin"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        slots = max(self.length, self.entered)
+        dots = " ".join("*" if i < self.entered else "_" for i in range(slots))
+        return [self.prompt, dots, *([self.message] if self.message else [])]
+
+
+@dataclass(frozen=True, slots=True)
+class PairingScreen:
+    """A new station asks to be paired: an admin types `code` and checks the key fingerprint."""
+
+    code: str
+    fingerprint: str
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "pairing"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return ["Pair this station", f"Code: {self.code}", f"Key: {self.fingerprint}"]
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentScreen:
+    """An unknown badge: its owner signs in elsewhere and redeems `code` to claim it."""
+
+    code: str
+    minutes_valid: int = 10
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "enrolment"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return [
+            "New badge",
+            f"Enrolment code: {self.code}",
+            f"Sign in and enter it within {self.minutes_valid} minutes",
+        ]
+
+
 Screen = (
     IdleScreen
     | ReadingScreen
@@ -206,4 +265,7 @@ Screen = (
     | ErrorScreen
     | NoJobsScreen
     | OfflineScreen
+    | PinEntryScreen
+    | PairingScreen
+    | EnrolmentScreen
 )

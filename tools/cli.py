@@ -90,6 +90,28 @@ def _cmd_station_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_station_screens(args: argparse.Namespace) -> int:
+    from hardware.display.base import DisplayMode
+    from station.render import render
+    from station.samples import sample_screens
+
+    try:
+        width, height = (int(n) for n in args.size.lower().split("x"))
+    except ValueError as exc:
+        raise CliError(f"--size must look like 320x240, not {args.size!r}", 2) from exc
+    if not (16 <= width <= 4096 and 16 <= height <= 4096):
+        raise CliError("--size must be between 16x16 and 4096x4096", 2)
+    mode: DisplayMode = "1" if (args.mode or ("1" if height <= 64 else "RGB")) == "1" else "RGB"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = "-hc" if args.high_contrast else ""
+    for name, screen in sample_screens().items():
+        path = out / f"{name}-{width}x{height}{suffix}.png"
+        render(screen, (width, height), mode, high_contrast=args.high_contrast).save(path)
+        print(path)
+    return 0
+
+
 def _cmd_submit(args: argparse.Namespace) -> int:
     from tools.submit import submit_file
 
@@ -169,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = station.add_parser("run", help="run the station")
     run.add_argument("--config", default="/etc/pullprint/station.toml")
     run.set_defaults(func=_cmd_station_run)
+    screens = station.add_parser("screens", help="write every screen, with sample data, as PNG")
+    screens.add_argument("--size", default="320x240", help="display size WxH (default 320x240)")
+    screens.add_argument("--mode", choices=["1", "RGB"], help="default: 1 up to 64 px high")
+    screens.add_argument("--high-contrast", action="store_true", help="large type, high contrast")
+    screens.add_argument("--out", required=True, help="folder for the PNG files")
+    screens.set_defaults(func=_cmd_station_screens)
 
     submit = sub.add_parser("submit", help="park a document in the secure queue")
     submit.add_argument("file")

@@ -8,73 +8,36 @@ and look at them before committing.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops
 
-from station.models import JobSummary
 from station.render import render
+from station.samples import SAMPLE_JOBS, sample_screens
 from station.screens import (
-    DeliveringScreen,
-    DeliveryItem,
-    DoneScreen,
-    ErrorScreen,
-    IdleScreen,
     JobListScreen,
-    NoJobsScreen,
-    OfflineScreen,
-    ReadingScreen,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("PULLPRINT_UPDATE_GOLDEN") == "1"
 
-JOBS = tuple(
-    JobSummary(f"j{i}", name, datetime(2026, 5, 9, 9 + i, 5), size, pages)
-    for i, (name, size, pages) in enumerate(
-        [
-            ("Quarterly report final v3.pdf", 1_234_567, 12),
-            ("Boarding pass", 80_000, 1),
-            ("notes.txt", 3_000, None),
-            ("Thesis chapter 2 — draft with comments", 5_500_000, 48),
-            ("Invoice 2026-117", 40_000, 2),
-            ("Menu", 9_000, 1),
-        ]
-    )
-)
-
-SCREENS = {
-    "idle": IdleScreen("Floor 2 East"),
-    "reading": ReadingScreen(),
-    "jobs": JobListScreen("Ana Lima", JOBS, 3, frozenset({"j1", "j3"})),
-    "jobs-top": JobListScreen("Ana Lima", JOBS[:2], 0, frozenset()),
-    "delivering": DeliveringScreen(
-        (
-            DeliveryItem("Quarterly report final v3.pdf", "printed", 100),
-            DeliveryItem("Boarding pass", "sending", 42),
-            DeliveryItem("notes.txt"),
-        )
-    ),
-    "done": DoneScreen(2),
-    "error": ErrorScreen("Not printed", "Out of paper — your job is still held"),
-    "error-long": ErrorScreen("Something went wrong", "word " * 80),
-    "no-jobs": NoJobsScreen("Ana Lima"),
-    "offline": OfflineScreen(),
-}
+SCREENS = sample_screens()
+JOBS = SAMPLE_JOBS
 DISPLAYS = [((128, 64), "1"), ((320, 240), "RGB"), ((240, 240), "RGB")]
 
 
+@pytest.mark.parametrize("high_contrast", [False, True], ids=["standard", "high-contrast"])
 @pytest.mark.parametrize(("size", "mode"), DISPLAYS, ids=str)
 @pytest.mark.parametrize("name", SCREENS)
-def test_render_matches_golden(name, size, mode):
-    image = render(SCREENS[name], size, mode)
+def test_render_matches_golden(name, size, mode, high_contrast):
+    image = render(SCREENS[name], size, mode, high_contrast=high_contrast)
     assert image.size == size
     assert image.mode == mode
     assert image.convert("L").getextrema()[1] > 0, "blank frame"
     assert len(image.getcolors(maxcolors=1 << 16) or []) > 1, "single-colour frame"
-    path = GOLDEN / f"{name}-{size[0]}x{size[1]}-{mode}.png"
+    suffix = "-hc" if high_contrast else ""
+    path = GOLDEN / f"{name}-{size[0]}x{size[1]}-{mode}{suffix}.png"
     if UPDATE:
         GOLDEN.mkdir(exist_ok=True)
         image.save(path)
@@ -92,6 +55,26 @@ def test_job_list_scrolls_to_keep_the_cursor_visible():
     for image in (first, last):
         rows = [image.crop((0, y, 128, y + 1)).getextrema()[0] for y in range(14, 64)]
         assert 1 in rows, "no highlighted row on screen"
+
+
+def test_high_contrast_uses_large_type_and_no_accent_colours():
+    standard = render(SCREENS["error"], (320, 240), "RGB")
+    large = render(SCREENS["error"], (320, 240), "RGB", high_contrast=True)
+    colours = {c for _, c in large.getcolors(maxcolors=1 << 16) or []}
+    assert (190, 30, 45) in {c for _, c in standard.getcolors(maxcolors=1 << 16) or []}
+    assert (190, 30, 45) not in colours  # meaning is not carried by red alone
+
+    # Large type: the title bar (first white row block) is taller than the standard one.
+    def bar_height(image):
+        column = [image.getpixel((2, y)) for y in range(image.height)]
+        return next(y for y, px in enumerate(column) if px != column[0])
+
+    assert bar_height(large) > bar_height(standard) * 1.3
+
+
+def test_pin_screen_never_shows_digits():
+    screen = SCREENS["pin"]
+    assert not any(ch.isdigit() for ch in screen.lines()[1])
 
 
 def test_every_screen_has_text_lines_and_a_label():

@@ -202,3 +202,31 @@ def test_printer_sim_reports_each_job(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("size", "extra", "mode"),
+    [("128x64", [], "1"), ("320x240", ["--high-contrast"], "RGB"), ("480x320", [], "RGB")],
+)
+def test_station_screens_writes_every_screen(
+    tmp_path: Path, size: str, extra: list[str], mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from station.samples import sample_screens
+
+    assert main(["station", "screens", "--size", size, "--out", str(tmp_path), *extra]) == 0
+    written = sorted(tmp_path.glob("*.png"))
+    assert len(written) == len(sample_screens())
+    width, height = (int(n) for n in size.split("x"))
+    for path in written:
+        with Image.open(path) as image:
+            assert image.size == (width, height)
+            assert image.mode == mode
+            assert image.convert("L").getextrema() != (0, 0), f"{path.name} is blank"
+    assert capsys.readouterr().out.count(".png") == len(written)
+
+
+def test_station_screens_refuses_a_bad_size(tmp_path: Path, capsys) -> None:
+    assert main(["station", "screens", "--size", "big", "--out", str(tmp_path)]) == 2
+    assert "--size" in capsys.readouterr().err
