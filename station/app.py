@@ -145,6 +145,7 @@ class Station:
         self._events: queue.Queue[Event | _Stop] = queue.Queue()
         self._commands: queue.Queue[Command | _Stop] = queue.Queue()
         self._changed = threading.Condition()
+        self._settled: State | None = None  # the state whose screen was last drawn
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._faults = _FaultLog()
@@ -166,6 +167,7 @@ class Station:
         for stale in self.spool_dir.glob("release-*.ppj"):
             stale.unlink(missing_ok=True)  # left by a crash mid-delivery (ciphertext only)
         self._dispatch(self.workflow.start())
+        self._settle()
         for name, target in (
             ("engine", self._engine),
             ("worker", self._worker),
@@ -202,9 +204,9 @@ class Station:
         self._post(ButtonPressed(button))
 
     def wait_for_state(self, state: State, timeout_s: float) -> bool:
-        """Wait until the workflow is in `state`; False if it was not within `timeout_s`."""
+        """Wait until the station is in `state` with its screen drawn; False after `timeout_s`."""
         with self._changed:
-            return self._changed.wait_for(lambda: self.workflow.state is state, timeout_s)
+            return self._changed.wait_for(lambda: self._settled is state, timeout_s)
 
     def __enter__(self) -> Station:
         self.start()
@@ -239,11 +241,18 @@ class Station:
         try:
             with self._changed:
                 commands = self.workflow.handle(event)
-                self._changed.notify_all()
         except Exception:
             logger.exception("workflow failed on %s", type(event).__name__)
             return
         self._dispatch(commands)
+        self._settle()
+
+    def _settle(self) -> None:
+        # A state counts as reached once its commands are out and its screen is on the panel,
+        # so whoever waits for it (tests, the demo, the bench) sees the two agree.
+        with self._changed:
+            self._settled = self.workflow.state
+            self._changed.notify_all()
 
     def _dispatch(self, commands: list[Command]) -> None:
         # Hand cloud and printer work to the worker before drawing: the session request is then
@@ -256,7 +265,6 @@ class Station:
                 self._show(command.screen)
 
     def _show(self, screen: Screen) -> None:
-        self.screens.append(screen)
         try:
             image: Image.Image = render(screen, self.display.size, self.display.mode)
             show: Callable[..., None] = self.display.show
@@ -268,6 +276,7 @@ class Station:
         except HardwareError as exc:
             self._faults.fault("display", "display failed: %s", exc)
         # Observers hear of a screen once it is on the panel, so timings include the drawing.
+        self.screens.append(screen)
         if self.on_screen is not None:
             try:
                 self.on_screen(screen)

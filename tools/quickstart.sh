@@ -58,5 +58,10 @@ need_apt ippeveprinter cups-ipp-utils
 need_apt ipptool cups-ipp-utils
 need_apt dbus-daemon dbus
 need_apt gs ghostscript
+need_apt bmaptool bmap-tools       # flash/bmap cross-checks
+need_apt mcopy mtools              # boot partition edits without loop mounts
+need_apt mkfs.vfat dosfstools
+need_apt sfdisk fdisk
+need_apt zbarimg zbar-tools        # the label tests decode every QR code
 .venv/bin/python -m pip install -q -e '.[all,test]'
 exec sh tools/check.sh "$@"

@@ -27,6 +27,7 @@ from station.models import JobSummary
 from station.screens import (
     DoneScreen,
     ErrorScreen,
+    IdleScreen,
     JobListScreen,
     NoJobsScreen,
     OfflineScreen,
@@ -220,6 +221,7 @@ def test_the_whole_loop_prints_everything(station, parts):
     assert display.frames
     assert all(frame.size == (128, 64) for frame in display.frames)
     assert station.shown == list(station.screens)  # type: ignore[attr-defined]
+    assert isinstance(station.shown[-1], IdleScreen)  # type: ignore[attr-defined]
     assert ReadingScreen() in station.screens
 
 

@@ -1,0 +1,218 @@
+"""Keyboard-wedge badge readers through evdev: the thin device layer over `wedge_decoder`.
+
+The reader is found by its input-device name (as `evdev` reports it, e.g. "RFIDeas USB
+Keyboard") or by a stable `/dev/input/by-id/...-event-kbd` (or `by-path`) link, never by
+`/dev/input/eventN`, whose number changes between boots and plug-ins. It is grabbed
+(`EVIOCGRAB`) for as long as it is open, so a badge number never reaches a console, a login
+prompt or another application as typed text.
+
+Everything that decides what the keys mean lives in `wedge_decoder` (pure, tested on synthetic
+event streams: CI machines have no /dev/uinput) and `text` (the reader's output format). This
+module only waits on the file descriptor, hands events over, ends frames after a silent gap, and
+reopens the device after an unplug.
+
+Unparseable frames are logged (that one was dropped, never its text) and skipped.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import re
+import select
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from hardware.readers.base import Credential
+from hardware.readers.errors import CardFormatError
+from hardware.readers.reconnect import Reconnector
+from hardware.readers.text import ReaderFormat, parse_reader_text
+from hardware.readers.wedge_decoder import KeyEvent, WedgeDecoder
+
+__all__ = ["InputDeviceLike", "InputEventLike", "WedgeCardReader", "open_input_device"]
+
+logger = logging.getLogger(__name__)
+
+_STABLE_DIRS = ("/dev/input/by-id/", "/dev/input/by-path/")
+_EVENT_N = re.compile(r"^/dev/input/event\d+$")
+_EV_KEY = 0x01
+
+
+class InputEventLike(Protocol):
+    """The part of `evdev.InputEvent` the reader uses."""
+
+    @property
+    def type(self) -> int: ...
+    @property
+    def code(self) -> int: ...
+    @property
+    def value(self) -> int: ...
+    def timestamp(self) -> float: ...
+
+
+class InputDeviceLike(Protocol):
+    """The part of `evdev.InputDevice` the reader uses (a test passes a fake)."""
+
+    def fileno(self) -> int: ...
+    def read(self) -> Iterator[InputEventLike]: ...
+    def grab_context(self) -> AbstractContextManager[None]: ...
+    def close(self) -> None: ...
+
+
+def check_device_spec(spec: str) -> None:
+    """Refuse a device spec that is not stable across boots; raises ValueError."""
+    if not spec.strip():
+        raise ValueError("the wedge reader device must be named")
+    if spec.startswith("/") and not spec.startswith(_STABLE_DIRS):
+        hint = " (eventN numbers change between boots)" if _EVENT_N.match(spec) else ""
+        raise ValueError(
+            "name the wedge reader by its device name or a /dev/input/by-id or by-path link" + hint
+        )
+
+
+def open_input_device(spec: str) -> InputDeviceLike:
+    """Open the evdev device named `spec` (a device name, or a by-id / by-path link).
+
+    Raises:
+        OSError: no such device now (FileNotFoundError), or it cannot be opened.
+    """
+    import evdev  # noqa: PLC0415  (evdev is Linux-only and in the station extra)
+
+    check_device_spec(spec)
+    if spec.startswith("/"):
+        return evdev.InputDevice(spec)
+    for path in evdev.list_devices():
+        try:
+            device = evdev.InputDevice(path)
+        except OSError:
+            continue  # another device vanished or is not ours to open: keep looking
+        # A reader can expose several interfaces under one name; only a keyboard one types.
+        if device.name == spec and _EV_KEY in device.capabilities():
+            return device
+        device.close()
+    raise FileNotFoundError(f"no input device named {spec!r}")
+
+
+class _Grabbed:
+    """An open device and the grab held on it."""
+
+    def __init__(self, device: InputDeviceLike) -> None:
+        self.device = device
+        self._stack = contextlib.ExitStack()
+        try:
+            self._stack.enter_context(device.grab_context())
+        except OSError:
+            device.close()
+            raise
+
+    def close(self) -> None:
+        # Ungrabbing a device that was unplugged fails with ENODEV: it is released anyway.
+        with contextlib.suppress(OSError):
+            self._stack.close()
+        self.device.close()
+
+
+class WedgeCardReader:
+    """A `CardReader` for a USB keyboard-wedge reader, grabbed so keystrokes stay private.
+
+    Args:
+        device: the input-device name or a `/dev/input/by-id` / `by-path` link (not eventN).
+        fmt: how the reader prints badges (hex, decimal, facility:number, parity, ...).
+        gap_s: a pause longer than this ends a frame (readers set up without Enter).
+        opener: opens the device; defaults to evdev (tests pass a fake).
+        reopen_min_s, reopen_max_s: the back-off between attempts to reopen a lost device.
+    """
+
+    def __init__(
+        self,
+        device: str,
+        fmt: ReaderFormat,
+        *,
+        gap_s: float = 0.15,
+        opener: Callable[[], InputDeviceLike] | None = None,
+        reopen_min_s: float = 0.25,
+        reopen_max_s: float = 5.0,
+    ) -> None:
+        check_device_spec(device)
+        self.fmt = fmt
+        self._decoder = WedgeDecoder(gap_s)
+        self._frames: collections.deque[str] = collections.deque()
+        self._last_key_at = 0.0
+        open_device = opener if opener is not None else (lambda: open_input_device(device))
+        self._link: Reconnector[_Grabbed] = Reconnector(
+            f"wedge reader {device!r}",
+            lambda: _Grabbed(open_device()),
+            _Grabbed.close,
+            min_s=reopen_min_s,
+            max_s=reopen_max_s,
+        )
+        # Grab now if the reader is there, so keystrokes are private from start-up on; a missing
+        # reader is not an error yet (read() reports it and keeps retrying).
+        self._link.try_open()
+
+    @property
+    def connected(self) -> bool:
+        """True while the device is open and grabbed."""
+        return self._link.connected
+
+    def read(self, timeout_s: float | None = None) -> Credential | None:
+        """Wait up to `timeout_s` (None: forever) for a badge; None if none came in time.
+
+        Raises:
+            ReaderDisconnectedError: the reader is unplugged (it is reopened with back-off).
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            while self._frames:
+                credential = self._parse(self._frames.popleft())
+                if credential is not None:
+                    return credential
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            grabbed = self._link.device(remaining)
+            if self._decoder.pending:
+                # Wake up when the gap would end the frame, even if no key comes.
+                gap_left = max(0.0, self._last_key_at + self._decoder.gap_s - time.monotonic())
+                remaining = gap_left if remaining is None else min(remaining, gap_left)
+            try:
+                ready, _, _ = select.select([grabbed.device.fileno()], [], [], remaining)
+                if ready:
+                    self._drain(grabbed.device)
+            except (OSError, ValueError) as exc:  # ValueError: the fd was closed under us
+                self._decoder.reset()
+                raise self._link.lost(exc) from exc
+            if (
+                self._decoder.pending
+                and time.monotonic() - self._last_key_at >= self._decoder.gap_s
+            ):
+                tail = self._decoder.flush()
+                if tail is not None:
+                    self._frames.append(tail)
+            if not self._frames and deadline is not None and time.monotonic() >= deadline:
+                return None
+
+    def close(self) -> None:
+        """Ungrab and close the device."""
+        self._link.close()
+
+    def _drain(self, device: InputDeviceLike) -> None:
+        try:
+            for event in device.read():
+                self._frames.extend(
+                    self._decoder.feed(
+                        KeyEvent(event.type, event.code, event.value, event.timestamp())
+                    )
+                )
+        except BlockingIOError:
+            pass  # evdev raises it when the queue is empty: everything was read
+        self._last_key_at = time.monotonic()
+
+    def _parse(self, text: str) -> Credential | None:
+        try:
+            return parse_reader_text(text, self.fmt)
+        except CardFormatError as exc:
+            # exc never contains the text; the text itself is a card number and is not logged.
+            logger.warning("wedge reader: dropped a badge that did not parse: %s", exc)
+            return None
