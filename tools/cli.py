@@ -152,7 +152,7 @@ def _environ() -> dict[str, str]:
 
 # Modules that add subcommands of their own: each has `register(sub)` taking the subparsers
 # object; it must import its heavy dependencies inside the command functions, not at the top.
-_COMMAND_MODULES: tuple[str, ...] = ("tools.labels", "tools.flash")
+_COMMAND_MODULES: tuple[str, ...] = ("tools.labels", "tools.flash", "tools.printer_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,4 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: command modules raise
+    # tools.cli.CliError, which a second copy of the class would not catch.
+    from tools.cli import main as _main
+
+    sys.exit(_main())
