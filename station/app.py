@@ -38,7 +38,7 @@ from hardware.errors import HardwareError, PrinterError, ReaderError
 from hardware.printers.registry import transport_for_uri
 from hardware.printers.transport import PrinterTransport
 from hardware.readers.base import CardReader
-from hardware.readers.simulated import SimulatedCardReader
+from hardware.readers.registry import reader_from_config
 from station.cloud_client import CloudClient, Outcome, ReleaseInfo, StationCloud
 from station.config import StationConfig
 from station.credentials import credential_tag
@@ -423,9 +423,11 @@ def build_station(
     """
     hw = config.hardware
     if reader is None:
-        if hw.reader != "simulated":
-            raise ConfigError(f"unknown reader {hw.reader!r}")
-        reader = SimulatedCardReader()
+        try:
+            # Options are checked before any device is opened (and grabbed).
+            reader = reader_from_config(hw.reader, dict(hw.reader_options))
+        except ValueError as exc:
+            raise ConfigError(f"[reader] {exc}") from exc
     if display is None:
         if hw.display != "simulated":
             raise ConfigError(f"unknown display {hw.display!r}")

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from hardware.readers.registry import READER_KINDS
 from station.errors import ConfigError
 
 ENV_PREFIX = "PULLPRINT_STATION_"
 _RESERVED_ENV = {"PULLPRINT_STATION_CONFIG"}
 
-READERS = ("simulated",)
+READERS = READER_KINDS
 DISPLAYS = ("simulated",)
 DISPLAY_MODES = ("1", "RGB")
 
@@ -54,6 +55,24 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "frames_dir": Path,
     },
     "session": {"identify_s": float, "timeout_s": float, "done_s": float, "error_s": float},
+    # The reader driver's own options (hardware.readers.registry checks them per kind).
+    "reader": {
+        "device": str,
+        "gap_ms": int,
+        "port": str,
+        "baudrate": int,
+        "max_line_bytes": int,
+        "handshake_timeout_s": float,
+        "reopen_max_s": float,
+        "technology": str,
+        "encoding": str,
+        "bit_length": int,
+        "parity": str,
+        "reversed_bytes": bool,
+        "prefix": str,
+        "suffix": str,
+        "separator": str,
+    },
     "spool": {"dir": Path},
 }
 
@@ -85,6 +104,7 @@ class HardwareConfig:
     display_height: int = 240
     display_mode: Literal["1", "RGB"] = "RGB"
     frames_dir: Path | None = None  # where a simulated display writes PNG frames
+    reader_options: tuple[tuple[str, object], ...] = ()  # the [reader] table, for the driver
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +300,7 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
             display_height=hardware.integer("display_height", 240, 16, 4096),
             display_mode=_display_mode(hardware),
             frames_dir=hardware.path("frames_dir"),
+            reader_options=tuple(sorted(raw.get("reader", {}).items())),
         ),
         session=SessionConfig(
             identify_s=session.number("identify_s", 10.0),
