@@ -17,6 +17,7 @@ from cloud.api import install_api
 from cloud.blobstore import BlobStore
 from cloud.config import CloudConfig
 from cloud.context import Clock, utc_now
+from cloud.ipp.endpoint import install_ipp
 from cloud.service import CloudService
 from cloud.sweeper import Sweeper
 
@@ -60,4 +61,5 @@ def create_app(
     app.state.service = service
     app.state.sweeper = sweeper
     install_api(app)
+    install_ipp(app, service)
     return app

@@ -4,7 +4,8 @@ Precedence, lowest first: built-in defaults (never for secrets), the TOML file, 
 (`secrets_file`, else `<data_dir>/secrets.toml` when present), then `PULLPRINT_*` variables.
 
 The TOML file holds top-level keys (`data_dir`, `database_url`, `site`, `job_expiry_h`,
-`session_ttl_s`, `release_lease_s`, `sweep_interval_s`, `secrets_file`) and a `[secrets]` table
+`session_ttl_s`, `release_lease_s`, `sweep_interval_s`, `secrets_file`, and for the IPP endpoint
+`printer_uuid`, `printer_name`, `printer_location`) and a `[secrets]` table
 (`master_key`, `pepper`: 64 hex chars each; `admin_token`: at least 32 characters). A secrets file
 has the same `[secrets]` table. Secrets have no defaults: a cloud that starts with a guessable key
 would protect nothing, so a missing secret refuses to start with a message saying how to set it.
@@ -12,15 +13,17 @@ would protect nothing, so a missing secret refuses to start with a message sayin
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import secrets
 import stat
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cloud.errors import ConfigError, SecretsExistError
 
@@ -30,7 +33,16 @@ _KEY_BYTES = 32
 _MIN_ADMIN_TOKEN_CHARS = 32
 _SITE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _INT_FIELDS = ("job_expiry_h", "session_ttl_s", "release_lease_s", "sweep_interval_s")
-_STR_FIELDS = ("data_dir", "database_url", "site", "secrets_file")
+_STR_FIELDS = (
+    "data_dir",
+    "database_url",
+    "site",
+    "secrets_file",
+    "printer_uuid",
+    "printer_name",
+    "printer_location",
+)
+_MAX_PRINTER_TEXT = 127  # RFC 8011 §5.4.4 / §5.4.5: text(127)
 _SECRET_FIELDS = ("master_key", "pepper", "admin_token")
 _HOW_TO_SET = (
     "set it in the config file's [secrets] table, in the environment variable {env}, or in a "
@@ -53,6 +65,11 @@ class CloudConfig:
     session_ttl_s: int = 120
     release_lease_s: int = 300
     sweep_interval_s: int = 60
+    # The IPP queue's identity (PWG 5100.13 printer-uuid: stable per site, so clients keep
+    # recognising the queue); empty means "derived from the site and the pepper".
+    printer_uuid: str = ""
+    printer_name: str = "PullPrint Secure Queue"
+    printer_location: str = ""
 
     @property
     def blobs_dir(self) -> Path:
@@ -193,14 +210,35 @@ def _build(values: Mapping[str, Any]) -> CloudConfig:
     database_url = _str("database_url", values.get("database_url", ""))
     if not database_url:
         database_url = f"sqlite:///{data_dir / 'pullprint.db'}"
-    return CloudConfig(
+    printer = {
+        name: _str(name, values[name])
+        for name in ("printer_uuid", "printer_name", "printer_location")
+        if name in values
+    }
+    if printer.get("printer_uuid"):
+        try:
+            printer["printer_uuid"] = str(uuid.UUID(printer["printer_uuid"]))
+        except ValueError:
+            raise ConfigError("printer_uuid must be a UUID") from None
+    for name in ("printer_name", "printer_location"):
+        if len(printer.get(name, "")) > _MAX_PRINTER_TEXT:
+            raise ConfigError(f"{name} must be at most {_MAX_PRINTER_TEXT} characters")
+    if "printer_name" in printer and not printer["printer_name"].strip():
+        raise ConfigError("printer_name must not be empty")
+    config = CloudConfig(
         data_dir=data_dir,
         database_url=database_url,
         master_key=_hex_key("master_key", values.get("master_key")),
         pepper=_hex_key("pepper", values.get("pepper")),
         admin_token=_admin_token(values.get("admin_token")),
         site=site,
-        **ints,
+        **cast(dict[str, Any], ints),
+    )
+    return dataclasses.replace(
+        config,
+        printer_uuid=printer.get("printer_uuid", config.printer_uuid),
+        printer_name=printer.get("printer_name", config.printer_name),
+        printer_location=printer.get("printer_location", config.printer_location),
     )
 
 

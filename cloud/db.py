@@ -153,6 +153,62 @@ class Job(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # IPP job template values (RFC 8011 §5.2; PWG 5100.13 for print-color-mode), None when the
+    # submitter did not say (REST submissions).
+    sides: Mapped[str | None] = mapped_column(String(32))
+    color_mode: Mapped[str | None] = mapped_column(String(32))
+
+
+class AppPasscode(Base):
+    """A revocable app passcode for HTTP Basic on the IPP endpoint; `secret_hash` = HMAC hex."""
+
+    __tablename__ = "app_passcodes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IppSequence(Base):
+    """The last IPP job-id handed out in a site (a per-site counter, RFC 8011 §5.3.2)."""
+
+    __tablename__ = "ipp_sequences"
+
+    site: Mapped[str] = mapped_column(String(63), primary_key=True)
+    last_job_id: Mapped[int] = mapped_column(Integer)
+
+
+class IppJob(Base):
+    """An IPP job: its integer job-id, its owner, and its document once one arrived.
+
+    `job_id` is the stable positive integer the IPP client sees; `cloud_job_id` points at the
+    parked job once the document is in (NULL between Create-Job and Send-Document). `state` is
+    the IPP-only part of the life: `incoming` (no document yet), `queued` (document in), or
+    `canceled` / `aborted` before any document arrived; once a document is parked, the cloud
+    job's state decides what the client sees.
+    """
+
+    __tablename__ = "ipp_jobs"
+    __table_args__ = (Index(None, "owner_id", "job_id"),)
+
+    site: Mapped[str] = mapped_column(String(63), primary_key=True)
+    job_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    cloud_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    document_format: Mapped[str | None] = mapped_column(String(127))
+    copies: Mapped[int] = mapped_column(Integer)
+    sides: Mapped[str | None] = mapped_column(String(32))
+    color_mode: Mapped[str | None] = mapped_column(String(32))
+    media: Mapped[str | None] = mapped_column(String(64))
+    hold_until: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StationSession(Base):

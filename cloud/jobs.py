@@ -49,6 +49,8 @@ class JobView:
     expires_at: datetime
     printed_at: datetime | None
     content_held: bool
+    sides: str | None = None
+    color_mode: str | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobView:
@@ -69,6 +71,8 @@ class JobView:
             expires_at=job.expires_at,
             printed_at=job.printed_at,
             content_held=job.wrapped_key is not None,
+            sides=job.sides,
+            color_mode=job.color_mode,
         )
 
 

@@ -25,8 +25,10 @@ from cloud.config import CloudConfig
 from cloud.context import Clock, ServiceContext, utc_now
 from cloud.db import make_engine
 from cloud.identity import Identity
+from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
 from cloud.migrate import upgrade
+from cloud.passcodes import Passcodes
 from cloud.releases import Releases
 from cloud.sessions import Sessions
 from cloud.uploads import Uploads
@@ -62,6 +64,8 @@ class CloudService:
         self.jobs = Jobs(self.context)
         self.sessions = Sessions(self.context)
         self.releases = Releases(self.context)
+        self.passcodes = Passcodes(self.context)
+        self.ipp_jobs = IppJobs(self.context)
 
     @classmethod
     def open(
@@ -102,6 +106,7 @@ class CloudService:
         leases = self.releases.expire_leases()
         jobs = self.jobs.expire_due()
         self.jobs.purge_orphan_blobs()
+        self.ipp_jobs.abort_stale()
         return SweepReport(expired_jobs=jobs, expired_leases=leases)
 
     def close(self) -> None:

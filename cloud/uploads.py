@@ -16,12 +16,14 @@ import functools
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import Self
 
 from anyio import to_thread
+from sqlalchemy.orm import Session
 
 from cloud.blobstore import BlobWriter
 from cloud.container import Encryptor, new_data_key, wrap_key
@@ -46,6 +48,19 @@ _MAX_NAME_CHARS = 255
 _MAX_FORMAT_CHARS = 127
 DEFAULT_FORMAT = "application/octet-stream"
 
+# Called inside the transaction that inserts the job row, with that row's id: lets another
+# record (an IPP job) point at the job atomically, so neither exists without the other.
+LinkHook = Callable[[Session, uuid.UUID], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PrintOptions:
+    """Job template values recorded with the document (RFC 8011 §5.2, PWG 5100.13)."""
+
+    copies: int = 1
+    sides: str | None = None
+    color_mode: str | None = None
+
 
 class JobUpload:
     """One document being streamed into the store; use as a context manager.
@@ -63,12 +78,16 @@ class JobUpload:
         document_format: str,
         copies: int,
         expected_bytes: int | None,
+        options: PrintOptions | None = None,
+        link: LinkHook | None = None,
     ) -> None:
         self._ctx = ctx
         self._owner = owner
         self._name = name
         self._format = document_format
         self._copies = copies
+        self._options = options or PrintOptions(copies=copies)
+        self._link = link
         self._expected = expected_bytes
         self.job_id = uuid.uuid4()
         self._data_key = new_data_key()
@@ -141,9 +160,14 @@ class JobUpload:
             submitted_at=now,
             expires_at=now + timedelta(hours=ctx.config.job_expiry_h),
             printed_at=None,
+            sides=self._options.sides,
+            color_mode=self._options.color_mode,
         )
         with ctx.write() as db:
             db.add(job)
+            if self._link is not None:
+                db.flush()  # the row must exist before anything refers to it
+                self._link(db, job.id)
             ctx.audit(db, "job-submitted", user_id=self._owner.id, job_id=self.job_id)
         log.info("job %s submitted by user %s (%d bytes)", job.id, job.owner_id, job.size_bytes)
         return JobView.of(job)
@@ -194,8 +218,12 @@ class Uploads:
         document_format: str = DEFAULT_FORMAT,
         copies: int = 1,
         expected_bytes: int | None = None,
+        options: PrintOptions | None = None,
+        link: LinkHook | None = None,
     ) -> JobUpload:
         """Start streaming a document (see `JobUpload`).
+
+        `options` (which then also gives the copies) and `link` serve the IPP endpoint.
 
         Raises:
             InvalidRequestError: a bad name, format or copies count.
@@ -206,6 +234,8 @@ class Uploads:
             raise InvalidRequestError(f"the name must be 1-{_MAX_NAME_CHARS} characters")
         if len(document_format) > _MAX_FORMAT_CHARS:
             raise InvalidRequestError("the document format is too long")
+        if options is not None:
+            copies = options.copies
         if not 1 <= copies <= 999:
             raise InvalidRequestError("copies must be 1-999")
         if expected_bytes is not None and expected_bytes < 0:
@@ -217,6 +247,8 @@ class Uploads:
             document_format=document_format,
             copies=copies,
             expected_bytes=expected_bytes,
+            options=options,
+            link=link,
         )
 
     def submit(
@@ -250,6 +282,8 @@ class Uploads:
         document_format: str = DEFAULT_FORMAT,
         copies: int = 1,
         expected_bytes: int | None = None,
+        options: PrintOptions | None = None,
+        link: LinkHook | None = None,
     ) -> JobView:
         """Park a document from an async stream; file and database work runs in worker threads.
 
@@ -264,6 +298,8 @@ class Uploads:
                 document_format=document_format,
                 copies=copies,
                 expected_bytes=expected_bytes,
+                options=options,
+                link=link,
             )
         )
         try:

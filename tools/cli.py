@@ -152,7 +152,12 @@ def _environ() -> dict[str, str]:
 
 # Modules that add subcommands of their own: each has `register(sub)` taking the subparsers
 # object; it must import its heavy dependencies inside the command functions, not at the top.
-_COMMAND_MODULES: tuple[str, ...] = ("tools.labels", "tools.flash", "tools.printer_cmd")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "tools.labels",
+    "tools.flash",
+    "tools.printer_cmd",
+    "tools.admin",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,19 +18,22 @@ as_root() {
 }
 
 apt_updated=0
-apt_install() {  # apt_install PACKAGE
+apt_install() {  # apt_install PACKAGE [apt-get options...]
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "quickstart: this is not a Debian/Ubuntu machine: install '$1' by hand" >&2
     exit 1
   fi
   if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
-  echo "quickstart: installing $1"
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$1" >/dev/null || {
-    echo "quickstart: could not install $1" >&2; exit 1; }
+  package="$1"; shift
+  echo "quickstart: installing $package"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" "$package" >/dev/null || {
+    echo "quickstart: could not install $package" >&2; exit 1; }
 }
-need_apt() {  # need_apt COMMAND PACKAGE: install PACKAGE when COMMAND is missing
-  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$1" ] && [ ! -x "/usr/bin/$1" ]; then
-    apt_install "$2"
+need_apt() {  # need_apt COMMAND PACKAGE [apt-get options...]: install PACKAGE if COMMAND is missing
+  command="$1"; shift
+  if ! command -v "$command" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$command" ] \
+      && [ ! -x "/usr/bin/$command" ]; then
+    apt_install "$@"
   fi
 }
 
@@ -58,6 +61,7 @@ need_apt ippeveprinter cups-ipp-utils
 need_apt ipptool cups-ipp-utils
 need_apt dbus-daemon dbus
 need_apt gs ghostscript
+need_apt cupsd cups --no-install-recommends  # a real CUPS client adds the cloud's IPP queue
 need_apt bmaptool bmap-tools       # flash/bmap cross-checks
 need_apt mcopy mtools              # boot partition edits without loop mounts
 need_apt mkfs.vfat dosfstools

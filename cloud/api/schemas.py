@@ -176,6 +176,8 @@ class UserJob(BaseModel):
     state: str
     submitted_at: str
     expires_at: str
+    sides: str | None = None
+    color_mode: str | None = None
 
     @classmethod
     def of(cls, job: JobView) -> UserJob:
@@ -191,6 +193,8 @@ class UserJob(BaseModel):
             state=str(job.state),
             submitted_at=_iso(job.submitted_at),
             expires_at=_iso(job.expires_at),
+            sides=job.sides,
+            color_mode=job.color_mode,
         )
 
 
@@ -217,6 +221,8 @@ class SessionJob(BaseModel):
     copies: int
     submitted_at: str
     expires_at: str
+    sides: str | None = None
+    color_mode: str | None = None
 
     @classmethod
     def of(cls, job: JobView) -> SessionJob:
@@ -230,6 +236,8 @@ class SessionJob(BaseModel):
             copies=job.copies,
             submitted_at=_iso(job.submitted_at),
             expires_at=_iso(job.expires_at),
+            sides=job.sides,
+            color_mode=job.color_mode,
         )
 
 

@@ -267,8 +267,11 @@ def test_open_session_shape(world: World) -> None:
         "copies",
         "submitted_at",
         "expires_at",
+        "sides",
+        "color_mode",
     }
     assert listed["id"] == job["id"]
+    assert (listed["sides"], listed["color_mode"]) == (None, None)  # REST says neither
 
 
 def test_unknown_credential_does_not_echo_the_tag(world: World) -> None:

@@ -54,7 +54,18 @@ def test_upgrade_is_idempotent_and_creates_every_table(db_url: str) -> None:
         tables = set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    expected = {"users", "credentials", "stations", "jobs", "sessions", "releases", "audit_events"}
+    expected = {
+        "users",
+        "credentials",
+        "stations",
+        "jobs",
+        "sessions",
+        "releases",
+        "audit_events",
+        "app_passcodes",
+        "ipp_sequences",
+        "ipp_jobs",
+    }
     assert expected | {"alembic_version"} == tables
     for name in expected:  # tenancy comes later, but every row already has a site
         assert "site" in Base.metadata.tables[name].c
