@@ -33,8 +33,8 @@ from pathlib import Path
 from PIL import Image
 
 from hardware.display.base import Display
-from hardware.display.simulated import SimulatedDisplay
 from hardware.errors import HardwareError, PrinterError, ReaderError
+from hardware.panel.registry import Panel
 from hardware.printers.registry import transport_for_uri
 from hardware.printers.transport import PrinterTransport
 from hardware.readers.base import CardReader
@@ -51,6 +51,7 @@ from station.errors import (
     SessionExpiredError,
     UnknownCredentialError,
 )
+from station.parts import Feedback, build_display, build_panel, check_button_names, connect_buttons
 from station.render import render
 from station.screens import Screen
 from station.workflow import (
@@ -128,8 +129,11 @@ class Station:
         on_screen: Callable[[Screen], None] | None = None,
         tick_interval_s: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
+        panel: Panel | None = None,
     ) -> None:
         self.workflow = workflow
+        self.panel = panel
+        self._feedback = Feedback(panel.light, panel.buzzer) if panel is not None else None
         self.reader = reader
         self.display = display
         self.transport = transport
@@ -166,6 +170,8 @@ class Station:
             raise RuntimeError("station already started")
         for stale in self.spool_dir.glob("release-*.ppj"):
             stale.unlink(missing_ok=True)  # left by a crash mid-delivery (ciphertext only)
+        if self.panel is not None:
+            connect_buttons(self.panel, self.press)
         self._dispatch(self.workflow.start())
         self._settle()
         for name, target in (
@@ -188,7 +194,7 @@ class Station:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 logger.warning("thread %s did not stop in time", thread.name)
-        for part in (self.reader, self.display, self.transport, self.client):
+        for part in (self.reader, self.display, self.transport, self.client, self.panel):
             close = getattr(part, "close", None)
             if callable(close):
                 try:
@@ -275,6 +281,12 @@ class Station:
             self._faults.clear("display")
         except HardwareError as exc:
             self._faults.fault("display", "display failed: %s", exc)
+        if self._feedback is not None:
+            try:
+                self._feedback.screen_shown(screen)
+                self._faults.clear("panel")
+            except HardwareError as exc:
+                self._faults.fault("panel", "status light or buzzer failed: %s", exc)
         # Observers hear of a screen once it is on the panel, so timings include the drawing.
         self.screens.append(screen)
         if self.on_screen is not None:
@@ -415,6 +427,7 @@ def build_station(
     transport: PrinterTransport | None = None,
     client: StationCloud | None = None,
     on_screen: Callable[[Screen], None] | None = None,
+    panel: Panel | None = None,
 ) -> Station:
     """Build a station from its config; parts passed in are used instead of the configured ones.
 
@@ -428,12 +441,12 @@ def build_station(
             reader = reader_from_config(hw.reader, dict(hw.reader_options))
         except ValueError as exc:
             raise ConfigError(f"[reader] {exc}") from exc
+    if panel is None:
+        panel = build_panel(config)
+    else:
+        check_button_names(panel)
     if display is None:
-        if hw.display != "simulated":
-            raise ConfigError(f"unknown display {hw.display!r}")
-        display = SimulatedDisplay(
-            hw.display_width, hw.display_height, hw.display_mode, hw.frames_dir
-        )
+        display = build_display(config)
     if transport is None:
         try:
             transport = transport_for_uri(config.printer.uri, timeout_s=config.printer.timeout_s)
@@ -466,4 +479,5 @@ def build_station(
         spool_dir=spool_dir,
         owns_spool_dir=owns_spool_dir,
         on_screen=on_screen,
+        panel=panel,
     )

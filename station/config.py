@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from hardware.display.registry import DISPLAY_KINDS
 from hardware.readers.registry import READER_KINDS
 from station.errors import ConfigError
 
@@ -31,7 +32,8 @@ ENV_PREFIX = "PULLPRINT_STATION_"
 _RESERVED_ENV = {"PULLPRINT_STATION_CONFIG"}
 
 READERS = READER_KINDS
-DISPLAYS = ("simulated",)
+DISPLAYS = DISPLAY_KINDS
+PANEL_DRIVERS = ("none", "simulated", "gpio")
 DISPLAY_MODES = ("1", "RGB")
 
 # The schema: section -> key -> type. Types drive the parsing of environment strings.
@@ -55,6 +57,27 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "frames_dir": Path,
     },
     "session": {"identify_s": float, "timeout_s": float, "done_s": float, "error_s": float},
+    # A real display's options (hardware.display.registry checks them per kind); wiring left
+    # out comes from the panel's pin map.
+    "display": {
+        "width": int,
+        "height": int,
+        "rotate": int,
+        "port": int,
+        "address": int,
+        "device": int,
+        "dc": int,
+        "reset": int,
+        "backlight": int,
+        "backlight_active_high": bool,
+        "bus_speed_hz": int,
+        "bgr": bool,
+        "path": str,
+        "sysfs_dir": str,
+        "bits_per_pixel": int,
+        "stride_bytes": int,
+    },
+    "panel": {"driver": str, "pin_map": str, "brightness": float},
     # The reader driver's own options (hardware.readers.registry checks them per kind).
     "reader": {
         "device": str,
@@ -105,6 +128,10 @@ class HardwareConfig:
     display_mode: Literal["1", "RGB"] = "RGB"
     frames_dir: Path | None = None  # where a simulated display writes PNG frames
     reader_options: tuple[tuple[str, object], ...] = ()  # the [reader] table, for the driver
+    display_options: tuple[tuple[str, object], ...] = ()  # the [display] table (real displays)
+    panel_driver: str = "none"  # buttons, status light and buzzer: none | simulated | gpio
+    pin_map: str | None = None  # a bundled pin map name or a path to one
+    brightness: float = 1.0  # of the status light, 0-1
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +328,10 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
             display_mode=_display_mode(hardware),
             frames_dir=hardware.path("frames_dir"),
             reader_options=tuple(sorted(raw.get("reader", {}).items())),
+            display_options=tuple(sorted(raw.get("display", {}).items())),
+            panel_driver=section("panel").choice("driver", "none", PANEL_DRIVERS),
+            pin_map=_pin_map(section("panel")),
+            brightness=_brightness(section("panel")),
         ),
         session=SessionConfig(
             identify_s=session.number("identify_s", 10.0),
@@ -310,6 +341,21 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
         ),
         spool_dir=section("spool").path("dir"),
     )
+
+
+def _pin_map(panel: _Section) -> str | None:
+    if not panel.has("pin_map"):
+        if panel.values.get("driver", "none") != "none":
+            raise ConfigError("[panel] pin_map is required when a panel driver is set")
+        return None
+    return panel.text("pin_map")
+
+
+def _brightness(panel: _Section) -> float:
+    value = panel.number("brightness", 1.0)
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError("[panel] brightness must be between 0 and 1")
+    return value
 
 
 def _cloud_url(cloud: _Section) -> str:

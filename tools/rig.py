@@ -95,6 +95,7 @@ class LoopRig:
         session_timeout_s: float = 30.0,
         done_s: float = 4.0,
         error_s: float = 6.0,
+        extra_toml: str = "",
     ) -> None:
         self.work_dir = work_dir
         self.frames_dir = frames_dir
@@ -107,6 +108,7 @@ class LoopRig:
         self._session_timeout_s = session_timeout_s
         self._done_s = done_s
         self._error_s = error_s
+        self._extra_toml = extra_toml  # more station.toml tables, e.g. a [panel]
         self.site_key = secrets.token_bytes(32)
         self.http = requests.Session()
         self.printer: VirtualPrinter | None = None
@@ -159,7 +161,7 @@ class LoopRig:
             f'display_width = {width}\ndisplay_height = {height}\ndisplay_mode = "RGB"\n'
             f"[session]\ntimeout_s = {self._session_timeout_s}\ndone_s = {self._done_s}\n"
             f"error_s = {self._error_s}\n"
-            f'[spool]\ndir = "{spool}"\n'
+            f'[spool]\ndir = "{spool}"\n' + self._extra_toml
         )
         os.chmod(station_toml, 0o600)
         station_config = load_station_config(station_toml, {})

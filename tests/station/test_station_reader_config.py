@@ -32,7 +32,7 @@ key_hex = "{SITE_KEY.hex()}"
 uri = "ipp://127.0.0.1:1/ipp/print"
 [session]
 identify_s = 2
-error_s = 0.2
+error_s = 5
 """
 
 
