@@ -1,9 +1,20 @@
 """Deliver a document to an IPP printer (`ipp://`, `ipps://`) and wait until it says "completed".
 
-The conversation (RFC 8011 §4.2.1, §4.3.4): one Print-Job carrying the document, streamed as a
-chunked HTTP body in constant memory, then Get-Job-Attributes until the job reaches a terminal
-`job-state`. Only `completed` returns; every other outcome raises a `PrinterError` whose `reason` a
-user can read on the station's screen.
+The conversation (RFC 8011 §4.2, §4.3):
+
+1. Get-Printer-Attributes: is the printer ready (state and reasons, in words), which operations
+   and document formats does it support;
+2. Create-Job (job-name = the release id, requesting-user-name = the owner), retried while the
+   printer answers server-error-busy: no document byte has gone out yet, so any source can wait;
+3. Send-Document with last-document=true carrying the document as a chunked HTTP body, in
+   constant memory (RFC 8011 §4.3.1). Printers without Create-Job get one Print-Job instead
+   (§4.2.1), which can be retried on busy only when the document source can be iterated again;
+4. Get-Job-Attributes until the job reaches a terminal `job-state` (§5.3.7). Only `completed`
+   returns; every other outcome raises a `PrinterError` whose `reason` a user can read.
+
+`ipps://` requires the printer's key pin (see `hardware.printers.pinning`), checked before the
+first request byte, unless `allow_unpinned=True` says otherwise explicitly. Connection failures
+before anything was accepted raise `PrinterConnectError`, the only error a fallback may follow.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from typing import Literal
 
 import requests
 
@@ -26,97 +37,52 @@ from hardware.ipp.codec import (
     Attribute,
     AttributeGroup,
     IppMessage,
-    IppParseError,
-    decode_message,
     encode_message,
 )
 from hardware.ipp.enums import JobState, Operation, StatusCode, Tag
+from hardware.printers.errors import PrinterConnectError, PrinterNotReadyError
+from hardware.printers.ipp_client import UNREACHABLE, DocumentBody, IppClient, rejected
 from hardware.printers.transport import DeliveryResult, PrintJob
+from hardware.printers.words import (
+    NOT_ACCEPTING,
+    READINESS_ATTRIBUTES,
+    REASON_WORDS,
+    STATUS_WORDS,
+    printer_problem,
+    reason_in_words,
+    status_in_words,
+)
+
+__all__ = [
+    "REASON_WORDS",
+    "STATUS_WORDS",
+    "IppPrinterTransport",
+    "JobOutcome",
+    "printer_ready",
+    "reason_in_words",
+    "status_in_words",
+]
 
 _FIRST_POLL_S = 0.02
 logger = logging.getLogger(__name__)
 
-UNREACHABLE = "Printer not reachable"
+AUTO_SENSE = "application/octet-stream"  # RFC 8011 §5.4.21: the printer detects the format
 
-# Printer and job state reasons (RFC 8011 §5.3.8, §5.4.12; PWG 5100.9) in the words a user sees.
-REASON_WORDS = {
-    "media-empty": "Out of paper",
-    "media-needed": "Out of paper",
-    "media-jam": "Paper jam",
-    "door-open": "Door open",
-    "cover-open": "Door open",
-    "interlock-open": "Door open",
-    "toner-empty": "Toner empty",
-    "marker-supply-empty": "Toner empty",
-    "input-tray-missing": "Paper tray missing",
-    "output-area-full": "Output tray full",
-    "offline": "Printer offline",
-    "shutdown": "Printer offline",
-    "document-format-error": "Printer could not read the document",
-    "unsupported-document-format": "Printer does not accept this document format",
-    "job-canceled-by-user": "Job canceled at the printer",
-    "job-canceled-by-operator": "Job canceled at the printer",
-    "job-canceled-at-device": "Job canceled at the printer",
-}
-
-# Status codes (RFC 8011 §B) that refuse a job, in words.
-STATUS_WORDS: dict[int, str] = {
-    StatusCode.CLIENT_ERROR_FORBIDDEN: "Printer refused access",
-    StatusCode.CLIENT_ERROR_NOT_AUTHENTICATED: "Printer refused access",
-    StatusCode.CLIENT_ERROR_NOT_AUTHORIZED: "Printer refused access",
-    StatusCode.CLIENT_ERROR_NOT_POSSIBLE: "Printer cannot print this job now",
-    StatusCode.CLIENT_ERROR_REQUEST_ENTITY_TOO_LARGE: "Document too large for the printer",
-    StatusCode.CLIENT_ERROR_DOCUMENT_FORMAT_NOT_SUPPORTED: (
-        "Printer does not accept this document format"
-    ),
-    StatusCode.CLIENT_ERROR_DOCUMENT_FORMAT_ERROR: "Printer could not read the document",
-    StatusCode.CLIENT_ERROR_DOCUMENT_UNPRINTABLE_ERROR: "Printer could not read the document",
-    StatusCode.SERVER_ERROR_NOT_ACCEPTING_JOBS: "Printer is not accepting jobs",
-    StatusCode.SERVER_ERROR_BUSY: "Printer is busy",
-    StatusCode.SERVER_ERROR_DEVICE_ERROR: "Printer reported a fault",
-    StatusCode.SERVER_ERROR_SERVICE_UNAVAILABLE: "Printer is not accepting jobs",
-    StatusCode.SERVER_ERROR_TEMPORARY_ERROR: "Printer reported a fault",
-}
+JobOutcome = Literal["completed", "pending", "failed", "absent"]
 
 _JOB_STATUS_ATTRS = ("job-state", "job-state-reasons", "job-impressions-completed")
-
-
-def reason_in_words(job_reasons: Iterable[str], printer_reasons: Iterable[str]) -> str | None:
-    """The first job reason, then printer reason, that a user would understand, or None.
-
-    Printer reasons ending in -warning or -report are not faults (RFC 8011 §5.4.12) and are skipped.
-    """
-    for keyword in itertools.chain(job_reasons, printer_reasons):
-        if keyword.endswith(("-warning", "-report")):
-            continue
-        words = REASON_WORDS.get(keyword.removesuffix("-error"))
-        if words is not None:
-            return words
-    return None
-
-
-def status_in_words(status: int) -> str:
-    """Words for a refusing status-code."""
-    return STATUS_WORDS.get(status, "Printer refused the job")
+_CAPABILITIES = ("operations-supported", "document-format-supported", *READINESS_ATTRIBUTES)
 
 
 class IppPrinterTransport:
-    """A `PrinterTransport` for one IPP printer.
-
-    `ipps://` runs over TLS on the same port (RFC 7472); the printer's self-signed certificate is
-    not verified yet: pinning its public key at pairing belongs to the printers issue.
-
-    Busy printers: a printer that handles one job at a time answers Print-Job with
-    server-error-busy. The document has been streamed by then, so the transport retries only when
-    `document` can be iterated again (a list, or an object whose `__iter__` starts over, such as
-    one that reopens the cloud stream); a one-shot iterator raises `PrinterRejectedError` with
-    status SERVER_ERROR_BUSY, and nothing was printed.
-    """
+    """A `PrinterTransport` for one IPP printer (see the module docstring for the conversation)."""
 
     def __init__(
         self,
         uri: str,
         *,
+        pin: str | None = None,
+        allow_unpinned: bool = False,
         timeout_s: float = 30.0,
         poll_interval_s: float = 1.0,
         job_timeout_s: float = 600.0,
@@ -128,30 +94,33 @@ class IppPrinterTransport:
 
         Args:
             uri: `ipp://host[:port]/path` or `ipps://...` (port 631 when omitted).
+            pin: for ipps://, the pin recorded at pairing (`pinning.fetch_pin`, base64 SHA-256
+                of the SubjectPublicKeyInfo). A printer presenting another key gets no request
+                byte and `PrinterPinMismatchError` is raised.
+            allow_unpinned: accept ipps:// without a pin (TLS against passive eavesdropping
+                only, not against an impostor). Never the default.
             timeout_s: connect and read timeout of each HTTP exchange.
-            poll_interval_s: pause between Get-Job-Attributes polls.
+            poll_interval_s: the longest pause between Get-Job-Attributes polls.
             job_timeout_s: how long to wait for a terminal job-state after the job was accepted.
-            busy_retries: how many times to resend after server-error-busy.
+            busy_retries: how many times to ask again after server-error-busy.
             busy_backoff_s: first pause after busy; doubles each retry.
             session: a `requests.Session` to use (and not close); one is made otherwise.
+
+        Raises:
+            ValueError: not an ipp(s) URI, a malformed pin, a pin on ipp://, or ipps:// without a
+                pin and without `allow_unpinned`.
         """
-        parts = urlsplit(uri)
-        if parts.scheme not in ("ipp", "ipps") or not parts.hostname:
-            raise ValueError(f"not an ipp:// or ipps:// printer URI: {uri!r}")
+        self._client = IppClient(
+            uri, pin=pin, allow_unpinned=allow_unpinned, timeout_s=timeout_s, session=session
+        )
         self.uri = uri
-        http_scheme = "https" if parts.scheme == "ipps" else "http"
-        netloc = parts.netloc if parts.port else f"{parts.netloc}:631"
-        self._http_url = urlunsplit((http_scheme, netloc, parts.path or "/", parts.query, ""))
-        self._verify = http_scheme == "http"  # ipps: TLS without verification until pinning
-        self._timeout_s = timeout_s
+        self.pinned = pin is not None
         self._poll_interval_s = poll_interval_s
         self._job_timeout_s = job_timeout_s
         self._busy_retries = busy_retries
         self._busy_backoff_s = busy_backoff_s
-        self._own_session = session is None
-        self._session = session if session is not None else requests.Session()
-        self._request_ids = itertools.count(1)
-        self._unreachable_logged = False
+
+    # --- the PrinterTransport port ---------------------------------------------------------------
 
     def deliver(
         self,
@@ -160,94 +129,201 @@ class IppPrinterTransport:
         *,
         on_progress: Callable[[int], None] | None = None,
     ) -> DeliveryResult:
-        """Print-Job, then poll until the job completes (see `PrinterTransport.deliver`).
+        """Check, create, send, then poll until the job completes (`PrinterTransport.deliver`).
 
         Raises:
-            PrinterUnreachableError: no answer, refused, timed out, or silent mid-job.
+            PrinterPinMismatchError: ipps:// printer presented another key; nothing was sent.
+            PrinterConnectError: no connection could be made; nothing was sent.
+            PrinterNotReadyError: the printer's state refuses jobs ("Out of paper in tray 2").
+            PrinterUnreachableError: the printer went silent or dropped us after we started.
             PrinterRejectedError: the printer refused the job (`status_code` set).
             JobFailedError: the printer accepted the job, then aborted or canceled it.
             PrinterError: the printer's answer was not valid IPP.
         """
+        capabilities = self.printer_attributes(*_CAPABILITIES)
+        _raise_if_not_ready(capabilities)
+        document_format = _format_for(job.document_format, capabilities)
+        operations = set(capabilities.get_ints("operations-supported"))
+        job_id: int | None = None
+        try:
+            if {Operation.CREATE_JOB, Operation.SEND_DOCUMENT} <= operations:
+                job_id = self._create_job(job)
+                bytes_sent = self._send_document(
+                    job, job_id, document_format, document, on_progress
+                )
+            else:
+                job_id, bytes_sent = self._print_job(job, document_format, document, on_progress)
+            logger.info("printer %s accepted %s as job %d", self.uri, job.job_name, job_id)
+            return self._wait_for_completion(job_id, bytes_sent)
+        except PrinterConnectError as exc:
+            if job_id is None:
+                raise
+            # A job exists on the printer: this is no longer "could not connect", and a fallback
+            # now could print the document twice.
+            raise PrinterUnreachableError(UNREACHABLE, detail=exc.detail) from exc
+
+    def close(self) -> None:
+        """Close the HTTP session if this transport made it."""
+        self._client.close()
+
+    # --- readiness and reconciliation ------------------------------------------------------------
+
+    def check_ready(self) -> None:
+        """Raise `PrinterNotReadyError` with words when the printer cannot print now.
+
+        Raises:
+            PrinterNotReadyError: stopped, a fault reason, or not accepting jobs.
+            PrinterUnreachableError, PrinterPinMismatchError, PrinterRejectedError: as `deliver`.
+        """
+        _raise_if_not_ready(self.printer_attributes(*READINESS_ATTRIBUTES))
+
+    def find_job(self, job_name: str) -> int | None:
+        """The newest printer job-id whose job-name is `job_name`, or None (reconciliation)."""
+        found = self._newest_job(job_name)
+        return None if found is None else found[0]
+
+    def job_outcome(self, job_name: str) -> JobOutcome:
+        """What became of the printer job named `job_name` (the release id).
+
+        "completed": it printed, report it printed; "pending": it is queued or printing, wait
+        and ask again; "failed": it was aborted or canceled, it can be sent again; "absent": the
+        printer has no such job (never received, or dropped from its history).
+        """
+        found = self._newest_job(job_name)
+        if found is None:
+            return "absent"
+        state = found[1]
+        if state == JobState.COMPLETED:
+            return "completed"
+        if state in (JobState.ABORTED, JobState.CANCELED):
+            return "failed"
+        return "pending"
+
+    def cancel_job(self, printer_job_id: int) -> None:
+        """Ask the printer to cancel a job (RFC 8011 §4.3.3); a finished job is left alone."""
+        response = self._client.exchange(
+            self._client.request(
+                Operation.CANCEL_JOB, Attribute.of("job-id", Tag.INTEGER, printer_job_id)
+            )
+        )
+        if not response.is_success and response.status_code != StatusCode.CLIENT_ERROR_NOT_POSSIBLE:
+            raise rejected(response)
+
+    def printer_attributes(self, *names: str) -> AttributeGroup:
+        """Get-Printer-Attributes (RFC 8011 §4.2.5) for `names` (all when empty)."""
+        requested = Attribute.of("requested-attributes", Tag.KEYWORD, *(names or ("all",)))
+        response = self._client.exchange(
+            self._client.request(Operation.GET_PRINTER_ATTRIBUTES, requested)
+        )
+        if not response.is_success:
+            raise rejected(response)
+        return response.group(Tag.PRINTER_ATTRIBUTES) or AttributeGroup(Tag.PRINTER_ATTRIBUTES)
+
+    # --- the job conversation --------------------------------------------------------------------
+
+    def _create_job(self, job: PrintJob) -> int:
+        """Create-Job (RFC 8011 §4.2.4), waiting out server-error-busy: no document is at stake."""
+        backoff_s = self._busy_backoff_s
+        for attempt in itertools.count():
+            message = self._job_request(Operation.CREATE_JOB, job)
+            response = self._client.exchange(encode_message(message))
+            if (
+                response.status_code == StatusCode.SERVER_ERROR_BUSY
+                and attempt < self._busy_retries
+            ):
+                logger.info("printer %s busy; asking again in %.1f s", self.uri, backoff_s)
+                time.sleep(backoff_s)
+                backoff_s *= 2
+                continue
+            if not response.is_success:
+                raise rejected(response)
+            return _job_id(response)
+        raise AssertionError("unreachable")  # pragma: no cover - itertools.count never ends
+
+    def _send_document(
+        self,
+        job: PrintJob,
+        job_id: int,
+        document_format: str,
+        document: Iterable[bytes],
+        on_progress: Callable[[int], None] | None,
+    ) -> int:
+        """Send-Document with last-document=true (RFC 8011 §4.3.1); cancels the job on failure."""
+        message = self._client.message(
+            Operation.SEND_DOCUMENT,
+            Attribute.of("job-id", Tag.INTEGER, job_id),
+            Attribute.of("requesting-user-name", Tag.NAME_WITHOUT_LANGUAGE, job.user_name),
+            Attribute.of("document-format", Tag.MIME_MEDIA_TYPE, document_format),
+            Attribute.of("last-document", Tag.BOOLEAN, True),
+        )
+        body = DocumentBody(encode_message(message), document, on_progress)
+        try:
+            response = self._client.exchange(body)
+            if not response.is_success:
+                self._raise_if_job_ended(job_id)  # canceled at the panel before the document
+                raise rejected(response)
+        except BaseException:
+            self._cancel_quietly(job_id)  # a job without its document must not wait forever
+            raise
+        return body.bytes_sent
+
+    def _raise_if_job_ended(self, job_id: int) -> None:
+        try:
+            state = self._job_status(job_id).get_int("job-state")
+        except PrinterError:
+            return
+        if state == JobState.CANCELED:
+            raise JobFailedError("Job canceled at the printer", printer_job_id=job_id)
+        if state == JobState.ABORTED:
+            raise JobFailedError("Printer aborted the job", printer_job_id=job_id)
+
+    def _print_job(
+        self,
+        job: PrintJob,
+        document_format: str,
+        document: Iterable[bytes],
+        on_progress: Callable[[int], None] | None,
+    ) -> tuple[int, int]:
+        """Print-Job (RFC 8011 §4.2.1); busy is retried only if `document` can be replayed."""
         replayable = not isinstance(document, Iterator)
         backoff_s = self._busy_backoff_s
         for attempt in itertools.count():
-            body = _Body(encode_message(self._print_job_request(job)), document, on_progress)
-            response = self._exchange(body)
-            status = response.operation_id_or_status_code
-            if (
-                status == StatusCode.SERVER_ERROR_BUSY
-                and replayable
-                and attempt < self._busy_retries
-            ):
+            message = self._job_request(Operation.PRINT_JOB, job, document_format)
+            body = DocumentBody(encode_message(message), document, on_progress)
+            response = self._client.exchange(body)
+            busy = response.status_code == StatusCode.SERVER_ERROR_BUSY
+            if busy and replayable and attempt < self._busy_retries:
                 logger.info("printer %s busy; retrying in %.1f s", self.uri, backoff_s)
                 time.sleep(backoff_s)
                 backoff_s *= 2
                 continue
             if not response.is_success:
-                raise PrinterRejectedError(
-                    status_in_words(status),
-                    status_code=status,
-                    detail=_status_detail(response),
-                )
-            break
-        job_id = response.get_int(Tag.JOB_ATTRIBUTES, "job-id")
-        if job_id is None:
-            raise PrinterError("Printer sent an invalid answer", detail="Print-Job without job-id")
-        logger.info("printer %s accepted %s as job %d", self.uri, job.job_name, job_id)
-        return self._wait_for_completion(job_id, body.bytes_sent)
+                raise rejected(response)
+            return _job_id(response), body.bytes_sent
+        raise AssertionError("unreachable")  # pragma: no cover - itertools.count never ends
 
-    def find_job(self, job_name: str) -> int | None:
-        """The newest printer job-id whose job-name is `job_name`, or None (reconciliation).
+    def _job_request(
+        self, operation: Operation, job: PrintJob, document_format: str | None = None
+    ) -> IppMessage:
+        # RFC 8011 §4.2.1.1: operation attributes in this order, job template attributes after.
+        # The printer sets job-originating-user-name from requesting-user-name (RFC 8011
+        # §5.3.6) when, as here, the connection is not authenticated.
+        attributes = [
+            Attribute.of("requesting-user-name", Tag.NAME_WITHOUT_LANGUAGE, job.user_name),
+            Attribute.of("job-name", Tag.NAME_WITHOUT_LANGUAGE, job.job_name),
+        ]
+        if document_format is not None:
+            attributes.append(Attribute.of("document-format", Tag.MIME_MEDIA_TYPE, document_format))
+        message = self._client.message(operation, *attributes)
+        if job.copies > 1:
+            message.add_group(Tag.JOB_ATTRIBUTES, Attribute.of("copies", Tag.INTEGER, job.copies))
+        return message
 
-        Uses Get-Jobs with which-jobs=all (PWG 5100.7), falling back to completed plus
-        not-completed (RFC 8011 §4.2.6) for printers without "all".
-        """
-        ids: list[int] = []
-        for which in ("all",), ("completed", "not-completed"):
-            responses = [self._get_jobs(w) for w in which]
-            if all(r.is_success for r in responses):
-                for response in responses:
-                    for group in response.groups_of(Tag.JOB_ATTRIBUTES):
-                        job_id = group.get_int("job-id")
-                        if job_id is not None and group.get_str("job-name") == job_name:
-                            ids.append(job_id)
-                return max(ids, default=None)
-        raise PrinterRejectedError(
-            status_in_words(responses[0].operation_id_or_status_code),
-            status_code=responses[0].operation_id_or_status_code,
-            detail="Get-Jobs refused",
-        )
-
-    def cancel_job(self, printer_job_id: int) -> None:
-        """Ask the printer to cancel a job (RFC 8011 §4.3.3); a finished job is left alone."""
-        response = self._exchange(
-            self._request(Operation.CANCEL_JOB, Attribute.of("job-id", Tag.INTEGER, printer_job_id))
-        )
-        if not response.is_success and response.status_code != StatusCode.CLIENT_ERROR_NOT_POSSIBLE:
-            raise PrinterRejectedError(
-                status_in_words(response.operation_id_or_status_code),
-                status_code=response.operation_id_or_status_code,
-                detail=_status_detail(response),
-            )
-
-    def printer_attributes(self, *names: str) -> AttributeGroup:
-        """Get-Printer-Attributes (RFC 8011 §4.2.5) for `names` (all when empty)."""
-        requested = Attribute.of("requested-attributes", Tag.KEYWORD, *(names or ("all",)))
-        response = self._exchange(self._request(Operation.GET_PRINTER_ATTRIBUTES, requested))
-        if not response.is_success:
-            raise PrinterRejectedError(
-                status_in_words(response.operation_id_or_status_code),
-                status_code=response.operation_id_or_status_code,
-                detail=_status_detail(response),
-            )
-        return response.group(Tag.PRINTER_ATTRIBUTES) or AttributeGroup(Tag.PRINTER_ATTRIBUTES)
-
-    def close(self) -> None:
-        """Close the HTTP session if this transport made it."""
-        if self._own_session:
-            self._session.close()
-
-    # --- internals ---------------------------------------------------------------------------
+    def _cancel_quietly(self, job_id: int) -> None:
+        try:
+            self.cancel_job(job_id)
+        except PrinterError as exc:
+            logger.debug("printer %s: could not cancel job %d: %s", self.uri, job_id, exc)
 
     def _wait_for_completion(self, job_id: int, bytes_sent: int) -> DeliveryResult:
         deadline = time.monotonic() + self._job_timeout_s
@@ -263,9 +339,7 @@ class IppPrinterTransport:
                 return DeliveryResult(job_id, bytes_sent, impressions)
             if state in (JobState.ABORTED, JobState.CANCELED):
                 job_reasons = group.get_strs("job-state-reasons")
-                words = reason_in_words(job_reasons, ()) or reason_in_words(
-                    (), self._printer_reasons()
-                )
+                words = reason_in_words(job_reasons, ()) or self._printer_words()
                 if words is None:
                     words = (
                         "Printer aborted the job"
@@ -277,7 +351,7 @@ class IppPrinterTransport:
                     words, printer_job_id=job_id, detail=f"job-state-reasons {job_reasons}"
                 )
             if time.monotonic() >= deadline:
-                words = reason_in_words((), self._printer_reasons()) or "Printer did not finish"
+                words = self._printer_words() or "Printer did not finish"
                 raise JobFailedError(
                     words, printer_job_id=job_id, detail=f"job-state {state} after timeout"
                 )
@@ -285,8 +359,8 @@ class IppPrinterTransport:
             pause_s = min(pause_s * 2, self._poll_interval_s)
 
     def _job_status(self, job_id: int) -> AttributeGroup:
-        response = self._exchange(
-            self._request(
+        response = self._client.exchange(
+            self._client.request(
                 Operation.GET_JOB_ATTRIBUTES,
                 Attribute.of("job-id", Tag.INTEGER, job_id),
                 Attribute.of("requested-attributes", Tag.KEYWORD, *_JOB_STATUS_ATTRS),
@@ -295,25 +369,41 @@ class IppPrinterTransport:
         if response.status_code == StatusCode.CLIENT_ERROR_NOT_FOUND:
             raise JobFailedError("Printer lost the job", printer_job_id=job_id)
         if not response.is_success:
-            raise PrinterRejectedError(
-                status_in_words(response.operation_id_or_status_code),
-                status_code=response.operation_id_or_status_code,
-                detail=_status_detail(response),
-            )
+            raise rejected(response)
         return response.group(Tag.JOB_ATTRIBUTES) or AttributeGroup(Tag.JOB_ATTRIBUTES)
 
-    def _printer_reasons(self) -> list[str]:
-        """printer-state-reasons, or nothing if the printer cannot tell us now."""
+    def _printer_words(self) -> str | None:
+        """The printer's condition in words, or None if it has none or cannot tell us now."""
         try:
-            return self.printer_attributes("printer-state-reasons").get_strs(
-                "printer-state-reasons"
-            )
+            return printer_problem(self.printer_attributes(*READINESS_ATTRIBUTES))
         except PrinterError:
-            return []
+            return None
+
+    def _newest_job(self, job_name: str) -> tuple[int, int | None] | None:
+        """(job-id, job-state) of the newest job named `job_name`, or None.
+
+        Uses Get-Jobs with which-jobs=all (PWG 5100.7), falling back to completed plus
+        not-completed (RFC 8011 §4.2.6) for printers without "all".
+        """
+        for which in ("all",), ("completed", "not-completed"):
+            responses = [self._get_jobs(w) for w in which]
+            if not all(r.is_success for r in responses):
+                continue
+            found: dict[int, int | None] = {}
+            for response in responses:
+                for group in response.groups_of(Tag.JOB_ATTRIBUTES):
+                    job_id = group.get_int("job-id")
+                    if job_id is not None and group.get_str("job-name") == job_name:
+                        found[job_id] = group.get_int("job-state")
+            if not found:
+                return None
+            newest = max(found)
+            return newest, found[newest]
+        raise rejected(responses[0], detail="Get-Jobs refused")
 
     def _get_jobs(self, which: str) -> IppMessage:
-        return self._exchange(
-            self._request(
+        return self._client.exchange(
+            self._client.request(
                 Operation.GET_JOBS,
                 Attribute.of("which-jobs", Tag.KEYWORD, which),
                 Attribute.of(
@@ -322,106 +412,64 @@ class IppPrinterTransport:
             )
         )
 
-    def _print_job_request(self, job: PrintJob) -> IppMessage:
-        # RFC 8011 §4.2.1.1: operation attributes in this order, job template attributes after.
-        message = IppMessage.request(
-            Operation.PRINT_JOB,
-            next(self._request_ids),
-            Attribute.of("printer-uri", Tag.URI, self.uri),
-            Attribute.of("requesting-user-name", Tag.NAME_WITHOUT_LANGUAGE, job.user_name),
-            Attribute.of("job-name", Tag.NAME_WITHOUT_LANGUAGE, job.job_name),
-            Attribute.of("document-format", Tag.MIME_MEDIA_TYPE, job.document_format),
-        )
-        if job.copies > 1:
-            message.add_group(Tag.JOB_ATTRIBUTES, Attribute.of("copies", Tag.INTEGER, job.copies))
-        return message
 
-    def _request(self, operation: Operation, *attributes: Attribute) -> bytes:
-        return encode_message(
-            IppMessage.request(
-                operation,
-                next(self._request_ids),
-                Attribute.of("printer-uri", Tag.URI, self.uri),
-                Attribute.of("requesting-user-name", Tag.NAME_WITHOUT_LANGUAGE, "pullprint"),
-                *attributes,
-            )
-        )
+def printer_ready(
+    uri: str,
+    *,
+    pin: str | None = None,
+    allow_unpinned: bool = False,
+    timeout_s: float = 5.0,
+) -> tuple[bool, str | None]:
+    """(True, None) when the IPP printer at `uri` can print now, else (False, words).
 
-    def _exchange(self, body: bytes | _Body) -> IppMessage:
-        """POST one IPP request and decode the answer; network trouble becomes unreachable."""
-        try:
-            response = self._session.post(
-                self._http_url,
-                data=body if isinstance(body, bytes) else iter(body),
-                headers={"Content-Type": "application/ipp"},
-                timeout=(self._timeout_s, self._timeout_s),
-                verify=self._verify,
-            )
-        except requests.RequestException as exc:
-            if isinstance(body, _Body) and body.error is not None:
-                raise body.error from None  # the document source or on_progress failed, not us
-            if not self._unreachable_logged:
-                logger.warning("printer %s not reachable: %s", self.uri, exc)
-                self._unreachable_logged = True
-            else:
-                logger.debug("printer %s still not reachable: %s", self.uri, exc)
-            raise PrinterUnreachableError(UNREACHABLE, detail=type(exc).__name__) from exc
-        if self._unreachable_logged:
-            logger.info("printer %s reachable again", self.uri)
-            self._unreachable_logged = False
-        if response.status_code != 200:
-            words = "Printer refused access" if response.status_code in (401, 403) else None
-            raise PrinterRejectedError(
-                words or "Printer refused the job", detail=f"HTTP {response.status_code}"
-            )
-        try:
-            message, _ = decode_message(response.content)
-        except IppParseError as exc:
-            raise PrinterError("Printer sent an invalid answer", detail=str(exc)) from exc
-        return message
-
-
-class _Body:
-    """The Print-Job HTTP body: the IPP header, then the document chunks as they come.
-
-    Errors raised by the document source or `on_progress` are kept in `error`, because requests
-    would otherwise report them as connection errors and the printer would be blamed.
+    The words are what the station shows ("Out of paper in tray 2", "Printer not reachable",
+    "Printer identity changed - ask an admin to re-pair it").
     """
-
-    def __init__(
-        self, header: bytes, document: Iterable[bytes], on_progress: Callable[[int], None] | None
-    ) -> None:
-        self._header = header
-        self._document = document
-        self._on_progress = on_progress
-        self.bytes_sent = 0
-        self.error: BaseException | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self._header
-        chunks = iter(self._document)
-        while True:
-            try:
-                chunk = next(chunks, None)
-            except BaseException as exc:
-                self.error = exc
-                raise
-            if chunk is None:
-                return
-            if not chunk:
-                continue  # an empty HTTP chunk would end the chunked body early
-            yield bytes(chunk)
-            self.bytes_sent += len(chunk)
-            if self._on_progress is not None:
-                try:
-                    self._on_progress(self.bytes_sent)
-                except BaseException as exc:
-                    self.error = exc
-                    raise
+    transport = IppPrinterTransport(
+        uri, pin=pin, allow_unpinned=allow_unpinned, timeout_s=timeout_s
+    )
+    try:
+        transport.check_ready()
+    except PrinterError as exc:
+        return False, exc.reason
+    finally:
+        transport.close()
+    return True, None
 
 
-def _status_detail(response: IppMessage) -> str:
-    message = response.get_str(Tag.OPERATION_ATTRIBUTES, "status-message")
-    code = response.status_code
-    name = code.name.lower().replace("_", "-") if isinstance(code, StatusCode) else f"0x{code:04x}"
-    return f"{name}: {message}" if message else name
+def _raise_if_not_ready(attributes: AttributeGroup) -> None:
+    words = printer_problem(attributes)
+    if words is not None:
+        raise PrinterNotReadyError(words, detail="printer-state-reasons")
+    if attributes.get_bool("printer-is-accepting-jobs") is False:
+        raise PrinterNotReadyError(
+            NOT_ACCEPTING,
+            status_code=StatusCode.SERVER_ERROR_NOT_ACCEPTING_JOBS,
+            detail="printer-is-accepting-jobs false",
+        )
+
+
+def _format_for(document_format: str, capabilities: AttributeGroup) -> str:
+    """The document-format to tell the printer (RFC 8011 §5.4.21, §5.4.22).
+
+    The job's own format when the printer lists it (or lists nothing); otherwise
+    application/octet-stream when the printer auto-senses; otherwise the job is refused here,
+    before any byte of it is sent.
+    """
+    supported = capabilities.get_strs("document-format-supported")
+    if not supported or document_format in supported:
+        return document_format
+    if AUTO_SENSE in supported:
+        return AUTO_SENSE
+    raise PrinterRejectedError(
+        status_in_words(StatusCode.CLIENT_ERROR_DOCUMENT_FORMAT_NOT_SUPPORTED),
+        status_code=StatusCode.CLIENT_ERROR_DOCUMENT_FORMAT_NOT_SUPPORTED,
+        detail=f"{document_format} not in document-format-supported",
+    )
+
+
+def _job_id(response: IppMessage) -> int:
+    job_id = response.get_int(Tag.JOB_ATTRIBUTES, "job-id")
+    if job_id is None:
+        raise PrinterError("Printer sent an invalid answer", detail="job created without job-id")
+    return job_id

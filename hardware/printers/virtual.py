@@ -1,8 +1,12 @@
 """A real IPP printer over HTTP/1.1 on 127.0.0.1, for tests and the demo: `VirtualPrinter`.
 
 It speaks IPP with the same codec as the clients (RFC 8010 over HTTP, RFC 8011 operations), so the
-real transport code runs against it. Jobs walk pending -> processing -> completed over
-`processing_s`; `set_fault()` makes the next jobs fail the way real printers do. Everything it was
+real transport code runs against it: Print-Job, or Create-Job + Send-Document (+ Close-Job,
+PWG 5100.7) for printers made with `create_job=True` (the default). With `tls=True` it serves
+`ipps://` with a self-signed key made at start (`pin` is its key pin; `new_key()` replaces it,
+as a printer reset or swap would). Jobs walk pending -> processing -> completed over
+`processing_s` once their document is in; `set_fault()` makes the next jobs fail the way real
+printers do, `set_printer_state_reasons()` puts the printer in a condition. Everything it was
 sent is kept in memory: it is a test double, not a spooler.
 
 Invariants: all job and fault state is guarded by one condition variable; a document enters
@@ -11,13 +15,11 @@ Invariants: all job and fault state is guarded by one condition variable; a docu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Literal
 
 from hardware.ipp.codec import (
@@ -33,6 +35,16 @@ from hardware.ipp.codec import (
 )
 from hardware.ipp.enums import JobState, Operation, PrinterState, StatusCode, Tag
 from hardware.printers.virtual_http import IppHttpServer
+from hardware.printers.virtual_jobs import (
+    DocumentSink,
+    ReceivedDocument,
+    VirtualJob,
+    drain,
+    error_response,
+    job_id_of,
+    reply,
+)
+from hardware.printers.virtual_tls import TlsIdentity, self_signed_identity
 
 logger = logging.getLogger(__name__)
 
@@ -65,59 +77,15 @@ OPERATIONS = (
     Operation.GET_JOBS,
     Operation.GET_PRINTER_ATTRIBUTES,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedDocument:
-    """A document the virtual printer printed (or aborted)."""
-
-    printer_job_id: int
-    job_name: str
-    user_name: str
-    document_format: str
-    data: bytes  # empty when the printer was made with keep_documents=False
-    first_byte_at: float | None  # time.monotonic() when the first document byte arrived
-    completed_at: float  # time.monotonic() when the job reached its terminal state
-    copies: int = 1
-    size: int = 0  # document bytes received, kept or not
-    sha256: str = ""  # of the document bytes received, kept or not
-
-
-@dataclass(slots=True)
-class _Job:
-    job_id: int
-    name: str
-    user: str
-    document_format: str
-    copies: int
-    created_at: float
-    fault: str | None
-    data: bytes = b""
-    first_byte_at: float | None = None
-    size: int = 0
-    sha256: str = ""
-    state: JobState = JobState.PENDING
-    reasons: list[str] = field(default_factory=lambda: ["none"])
-    timer: threading.Timer | None = None
-
-
-class _DocumentSink:
-    """Collects a document as it streams in: its size and SHA-256 always, its bytes if asked."""
-
-    def __init__(self, keep: bool) -> None:
-        self._parts: list[bytes] | None = [] if keep else None
-        self.size = 0
-        self.sha256 = hashlib.sha256()
-
-    def add(self, chunk: bytes) -> int:
-        if self._parts is not None:
-            self._parts.append(chunk)
-        self.size += len(chunk)
-        self.sha256.update(chunk)
-        return len(chunk)
-
-    def data(self) -> bytes:
-        return b"".join(self._parts) if self._parts is not None else b""
+MULTI_DOCUMENT_OPERATIONS = (Operation.CREATE_JOB, Operation.SEND_DOCUMENT, Operation.CLOSE_JOB)
+_DOCUMENT_OPERATIONS = (Operation.PRINT_JOB, Operation.SEND_DOCUMENT)
+# printer-input-tray (PWG 5100.13 §6.5.3): prtInputTable rows as key=value; octet strings.
+DEFAULT_INPUT_TRAYS = (
+    "type=sheetFeedAutoRemovableTray;mediafeed=0;mediaxfeed=0;maxcapacity=250;level=150;"
+    "status=0;name=Tray 1;",
+    "type=sheetFeedAutoRemovableTray;mediafeed=0;mediaxfeed=0;maxcapacity=500;level=400;"
+    "status=0;name=Tray 2;",
+)
 
 
 class VirtualPrinter:
@@ -131,19 +99,29 @@ class VirtualPrinter:
         processing_s: float = 0.05,
         name: str = "PullPrint Virtual Printer",
         keep_documents: bool = True,
+        create_job: bool = True,
+        document_formats: tuple[str, ...] = DOCUMENT_FORMATS,
+        tls: bool = False,
     ) -> None:
         """Configure; call `start()` (or use `with`) to listen.
 
         With `keep_documents=False` only each document's size and SHA-256 are kept, so benchmarks
-        can stream hundreds of megabytes through it in constant memory.
+        can stream hundreds of megabytes through it in constant memory. `create_job=False` makes
+        a Print-Job-only printer; `document_formats` is its document-format-supported;
+        `tls=True` serves ipps:// instead of ipp://.
         """
         self.name = name
         self.keep_documents = keep_documents
+        self.operations = OPERATIONS + (MULTI_DOCUMENT_OPERATIONS if create_job else ())
+        self.document_formats = document_formats
+        self.input_trays = list(DEFAULT_INPUT_TRAYS)
+        self._tls: TlsIdentity | None = self_signed_identity() if tls else None
         self.bytes_received = 0  # every document byte that arrived, printed or not
+        self.operations_seen: list[Operation | int] = []  # every IPP request decoded, in order
         self._address = (host, port)
         self._processing_s = processing_s
         self._cond = threading.Condition()
-        self._jobs: dict[int, _Job] = {}
+        self._jobs: dict[int, VirtualJob] = {}
         self._received: list[ReceivedDocument] = []
         self._aborted: list[ReceivedDocument] = []
         self._fault: str | None = None
@@ -160,10 +138,13 @@ class VirtualPrinter:
 
     def start(self) -> VirtualPrinter:
         """Listen and serve in a background thread; returns self."""
-        server = IppHttpServer(self._address, self.handle)
+        server = IppHttpServer(
+            self._address, self.handle, self._tls.context if self._tls is not None else None
+        )
         self._server = server
         host, port = server.server_address[:2]
-        self.uri = f"ipp://{host!s}:{port}/ipp/print"
+        scheme = "ipps" if self._tls is not None else "ipp"
+        self.uri = f"{scheme}://{host!s}:{port}/ipp/print"
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -199,15 +180,43 @@ class VirtualPrinter:
 
     # --- driving and observing -----------------------------------------------------------------
 
+    @property
+    def pin(self) -> str:
+        """The key pin of the ipps:// certificate (what an admin records at pairing)."""
+        if self._tls is None:
+            raise ValueError("this virtual printer serves ipp:// only (tls=False)")
+        return self._tls.pin
+
+    def new_key(self) -> str:
+        """Present a new key from now on (a reset or swapped printer); returns its pin."""
+        if self._tls is None:
+            raise ValueError("this virtual printer serves ipp:// only (tls=False)")
+        self._tls = self_signed_identity()
+        if self._server is not None:
+            self._server.ssl_context = self._tls.context
+        return self._tls.pin
+
+    @property
+    def requests_started(self) -> int:
+        """HTTP requests whose request line arrived (0: a client sent nothing at all)."""
+        return self._server.requests_started if self._server is not None else 0
+
+    def set_printer_state_reasons(self, *reasons: str) -> None:
+        """Report `reasons` (e.g. "media-empty-error") as printer-state-reasons until cleared."""
+        with self._cond:
+            self._printer_reasons = list(reasons)
+
     def set_fault(self, kind: FaultKind, *, times: int | None = None) -> None:
         """Make the printer misbehave until `clear_fault()` (or for the next `times` jobs).
 
         media-empty, media-jam, door-open, toner-empty: accept the job, then abort it, with
             printer-state stopped and the keyword in printer-state-reasons.
         stop-responding: read every request, never answer it (clients time out).
-        stop-responding-mid-job: accept the next Print-Job, then stop answering anything.
-        reject: answer Print-Job and Validate-Job with server-error-not-accepting-jobs.
-        busy: answer Print-Job with server-error-busy.
+        stop-responding-mid-job: accept the next document (Print-Job or Send-Document), then
+            stop answering anything.
+        reject: answer Print-Job, Create-Job and Validate-Job with
+            server-error-not-accepting-jobs (and printer-is-accepting-jobs false).
+        busy: answer Print-Job and Create-Job with server-error-busy.
         """
         with self._cond:
             self._fault, self._fault_times = kind, times
@@ -257,15 +266,16 @@ class VirtualPrinter:
             except IppTruncatedError:
                 continue
             except IppParseError as exc:
-                _drain(body)
-                return _error(exc.status, 0, str(exc))
+                drain(body)
+                return error_response(exc.status, 0, str(exc))
         else:
-            return _error(StatusCode.CLIENT_ERROR_BAD_REQUEST, 0, "truncated IPP request")
+            return error_response(StatusCode.CLIENT_ERROR_BAD_REQUEST, 0, "truncated IPP request")
         first_byte_at = time.monotonic() if len(buffer) > header_bytes else None
         with self._cond:
+            self.operations_seen.append(request.operation)
             hang = self._fault == "stop-responding"
         if hang:  # read it all, then say nothing until stop() or clear_fault()
-            _drain(body)
+            drain(body)
             with self._cond:
                 self._cond.wait_for(
                     lambda: self._stopped.is_set() or self._fault != "stop-responding"
@@ -274,35 +284,37 @@ class VirtualPrinter:
         try:
             validate_request(request)
         except IppRequestError as exc:
-            _drain(body)
-            return _error(exc.status, request.request_id, str(exc))
-        if request.operation == Operation.PRINT_JOB:
-            sink = _DocumentSink(self.keep_documents)
+            drain(body)
+            return error_response(exc.status, request.request_id, str(exc))
+        if request.operation in _DOCUMENT_OPERATIONS and request.operation in self.operations:
+            sink = self._sink_for(request)
             self._count(sink.add(bytes(buffer[header_bytes:])))
             for chunk in body:
                 if chunk and first_byte_at is None:
                     first_byte_at = time.monotonic()
                 self._count(sink.add(chunk))
-            response = self._print_job(request, sink, first_byte_at)
+            response = self._document_request(request, sink, first_byte_at)
         else:
-            _drain(body)
+            drain(body)
             response = self._answer(request)
         response.version = request.version if request.version[0] in (1, 2) else (2, 0)
         return encode_message(response)
 
     def _answer(self, request: IppMessage) -> IppMessage:
         op = request.operation
-        if op not in OPERATIONS:
-            return _response(StatusCode.SERVER_ERROR_OPERATION_NOT_SUPPORTED, request)
+        if op not in self.operations:
+            return reply(StatusCode.SERVER_ERROR_OPERATION_NOT_SUPPORTED, request)
         if request.get(Tag.OPERATION_ATTRIBUTES, "printer-uri") is None and (
             request.get(Tag.OPERATION_ATTRIBUTES, "job-uri") is None
         ):
-            return _response(StatusCode.CLIENT_ERROR_BAD_REQUEST, request, "missing printer-uri")
+            return reply(StatusCode.CLIENT_ERROR_BAD_REQUEST, request, "missing printer-uri")
         with self._cond:
             if op == Operation.VALIDATE_JOB:
-                return self._validate(request) or _response(StatusCode.SUCCESSFUL_OK, request)
+                return self._validate(request) or reply(StatusCode.SUCCESSFUL_OK, request)
+            if op == Operation.CREATE_JOB:
+                return self._create_job(request)
             if op == Operation.GET_PRINTER_ATTRIBUTES:
-                response = _response(StatusCode.SUCCESSFUL_OK, request)
+                response = reply(StatusCode.SUCCESSFUL_OK, request)
                 wanted = set(request.get_strs(Tag.OPERATION_ATTRIBUTES, "requested-attributes"))
                 attributes = self._printer_attributes()
                 if wanted and not wanted & {"all", "printer-description", "job-template"}:
@@ -311,75 +323,128 @@ class VirtualPrinter:
                 return response
             if op == Operation.GET_JOBS:
                 return self._get_jobs(request)
-            job = self._jobs.get(_job_id(request) or 0)
+            job = self._jobs.get(job_id_of(request) or 0)
             if job is None:
-                return _response(StatusCode.CLIENT_ERROR_NOT_FOUND, request, "no such job")
+                return reply(StatusCode.CLIENT_ERROR_NOT_FOUND, request, "no such job")
             if op == Operation.CANCEL_JOB:
                 if self._state(job).is_terminal:
-                    return _response(StatusCode.CLIENT_ERROR_NOT_POSSIBLE, request, "job ended")
+                    return reply(StatusCode.CLIENT_ERROR_NOT_POSSIBLE, request, "job ended")
                 if job.timer is not None:
                     job.timer.cancel()
                 job.state, job.reasons = JobState.CANCELED, ["job-canceled-by-user"]
-                return _response(StatusCode.SUCCESSFUL_OK, request)
-            response = _response(StatusCode.SUCCESSFUL_OK, request)
+                self._cond.notify_all()
+                return reply(StatusCode.SUCCESSFUL_OK, request)
+            if op == Operation.CLOSE_JOB:  # PWG 5100.7 §6.1: no more documents will come
+                if job.started_at is None and not job.state.is_terminal:
+                    self._start(job)
+                return reply(StatusCode.SUCCESSFUL_OK, request)
+            response = reply(StatusCode.SUCCESSFUL_OK, request)
             response.add_group(Tag.JOB_ATTRIBUTES, *self._job_attributes(job))
             return response
 
     def _validate(self, request: IppMessage) -> IppMessage | None:
-        """The error response a Print-Job or Validate-Job gets, or None if it is acceptable."""
+        """The error response a job-creating request gets, or None if it is acceptable."""
         if self._fault == "reject":
-            return _response(StatusCode.SERVER_ERROR_NOT_ACCEPTING_JOBS, request, "rejecting")
+            return reply(StatusCode.SERVER_ERROR_NOT_ACCEPTING_JOBS, request, "rejecting")
         fmt = request.get_str(Tag.OPERATION_ATTRIBUTES, "document-format")
-        if fmt is not None and fmt not in DOCUMENT_FORMATS:
-            return _response(
+        if fmt is not None and fmt not in self.document_formats:
+            return reply(
                 StatusCode.CLIENT_ERROR_DOCUMENT_FORMAT_NOT_SUPPORTED, request, f"{fmt} unsupported"
             )
         return None
+
+    def _sink_for(self, request: IppMessage) -> DocumentSink:
+        """Where a document goes: the job's own sink when more of its documents came before."""
+        with self._cond:
+            if request.operation == Operation.SEND_DOCUMENT:
+                job = self._jobs.get(job_id_of(request) or 0)
+                if job is not None and job.sink is not None and job.started_at is None:
+                    return job.sink
+        return DocumentSink(self.keep_documents)
 
     def _count(self, n: int) -> None:
         with self._cond:
             self.bytes_received += n
 
-    def _print_job(
-        self, request: IppMessage, document: _DocumentSink, first_byte_at: float | None
+    def _document_request(
+        self, request: IppMessage, document: DocumentSink, first_byte_at: float | None
     ) -> IppMessage:
+        """Print-Job (RFC 8011 §4.2.1) or Send-Document (§4.3.1), the document already read."""
         with self._cond:
             if request.get(Tag.OPERATION_ATTRIBUTES, "printer-uri") is None:
-                return _response(StatusCode.CLIENT_ERROR_BAD_REQUEST, request, "no printer-uri")
-            refusal = self._validate(request)
-            if refusal is None and self._fault == "busy":
-                refusal = _response(StatusCode.SERVER_ERROR_BUSY, request, "printing another job")
-                self._use_fault()
-            if refusal is not None:
-                return refusal
-            job_fault = self._fault if self._fault in _JOB_FAULTS else None
-            if job_fault is not None:
-                self._use_fault()
+                return reply(StatusCode.CLIENT_ERROR_BAD_REQUEST, request, "no printer-uri")
+            if request.operation == Operation.PRINT_JOB:
+                response = self._create_job(request)
+                job = self._jobs.get(response.get_int(Tag.JOB_ATTRIBUTES, "job-id") or 0)
+                if job is None:
+                    return response  # refused
+                last = True
+            else:
+                job = self._jobs.get(job_id_of(request) or 0)
+                if job is None:
+                    return reply(StatusCode.CLIENT_ERROR_NOT_FOUND, request, "no such job")
+                if job.started_at is not None or job.state.is_terminal:
+                    return reply(
+                        StatusCode.CLIENT_ERROR_NOT_POSSIBLE, request, "job takes no more documents"
+                    )
+                refusal = self._validate(request)
+                if refusal is not None:
+                    return refusal
+                fmt = request.get_str(Tag.OPERATION_ATTRIBUTES, "document-format")
+                job.document_format = fmt or job.document_format
+                ops = request.group(Tag.OPERATION_ATTRIBUTES)
+                last = ops is not None and ops.get_bool("last-document") is True
+                response = reply(StatusCode.SUCCESSFUL_OK, request)
+            job.sink = document
+            if job.first_byte_at is None:
+                job.first_byte_at = first_byte_at
             if self._fault == "stop-responding-mid-job":
                 self._fault, self._fault_times = "stop-responding", None
-            ops = request.group(Tag.OPERATION_ATTRIBUTES)
-            assert ops is not None  # validate_request checked it
-            job_group = request.group(Tag.JOB_ATTRIBUTES)
-            job = _Job(
-                job_id=max(self._jobs, default=0) + 1,
-                name=ops.get_str("job-name") or "untitled",
-                user=ops.get_str("requesting-user-name") or "anonymous",
-                document_format=ops.get_str("document-format") or DOCUMENT_FORMATS[0],
-                copies=(job_group.get_int("copies") if job_group else None) or 1,
-                created_at=time.monotonic(),
-                fault=job_fault,
-                data=document.data(),
-                first_byte_at=first_byte_at,
-                size=document.size,
-                sha256=document.sha256.hexdigest(),
-            )
-            self._jobs[job.job_id] = job
-            job.timer = threading.Timer(self._processing_s, self._finish, (job.job_id,))
-            job.timer.daemon = True
-            job.timer.start()
-            response = _response(StatusCode.SUCCESSFUL_OK, request)
-            response.add_group(Tag.JOB_ATTRIBUTES, *self._job_attributes(job))
+            if last:
+                self._start(job)
+            if request.operation == Operation.SEND_DOCUMENT:
+                response.add_group(Tag.JOB_ATTRIBUTES, *self._job_attributes(job))
             return response
+
+    def _create_job(self, request: IppMessage) -> IppMessage:
+        """A new job, waiting for its document (Create-Job, RFC 8011 §4.2.4), or a refusal."""
+        refusal = self._validate(request)
+        if refusal is None and self._fault == "busy":
+            refusal = reply(StatusCode.SERVER_ERROR_BUSY, request, "printing another job")
+            self._use_fault()
+        if refusal is not None:
+            return refusal
+        job_fault = self._fault if self._fault in _JOB_FAULTS else None
+        if job_fault is not None:
+            self._use_fault()
+        ops = request.group(Tag.OPERATION_ATTRIBUTES)
+        assert ops is not None  # validate_request checked it
+        job_group = request.group(Tag.JOB_ATTRIBUTES)
+        job = VirtualJob(
+            job_id=max(self._jobs, default=0) + 1,
+            name=ops.get_str("job-name") or "untitled",
+            user=ops.get_str("requesting-user-name") or "anonymous",
+            document_format=ops.get_str("document-format") or DOCUMENT_FORMATS[0],
+            copies=(job_group.get_int("copies") if job_group else None) or 1,
+            created_at=time.monotonic(),
+            fault=job_fault,
+        )
+        job.reasons = ["job-incoming"]  # RFC 8011 §5.3.8: waiting for its documents
+        self._jobs[job.job_id] = job
+        response = reply(StatusCode.SUCCESSFUL_OK, request)
+        response.add_group(Tag.JOB_ATTRIBUTES, *self._job_attributes(job))
+        return response
+
+    def _start(self, job: VirtualJob) -> None:
+        """The document is in: process it for processing_s, then complete or abort."""
+        sink = job.sink or DocumentSink(self.keep_documents)
+        job.data, job.size, job.sha256 = sink.data(), sink.size, sink.sha256.hexdigest()
+        job.sink = None
+        job.started_at = time.monotonic()
+        job.reasons = ["none"]
+        job.timer = threading.Timer(self._processing_s, self._finish, (job.job_id,))
+        job.timer.daemon = True
+        job.timer.start()
 
     def _use_fault(self) -> None:
         if self._fault_times is not None:
@@ -414,16 +479,20 @@ class VirtualPrinter:
                 self._received.append(record)
             self._cond.notify_all()
 
-    def _state(self, job: _Job) -> JobState:
-        # Pending for the first third of processing_s, then processing (RFC 8011 §5.3.7).
-        if job.state == JobState.PENDING and (
-            time.monotonic() >= job.created_at + self._processing_s / 3
+    def _state(self, job: VirtualJob) -> JobState:
+        # Pending until the document is in and for the first third of processing_s after, then
+        # processing (RFC 8011 §5.3.7).
+        if (
+            job.state == JobState.PENDING
+            and job.started_at is not None
+            and time.monotonic() >= job.started_at + self._processing_s / 3
         ):
             return JobState.PROCESSING
         return job.state
 
     def _printer_state(self) -> PrinterState:
-        if self._printer_reasons:
+        # -warning and -report reasons do not stop a printer (RFC 8011 §5.4.12).
+        if any(not r.endswith(("-warning", "-report")) for r in self._printer_reasons):
             return PrinterState.STOPPED
         busy = any(not self._state(j).is_terminal for j in self._jobs.values())
         return PrinterState.PROCESSING if busy else PrinterState.IDLE
@@ -431,19 +500,19 @@ class VirtualPrinter:
     def _get_jobs(self, request: IppMessage) -> IppMessage:
         which = request.get_str(Tag.OPERATION_ATTRIBUTES, "which-jobs") or "not-completed"
         if which not in ("all", "completed", "not-completed"):
-            return _response(
+            return reply(
                 StatusCode.CLIENT_ERROR_ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
                 request,
                 f"which-jobs {which} unsupported",
             )
-        response = _response(StatusCode.SUCCESSFUL_OK, request)
+        response = reply(StatusCode.SUCCESSFUL_OK, request)
         for job in self._jobs.values():
             ended = self._state(job).is_terminal
             if which == "all" or ended == (which == "completed"):
                 response.add_group(Tag.JOB_ATTRIBUTES, *self._job_attributes(job))
         return response
 
-    def _job_attributes(self, job: _Job) -> list[Attribute]:
+    def _job_attributes(self, job: VirtualJob) -> list[Attribute]:
         state = self._state(job)
         attributes = [
             Attribute.of("job-id", Tag.INTEGER, job.job_id),
@@ -465,7 +534,7 @@ class VirtualPrinter:
         queued = sum(not self._state(j).is_terminal for j in self._jobs.values())
         return [
             Attribute.of("printer-uri-supported", Tag.URI, self.uri),
-            Attribute.of("uri-security-supported", Tag.KEYWORD, "none"),
+            Attribute.of("uri-security-supported", Tag.KEYWORD, "tls" if self._tls else "none"),
             Attribute.of("uri-authentication-supported", Tag.KEYWORD, "none"),
             Attribute.of("printer-name", Tag.NAME_WITHOUT_LANGUAGE, self.name),
             Attribute.of("printer-make-and-model", Tag.TEXT_WITHOUT_LANGUAGE, self.name),
@@ -480,45 +549,19 @@ class VirtualPrinter:
             ),
             Attribute.of("queued-job-count", Tag.INTEGER, queued),
             Attribute.of("ipp-versions-supported", Tag.KEYWORD, "1.1", "2.0"),
-            Attribute.of("operations-supported", Tag.ENUM, *OPERATIONS),
+            Attribute.of("operations-supported", Tag.ENUM, *self.operations),
             Attribute.of("charset-configured", Tag.CHARSET, "utf-8"),
             Attribute.of("charset-supported", Tag.CHARSET, "utf-8"),
             Attribute.of("natural-language-configured", Tag.NATURAL_LANGUAGE, "en"),
             Attribute.of("generated-natural-language-supported", Tag.NATURAL_LANGUAGE, "en"),
-            Attribute.of("document-format-default", Tag.MIME_MEDIA_TYPE, DOCUMENT_FORMATS[0]),
-            Attribute.of("document-format-supported", Tag.MIME_MEDIA_TYPE, *DOCUMENT_FORMATS),
+            Attribute.of("document-format-default", Tag.MIME_MEDIA_TYPE, self.document_formats[0]),
+            Attribute.of("document-format-supported", Tag.MIME_MEDIA_TYPE, *self.document_formats),
+            Attribute.of(
+                "printer-input-tray", Tag.OCTET_STRING, *(t.encode() for t in self.input_trays)
+            ),
             Attribute.of("compression-supported", Tag.KEYWORD, "none"),
             Attribute.of("pdl-override-supported", Tag.KEYWORD, "not-attempted"),
             Attribute.of("copies-default", Tag.INTEGER, 1),
             Attribute.of("copies-supported", Tag.RANGE_OF_INTEGER, RangeOfInteger(1, 99)),
             Attribute.of("which-jobs-supported", Tag.KEYWORD, "completed", "not-completed", "all"),
         ]
-
-
-def _job_id(request: IppMessage) -> int | None:
-    job_id = request.get_int(Tag.OPERATION_ATTRIBUTES, "job-id")
-    if job_id is not None:
-        return job_id
-    job_uri = request.get_str(Tag.OPERATION_ATTRIBUTES, "job-uri") or ""
-    tail = job_uri.rsplit("/", 1)[-1]
-    return int(tail) if tail.isdigit() else None
-
-
-def _response(status: StatusCode, request: IppMessage, message: str | None = None) -> IppMessage:
-    extra = [Attribute.of("status-message", Tag.TEXT_WITHOUT_LANGUAGE, message)] if message else []
-    return IppMessage.response(status, request.request_id, *extra)
-
-
-def _error(status: StatusCode, request_id: int, message: str) -> bytes:
-    return encode_message(
-        IppMessage.response(
-            status,
-            request_id,
-            Attribute.of("status-message", Tag.TEXT_WITHOUT_LANGUAGE, message[:255]),
-        )
-    )
-
-
-def _drain(body: Iterator[bytes]) -> None:
-    for _ in body:
-        pass

@@ -3,6 +3,10 @@
 http.server parses request lines and headers but leaves the body to the handler, and does not
 decode `Transfer-Encoding: chunked` (which IPP clients use to stream documents), so this module
 does. It knows nothing of IPP: it hands the body, chunk by chunk, to a callable.
+
+With an SSL context it serves HTTPS (`ipps://`): the accepted socket is wrapped in the serving
+thread without a handshake, and the handshake runs in the connection's own handler thread, so a
+slow or hostile client cannot stall the accept loop.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,12 +36,34 @@ class IppHttpServer(ThreadingHTTPServer):
     block_on_close = True
 
     def __init__(
-        self, address: tuple[str, int], handle: Callable[[Iterator[bytes]], bytes | None]
+        self,
+        address: tuple[str, int],
+        handle: Callable[[Iterator[bytes]], bytes | None],
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(address, _Handler)
         self.handle = handle
+        self.ssl_context = ssl_context  # may be replaced while serving (a new printer key)
+        self.requests_started = 0  # request lines read: 0 proves a client sent nothing
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        connection, address = self.socket.accept()
+        context = self.ssl_context
+        if context is not None:
+            connection = context.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up during the TLS handshake (a pin mismatch does) is not a fault.
+        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+    def count_request(self) -> None:
+        with self._connections_lock:
+            self.requests_started += 1
 
     def track(self, connection: socket.socket, *, open_: bool) -> None:
         with self._connections_lock:
@@ -64,14 +91,25 @@ class _Handler(BaseHTTPRequestHandler):
     server: IppHttpServer
 
     def setup(self) -> None:
+        self.server.track(self.request, open_=True)  # so stop() can cut a hanging handshake
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.settimeout(self.timeout)
+                self.request.do_handshake()
+            except BaseException:
+                self.server.track(self.request, open_=False)  # finish() is not called
+                raise
         super().setup()
-        self.server.track(self.connection, open_=True)
+
+    def parse_request(self) -> bool:
+        self.server.count_request()
+        return super().parse_request()
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server.track(self.connection, open_=False)
+            self.server.track(self.request, open_=False)
 
     def log_message(self, format: str, *args: object) -> None:
         logger.debug("%s " + format, self.address_string(), *args)

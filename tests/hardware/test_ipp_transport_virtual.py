@@ -136,10 +136,18 @@ def test_rejected_job_carries_status_and_words(printer):
     assert printer.received == printer.aborted == []
 
 
-def test_unsupported_format_is_rejected_in_words(printer):
-    with pytest.raises(PrinterRejectedError) as info:
-        transport(printer).deliver(PrintJob("r", "u", "application/x-nonsense"), [b"doc"])
-    assert info.value.reason == "Printer does not accept this document format"
+def test_unknown_format_goes_as_octet_stream_to_an_auto_sensing_printer(printer):
+    transport(printer).deliver(PrintJob("r", "u", "application/x-nonsense"), [b"doc"])
+    assert printer.received[0].document_format == "application/octet-stream"
+
+
+def test_unsupported_format_is_refused_before_a_byte_is_sent():
+    with VirtualPrinter(document_formats=("application/pdf",)) as strict:
+        with pytest.raises(PrinterRejectedError) as info:
+            transport(strict).deliver(PrintJob("r", "u", "text/plain"), [b"doc"])
+        assert info.value.reason == "Printer does not accept this document format"
+        assert info.value.status_code == StatusCode.CLIENT_ERROR_DOCUMENT_FORMAT_NOT_SUPPORTED
+        assert strict.bytes_received == 0
 
 
 def test_printer_that_stops_responding_is_unreachable(printer):
@@ -177,13 +185,28 @@ def test_busy_printer_is_retried_when_the_document_can_be_replayed(printer):
     assert result.printer_job_id == received.printer_job_id
 
 
-def test_busy_printer_with_one_shot_stream_is_rejected_as_busy(printer):
-    printer.set_fault("busy", times=1)
-    with pytest.raises(PrinterRejectedError) as info:
-        transport(printer).deliver(JOB, iter([b"one-shot"]))
-    assert info.value.status_code == StatusCode.SERVER_ERROR_BUSY
-    assert info.value.reason == "Printer is busy"
-    assert printer.received == []
+def test_busy_printer_is_waited_out_before_a_one_shot_stream_is_sent(printer):
+    """With Create-Job the document goes out only after the printer took the job."""
+    printer.set_fault("busy", times=2)
+    transport(printer).deliver(JOB, iter([b"one-shot"]))
+    assert printer.received[0].data == b"one-shot"
+
+
+def test_print_job_only_printer_with_one_shot_stream_is_rejected_as_busy():
+    with VirtualPrinter(create_job=False) as old:
+        old.set_fault("busy", times=1)
+        with pytest.raises(PrinterRejectedError) as info:
+            transport(old).deliver(JOB, iter([b"one-shot"]))
+        assert info.value.status_code == StatusCode.SERVER_ERROR_BUSY
+        assert info.value.reason == "Printer is busy"
+        assert old.received == []
+
+
+def test_print_job_only_printer_is_retried_when_the_document_can_be_replayed():
+    with VirtualPrinter(create_job=False) as old:
+        old.set_fault("busy", times=2)
+        transport(old).deliver(JOB, [b"replayable ", b"document"])
+        assert old.received[0].data == b"replayable document"
 
 
 def test_busy_printer_gives_up_after_the_retries(printer):

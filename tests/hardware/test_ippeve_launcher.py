@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
-from urllib3.exceptions import InsecureRequestWarning
 
 from hardware.printers.ipp import IppPrinterTransport
+from hardware.printers.pinning import fetch_pin
 from hardware.printers.transport import PrintJob
 from tests.support.ippeve import IppEvePrinter, IppEvePrinterError
 
@@ -21,11 +19,9 @@ def test_missing_ippeveprinter_fails_loudly(tmp_path, monkeypatch):
 @pytest.mark.ippeveprinter
 def test_ipps_reaches_the_same_printer_over_tls(ippeveprinter):
     """ippeveprinter serves ipps:// on its IPP port with a self-signed certificate (-K)."""
-    uri = ippeveprinter.uri.replace("ipp://", "ipps://", 1)
-    transport = IppPrinterTransport(uri, timeout_s=10, poll_interval_s=0.1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureRequestWarning)  # not pinned yet, on purpose
-        result = transport.deliver(PrintJob("release-tls", "alice", "text/plain"), [b"secret"])
+    uri = ippeveprinter.ipps_uri
+    transport = IppPrinterTransport(uri, pin=fetch_pin(uri), timeout_s=10, poll_interval_s=0.1)
+    result = transport.deliver(PrintJob("release-tls", "alice", "text/plain"), [b"secret"])
     [kept] = ippeveprinter.documents()
     assert kept.read_bytes() == b"secret"
     assert kept.name.startswith(f"{result.printer_job_id}-release-tls")

@@ -10,10 +10,26 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from hardware.errors import PrinterRejectedError, PrinterUnreachableError
+from hardware.printers.errors import DeliveryUnconfirmedError
 from hardware.printers.raw import RawPrinterTransport
 from hardware.printers.transport import PrintJob
 
 JOB = PrintJob("release-raw", "alice")
+
+
+class StepCounter:
+    """A page counter that has grown by `step` each time it is read after the first."""
+
+    def __init__(self, start: int = 100, step: int = 1) -> None:
+        self.value, self.step, self.reads = start - step, step, 0
+
+    def read(self) -> int:
+        self.reads += 1
+        self.value += self.step
+        return self.value
+
+    def close(self) -> None:
+        pass
 
 
 class TcpPrinter:
@@ -60,13 +76,15 @@ def test_streams_every_byte_and_returns_after_a_clean_close(make_printer):
     document = os.urandom(500_000)
     progress: list[int] = []
     chunks = (document[i : i + 65536] for i in range(0, len(document), 65536))
-    result = RawPrinterTransport(printer.uri, timeout_s=5).deliver(
-        JOB, chunks, on_progress=progress.append
+    transport = RawPrinterTransport(
+        printer.uri, timeout_s=5, pjl=False, page_counter=StepCounter(step=3)
     )
+    result = transport.deliver(JOB, chunks, on_progress=progress.append)
     printer.thread.join(5)
-    assert bytes(printer.received) == document
+    assert bytes(printer.received) == document  # no PJL: the bytes exactly
     assert result.bytes_sent == len(document)
     assert result.printer_job_id is None
+    assert result.impressions == 3  # the page counter's growth
     assert progress[-1] == len(document)
 
 
@@ -79,7 +97,7 @@ def test_refused_connection_is_unreachable():
     assert info.value.reason == "Printer not reachable"
 
 
-def test_printer_that_never_closes_is_unreachable(make_printer):
+def test_printer_that_never_closes_is_unconfirmed(make_printer):
     release = threading.Event()
 
     def hold_open(printer: TcpPrinter, conn: socket.socket) -> None:
@@ -87,8 +105,8 @@ def test_printer_that_never_closes_is_unreachable(make_printer):
         release.wait(5)  # ...but never closes its side
 
     printer = make_printer(hold_open)
-    with pytest.raises(PrinterUnreachableError):
-        RawPrinterTransport(printer.uri, timeout_s=0.3).deliver(JOB, [b"x"])
+    with pytest.raises(DeliveryUnconfirmedError, match="kept the connection open"):
+        RawPrinterTransport(printer.uri, timeout_s=0.3, pjl=False).deliver(JOB, [b"x"])
     release.set()
 
 
@@ -103,9 +121,11 @@ def test_printer_that_resets_mid_job_is_unreachable(make_printer):
         RawPrinterTransport(printer.uri, timeout_s=2).deliver(JOB, endless)
 
 
-def test_copies_are_refused_rather_than_silently_dropped():
+def test_copies_without_pjl_are_refused_rather_than_silently_dropped():
     with pytest.raises(PrinterRejectedError):
-        RawPrinterTransport("socket://127.0.0.1:9").deliver(PrintJob("r", "u", copies=2), [b"x"])
+        RawPrinterTransport("socket://127.0.0.1:9", pjl=False).deliver(
+            PrintJob("r", "u", copies=2), [b"x"]
+        )
 
 
 def test_default_port_and_bad_uris():

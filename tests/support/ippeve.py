@@ -48,11 +48,13 @@ class IppEvePrinter:
         name: str = "PullPrint Test Printer",
         print_command: str | None = "/bin/true",
         start_timeout_s: float = 15.0,
+        verbose: bool = False,
     ) -> None:
         self.tmp_path = tmp_path
         self.name = name
         self.print_command = print_command  # None: each job takes a simulated 5-15 s
         self.start_timeout_s = start_timeout_s
+        self.verbose = verbose  # -vv: log() then names every operation it was sent
         self.spool_dir = tmp_path / "ippeve-spool"
         self.keys_dir = tmp_path / "ippeve-keys"  # -K: its self-signed TLS key, for ipps://
         self.port = 0
@@ -88,6 +90,7 @@ class IppEvePrinter:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.keys_dir.mkdir(parents=True, exist_ok=True)  # it cannot make its TLS key otherwise
         bus = self.tmp_path / "bus.sock"
+        bus.unlink(missing_ok=True)  # left by a previous start: wait for the new daemon's
         self._dbus = subprocess.Popen(
             [
                 "dbus-daemon",
@@ -101,18 +104,35 @@ class IppEvePrinter:
         )
         _wait_for(bus.exists, 5.0, "dbus-daemon did not create its socket")
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={bus}")
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restart keeps the port (and so the URIs)
         # -n localhost binds 127.0.0.1 (and ::1); -n 127.0.0.1 would fail (IPP-NOTES).
         command = ["ippeveprinter", "-r", "off", "-p", str(self.port), "-n", "localhost"]
         command += ["-k", "-d", str(self.spool_dir), "-K", str(self.keys_dir)]
         if self.print_command is not None:
             command += ["-c", self.print_command]
+        if self.verbose:
+            command += ["-vv"]
         command += ["-f", FORMATS, self.name]
-        with self._log_path.open("wb") as log:
+        with self._log_path.open("ab") as log:  # a restart appends
             self._printer = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         # 127.0.0.1 works as well as localhost, and keeps every connection on IPv4 loopback.
         self.uri = f"ipp://127.0.0.1:{self.port}/ipp/print"
         _wait_for(self._answers, self.start_timeout_s, "ippeveprinter did not answer IPP")
+
+    @property
+    def ipps_uri(self) -> str:
+        """The same printer over TLS (ippeveprinter serves both on one port, key from -K)."""
+        return self.uri.replace("ipp://", "ipps://", 1)
+
+    def restart(self, *, new_key: bool = False) -> None:
+        """Stop and start again on the same port; `new_key` deletes its TLS key first, so it
+        makes a new one: the "printer certificate changed" case of IPP-NOTES.md."""
+        self.stop()
+        if new_key:
+            for path in self.keys_dir.iterdir():
+                if path.is_file():
+                    path.unlink()
+        self.start()
 
     def stop(self) -> None:
         """Stop ippeveprinter, then its D-Bus, by PID."""

@@ -1,0 +1,150 @@
+"""Printer identity for `ipps://`: the SHA-256 pin of the printer's public key, checked in TLS.
+
+A pin is `base64(SHA-256(SubjectPublicKeyInfo DER))` of the printer's certificate, the
+`pin-sha256` form of RFC 7469 §2.4 (standard base64, 44 characters). Pinning the key, not the
+certificate, lets a printer renew its self-signed certificate on the same key without re-pairing.
+
+Invariant: `PinnedAdapter` checks the pin inside `connect()`, right after the TLS handshake and
+before urllib3 writes the request line, so a printer that presents another key has received no
+byte of the request, let alone of the document. The connection is then closed and
+`PrinterPinMismatchError` propagates unchanged (it is not an OSError, so neither urllib3 nor
+requests retries or wraps it). Certificate chains and host names are not checked: printers use
+self-signed certificates, and the pin is a stronger statement than either.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import socket
+import ssl
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import ProxyManager
+
+from hardware.errors import PrinterError
+from hardware.printers.errors import PrinterConnectError, PrinterPinMismatchError
+
+DEFAULT_IPP_PORT = 631  # RFC 8010 §8.2: ipps:// uses the IPP port unless one is given
+PIN_BYTES = 32
+
+
+def spki_pin(certificate_der: bytes) -> str:
+    """The pin of a DER certificate: base64 of the SHA-256 of its SubjectPublicKeyInfo."""
+    public_key = x509.load_der_x509_certificate(certificate_der).public_key()
+    spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+
+def check_pin(pin: str) -> str:
+    """Return `pin` if it is a well-formed pin (base64 of 32 bytes); raise ValueError otherwise."""
+    try:
+        raw = base64.b64decode(pin, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"printer pin is not base64: {pin!r}") from exc
+    if len(raw) != PIN_BYTES:
+        raise ValueError(f"printer pin is not a SHA-256 (32 bytes): {pin!r}")
+    return pin
+
+
+def fetch_pin(uri: str, *, timeout_s: float = 10.0) -> str:
+    """Connect to an `ipps://` printer and return the pin of the key it presents (pairing time).
+
+    The admin should compare it with what the printer's own panel or web page shows before it is
+    recorded: on first contact nothing else proves the printer is the printer.
+
+    Raises:
+        ValueError: `uri` is not an ipps:// URI.
+        PrinterConnectError: the printer could not be reached.
+        PrinterError: the TLS handshake failed or no certificate was presented.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme.lower() != "ipps" or not parts.hostname:
+        raise ValueError(f"not an ipps:// printer URI: {uri!r}")
+    address = (parts.hostname, parts.port or DEFAULT_IPP_PORT)
+    context = _unverified_context()
+    try:
+        raw = socket.create_connection(address, timeout=timeout_s)
+    except OSError as exc:
+        raise PrinterConnectError("Printer not reachable", detail=type(exc).__name__) from exc
+    try:
+        with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:
+            der = tls.getpeercert(binary_form=True)
+    except OSError as exc:  # ssl.SSLError is an OSError
+        raise PrinterError("Printer TLS failed", detail=type(exc).__name__) from exc
+    finally:
+        raw.close()
+    if not der:
+        raise PrinterError("Printer TLS failed", detail="no certificate presented")
+    return spki_pin(der)
+
+
+def _unverified_context() -> ssl.SSLContext:
+    # Chain and name are not verified on purpose (see the module docstring): the pin is.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+class _PinnedHTTPSConnection(HTTPSConnection):
+    """An HTTPS connection that refuses, after the handshake, a peer whose key is not pinned."""
+
+    expected_pin = ""  # set on the subclass that `_pinned_pool_class` makes
+
+    def connect(self) -> None:
+        super().connect()
+        # An ssl.SSLSocket, or urllib3's SSLTransport for TLS in TLS: both have getpeercert.
+        getpeercert = getattr(self.sock, "getpeercert", None)
+        der = getpeercert(binary_form=True) if getpeercert is not None else None
+        actual = spki_pin(der) if der else "(no certificate)"
+        if not hmac.compare_digest(actual.encode(), self.expected_pin.encode()):
+            self.close()  # nothing was written: the request line comes after connect()
+            raise PrinterPinMismatchError(expected=self.expected_pin, actual=actual)
+        # The pin verified the peer; urllib3 would otherwise warn that it is unverified.
+        self.is_verified = True
+
+
+def _pinned_pool_class(pin: str) -> type[HTTPSConnectionPool]:
+    connection_class = type(
+        "PinnedHTTPSConnection", (_PinnedHTTPSConnection,), {"expected_pin": pin}
+    )
+    return type(
+        "PinnedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": connection_class}
+    )
+
+
+class PinnedAdapter(HTTPAdapter):
+    """A requests adapter whose HTTPS connections must present the key with `pin`.
+
+    Mount it on `https://` of a session used with `verify=False` (the chain is not what is
+    checked). Proxies are refused: a forwarding proxy would make the proxy, not the printer, the
+    TLS peer.
+    """
+
+    def __init__(self, pin: str, **kwargs: Any) -> None:
+        self.pin = check_pin(pin)
+        super().__init__(**kwargs)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": HTTPConnectionPool,
+            "https": _pinned_pool_class(self.pin),
+        }
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> ProxyManager:
+        raise PrinterError(
+            "Printer connection misconfigured", detail="proxy set for a pinned printer"
+        )
