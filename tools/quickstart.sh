@@ -67,5 +67,9 @@ need_apt mcopy mtools              # boot partition edits without loop mounts
 need_apt mkfs.vfat dosfstools
 need_apt sfdisk fdisk
 need_apt zbarimg zbar-tools        # the label tests decode every QR code
+need_apt debugfs e2fsprogs         # station images: ext4 edited without mounting
+need_apt xz xz-utils
+need_apt systemd-analyze systemd   # the station's units are verified offline
+need_apt shellcheck shellcheck
 .venv/bin/python -m pip install -q -e '.[all,test]'
 exec sh tools/check.sh "$@"

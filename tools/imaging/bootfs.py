@@ -226,6 +226,34 @@ class BootFiles:
         """The content of `::/name` (for checks and tests)."""
         return self._mtools("mtype", f"::/{name}").stdout.encode()
 
+    def put(self, path: str, content: bytes) -> None:
+        """Write `content` to `::/path`, replacing it, and making its folders (at any depth)."""
+        parts = path.strip("/").split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if not self.exists(folder):
+                self._mtools("mmd", f"::/{folder}")
+        with tempfile.TemporaryDirectory(prefix="pullprint-boot-") as temp:
+            local = Path(temp) / "file"
+            local.write_bytes(content)
+            self._mtools("mcopy", "-o", str(local), f"::/{'/'.join(parts)}")
+
+    def read_bytes(self, path: str) -> bytes:
+        """The exact bytes of `::/path` (`read` goes through text, so it folds CRLF)."""
+        env = dict(os.environ, MTOOLSRC="/dev/null", MTOOLS_SKIP_CHECK="1")
+        done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            ["mtype", "-i", self._drive, f"::/{path.strip('/')}"],  # noqa: S607 - mtools on PATH
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+        if done.returncode != 0:
+            detail = done.stderr.decode(errors="replace").strip().splitlines()
+            raise BootPartitionError(
+                f"mtype failed on the boot partition: {detail[-1] if detail else 'no output'}"
+            )
+        return done.stdout
+
 
 def inject_settings(disk: Path, settings: StationSettings, run: Runner = _run) -> list[str]:
     """Write `settings` into the boot partition of the image or card at `disk`.
