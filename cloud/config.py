@@ -4,8 +4,8 @@ Precedence, lowest first: built-in defaults (never for secrets), the TOML file, 
 (`secrets_file`, else `<data_dir>/secrets.toml` when present), then `PULLPRINT_*` variables.
 
 The TOML file holds top-level keys (`data_dir`, `database_url`, `site`, `job_expiry_h`,
-`session_ttl_s`, `release_lease_s`, `sweep_interval_s`, `secrets_file`, and for the IPP endpoint
-`printer_uuid`, `printer_name`, `printer_location`) and a `[secrets]` table
+`session_ttl_s`, `release_lease_s`, `sweep_interval_s`, `signature_skew_s`, `secrets_file`, and
+for the IPP endpoint `printer_uuid`, `printer_name`, `printer_location`) and a `[secrets]` table
 (`master_key`, `pepper`: 64 hex chars each; `admin_token`: at least 32 characters). A secrets file
 has the same `[secrets]` table. Secrets have no defaults: a cloud that starts with a guessable key
 would protect nothing, so a missing secret refuses to start with a message saying how to set it.
@@ -32,7 +32,13 @@ SECRETS_FILE_NAME = "secrets.toml"
 _KEY_BYTES = 32
 _MIN_ADMIN_TOKEN_CHARS = 32
 _SITE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_INT_FIELDS = ("job_expiry_h", "session_ttl_s", "release_lease_s", "sweep_interval_s")
+_INT_FIELDS = (
+    "job_expiry_h",
+    "session_ttl_s",
+    "release_lease_s",
+    "sweep_interval_s",
+    "signature_skew_s",
+)
 _STR_FIELDS = (
     "data_dir",
     "database_url",
@@ -65,6 +71,8 @@ class CloudConfig:
     session_ttl_s: int = 120
     release_lease_s: int = 300
     sweep_interval_s: int = 60
+    # How far a station request's RFC 9421 `created` may be from the cloud's clock (either way).
+    signature_skew_s: int = 60
     # The IPP queue's identity (PWG 5100.13 printer-uuid: stable per site, so clients keep
     # recognising the queue); empty means "derived from the site and the pepper".
     printer_uuid: str = ""

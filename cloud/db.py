@@ -4,8 +4,9 @@ Invariants:
 
 * every row carries a `site` (tenancy is enforced in a later issue; the column exists from the
   first migration so no backfill is ever needed);
-* no secret is stored in a reversible form: credential tags and token secrets are stored as
-  HMAC-SHA256(pepper, value) in hex, and a job's data key only wrapped by the master key;
+* no secret is stored in a reversible form: credential tags, token secrets and pairing codes are
+  stored as HMAC-SHA256(pepper, value) in hex, a job's data key only wrapped by the master key,
+  and the site key never (a pairing grant holds it only sealed to the station's key);
 * a job's `wrapped_key` is erased when its content is destroyed, which destroys the content
   cryptographically even if a copy of the blob survives; `blob_key` is cleared once the blob
   itself is deleted (so the sweeper can retry a deletion that failed);
@@ -115,7 +116,11 @@ class Credential(Base):
 
 
 class Station(Base):
-    """A release station fixed to one printer; `secret_hash` = HMAC(pepper, secret) hex."""
+    """A release station fixed to one printer, known by its Ed25519 public key.
+
+    `public_key` is the raw 32-byte key the station signs its requests with (RFC 9421); it is
+    NULL only for stations from before pairing (migration 0004 revokes those).
+    """
 
     __tablename__ = "stations"
 
@@ -123,9 +128,50 @@ class Station(Base):
     site: Mapped[str] = mapped_column(String(63))
     name: Mapped[str] = mapped_column(String(200))
     printer_uri: Mapped[str] = mapped_column(String(2048))
-    secret_hash: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StationNonce(Base):
+    """A signature nonce a station has used, kept while its `created` is inside the window.
+
+    The primary key makes the replay check atomic: of two requests with the same nonce, on any
+    replica, exactly one INSERT succeeds.
+    """
+
+    __tablename__ = "station_nonces"
+
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PairingRequest(Base):
+    """A station asking to be paired (the RFC 8628 device authorization request).
+
+    Codes are stored as HMAC(pepper, code) only. `site` is empty until an admin approves the
+    request into a site; `sealed_grant` is the grant encrypted to `exchange_key`, so the row never
+    holds the site key in the clear. `state` is pending -> approved | denied.
+    """
+
+    __tablename__ = "pairing_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    user_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    device_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    signing_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    exchange_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    source_hash: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    interval_s: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    station_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stations.id"))
+    sealed_grant: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Job(Base):

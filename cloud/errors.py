@@ -6,11 +6,15 @@
     ├── ConfigError (ValueError)                   invalid-config
     │   └── SecretsExistError (FileExistsError)    secrets-exist
     ├── UnauthorizedError (PermissionError)        unauthorized
+    │   ├── InvalidSignatureError                  invalid-signature
+    │   └── StationRevokedError                    station-revoked
     ├── NotFoundError (LookupError)                not-found
     │   ├── UserNotFoundError                      user-not-found
     │   ├── JobNotFoundError                       job-not-found
     │   ├── SessionNotFoundError                   session-not-found
     │   ├── ReleaseNotFoundError                   release-not-found
+    │   ├── StationNotFoundError                   station-not-found
+    │   ├── PairingNotFoundError                   pairing-not-found
     │   └── UnknownCredentialError                 unknown-credential
     ├── ConflictError                              conflict
     │   ├── UserExistsError                        user-exists
@@ -21,7 +25,15 @@
     ├── InvalidRequestError (ValueError)           invalid-request
     │   ├── InvalidTagError                        invalid-tag
     │   ├── EmptyDocumentError                     empty-document
-    │   └── TruncatedUploadError (EOFError)        truncated-upload
+    │   ├── TruncatedUploadError (EOFError)        truncated-upload
+    │   └── ContentDigestMismatchError             content-digest-mismatch
+    ├── DeviceGrantError                           (RFC 8628 §3.5 error codes)
+    │   ├── AuthorizationPendingError              authorization_pending
+    │   ├── SlowDownError                          slow_down
+    │   ├── ExpiredTokenError                      expired_token
+    │   ├── AccessDeniedError                      access_denied
+    │   └── InvalidGrantError                      invalid_grant
+    ├── TooManyRequestsError                       rate-limited
     ├── GoneError                                  gone
     │   └── SessionExpiredError                    session-expired
     └── StorageError (OSError)                     storage-error
@@ -66,6 +78,25 @@ class UnauthorizedError(CloudError, PermissionError):
 
     code = "unauthorized"
     title = "Unauthorized"
+    # The RFC 9110 §11.6.1 WWW-Authenticate scheme a client should use instead.
+    challenge: ClassVar[str] = "Bearer"
+
+
+class InvalidSignatureError(UnauthorizedError):
+    """A station request without a valid RFC 9421 signature: missing, malformed, wrong key,
+    stale (`created` outside the allowed skew) or replayed (a nonce seen before)."""
+
+    code = "invalid-signature"
+    title = "Invalid request signature"
+    challenge = "Signature"
+
+
+class StationRevokedError(UnauthorizedError):
+    """The request was signed by a station an admin has revoked."""
+
+    code = "station-revoked"
+    title = "Station revoked"
+    challenge = "Signature"
 
 
 class NotFoundError(CloudError, LookupError):
@@ -101,6 +132,20 @@ class ReleaseNotFoundError(NotFoundError):
 
     code = "release-not-found"
     title = "Release not found"
+
+
+class StationNotFoundError(NotFoundError):
+    """No such station in this site."""
+
+    code = "station-not-found"
+    title = "Station not found"
+
+
+class PairingNotFoundError(NotFoundError):
+    """No pending pairing request has this user code (or it expired)."""
+
+    code = "pairing-not-found"
+    title = "Pairing request not found"
 
 
 class UnknownCredentialError(NotFoundError):
@@ -178,6 +223,66 @@ class TruncatedUploadError(InvalidRequestError, EOFError):
 
     code = "truncated-upload"
     title = "Truncated upload"
+
+
+class ContentDigestMismatchError(InvalidRequestError):
+    """The body does not match its signed `Content-Digest` (RFC 9530)."""
+
+    code = "content-digest-mismatch"
+    title = "Content digest mismatch"
+
+
+class DeviceGrantError(CloudError):
+    """A pairing poll that has no grant to give yet; `code` is the RFC 8628 §3.5 error code."""
+
+    code = "device-grant-error"
+    title = "Pairing not complete"
+
+
+class AuthorizationPendingError(DeviceGrantError):
+    """No admin has approved (or denied) the pairing yet: poll again after `interval`."""
+
+    code = "authorization_pending"
+    title = "Authorization pending"
+
+
+class SlowDownError(DeviceGrantError):
+    """Polled sooner than `interval`; the interval grows by 5 seconds (RFC 8628 §3.5)."""
+
+    code = "slow_down"
+    title = "Slow down"
+
+
+class ExpiredTokenError(DeviceGrantError):
+    """The pairing request expired before an admin approved it: start a new one."""
+
+    code = "expired_token"
+    title = "Pairing request expired"
+
+
+class AccessDeniedError(DeviceGrantError):
+    """An admin denied the pairing request."""
+
+    code = "access_denied"
+    title = "Pairing denied"
+
+
+class InvalidGrantError(DeviceGrantError):
+    """The device code is unknown (never issued, or swept after expiry)."""
+
+    code = "invalid_grant"
+    title = "Unknown device code"
+
+
+class TooManyRequestsError(CloudError):
+    """Too many attempts; retry after `retry_after_s` seconds."""
+
+    code = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after_s: int = 60) -> None:
+        super().__init__(detail)
+        self.retry_after_s = max(1, int(retry_after_s))
 
 
 class GoneError(CloudError):

@@ -1,7 +1,9 @@
-"""Who is calling: users, their badges, stations, and the admin, and how each is authenticated.
+"""Who is calling: users, their badges, and the admin, and how each is authenticated.
 
-Bearer tokens are `ppu_<user id>.<secret>` (users) and `pps_<station id>.<secret>` (stations),
-issued once; the cloud keeps only HMAC-SHA256(pepper, secret). Badge tags arrive already keyed
+User bearer tokens are `ppu_<user id>.<secret>`, issued once; the cloud keeps only
+HMAC-SHA256(pepper, secret). Stations do not use bearer tokens: they are paired
+(`cloud.pairing`) and sign every request (`cloud.stations`); `StationPrincipal` is defined here
+because every station-facing module takes one. Badge tags arrive already keyed
 by the station's site key and are stored as HMAC-SHA256(pepper, tag bytes), so neither a database
 dump nor the cloud's logs can be turned back into a badge number. Comparisons are constant-time,
 and an unknown id costs the same HMAC as a known one, so timing tells nothing about which ids exist.
@@ -22,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from cloud.context import ServiceContext
-from cloud.db import Credential, Station, User
+from cloud.db import Credential, User
 from cloud.errors import (
     CredentialExistsError,
     InvalidTagError,
@@ -34,7 +36,6 @@ from cloud.errors import (
 log = logging.getLogger(__name__)
 
 USER_TOKEN_PREFIX = "ppu_"  # noqa: S105 - a prefix, not a secret
-STATION_TOKEN_PREFIX = "pps_"  # noqa: S105 - a prefix, not a secret
 _TAG_RE = re.compile(r"^[0-9a-f]{64}$")
 # Compared against when the id is unknown, so both paths do the same work.
 _DUMMY_HASH = "0" * 64
@@ -71,16 +72,6 @@ class IssuedUser:
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedStation:
-    """A new station and its bearer token, shown exactly once."""
-
-    id: uuid.UUID
-    name: str
-    printer_uri: str
-    secret: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
 class CardView:
     """An enrolled card (never its tag)."""
 
@@ -113,7 +104,7 @@ def _split_token(token: str, prefix: str) -> tuple[uuid.UUID, str] | None:
 
 
 class Identity:
-    """Enrolment and authentication of users, cards, stations and the admin."""
+    """Enrolment and authentication of users, cards and the admin."""
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
@@ -186,37 +177,6 @@ class Identity:
         log.info("enrolled a card for user %s", user_id)
         return CardView(card_id, user_id, label)
 
-    def create_station(self, name: str, printer_uri: str) -> IssuedStation:
-        """Create a station and issue its bearer token (returned once)."""
-        ctx = self._ctx
-        station_id = uuid.uuid4()
-        secret = secrets.token_urlsafe(32)
-        with ctx.write() as db:
-            db.add(
-                Station(
-                    id=station_id,
-                    site=ctx.site,
-                    name=name,
-                    printer_uri=printer_uri,
-                    secret_hash=ctx.keyed_hash(secret.encode()),
-                    created_at=ctx.now(),
-                    revoked_at=None,
-                )
-            )
-            ctx.audit(db, "station-created", station_id=station_id)
-        log.info("created station %s", station_id)
-        token = f"{STATION_TOKEN_PREFIX}{station_id}.{secret}"
-        return IssuedStation(station_id, name, printer_uri, token)
-
-    def revoke_station(self, station_id: uuid.UUID) -> None:
-        """Revoke a station at once: its token stops working on the next request."""
-        ctx = self._ctx
-        with ctx.write() as db:
-            station = db.get(Station, station_id)
-            if station is not None and station.revoked_at is None:
-                station.revoked_at = ctx.now()
-                ctx.audit(db, "station-revoked", station_id=station_id)
-
     # -- authentication ----------------------------------------------------------------------
 
     def authenticate_admin(self, token: str) -> None:
@@ -245,23 +205,6 @@ class Identity:
             if user.site != self._ctx.site:
                 raise UnauthorizedError("invalid user token")
             return UserPrincipal(user.id, user.site, user.email, user.display_name)
-
-    def authenticate_station(self, token: str) -> StationPrincipal:
-        """Resolve a station bearer token; a revoked station is refused like an unknown one.
-
-        Raises:
-            UnauthorizedError: malformed, unknown, wrong or revoked token.
-        """
-        parsed = _split_token(token, STATION_TOKEN_PREFIX)
-        ident, secret = parsed if parsed is not None else (None, token)
-        with self._ctx.read() as db:
-            station = db.get(Station, ident) if ident is not None else None
-            if not self._check(secret, station.secret_hash if station is not None else None):
-                raise UnauthorizedError("invalid station token")
-            assert station is not None
-            if station.revoked_at is not None or station.site != self._ctx.site:
-                raise UnauthorizedError("invalid station token")
-            return StationPrincipal(station.id, station.site, station.name, station.printer_uri)
 
     def _check(self, secret: str, stored_hash: str | None) -> bool:
         presented = self._ctx.keyed_hash(secret.encode())

@@ -28,9 +28,11 @@ from cloud.identity import Identity
 from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
 from cloud.migrate import upgrade
+from cloud.pairing import Pairing
 from cloud.passcodes import Passcodes
 from cloud.releases import Releases
 from cloud.sessions import Sessions
+from cloud.stations import Stations
 from cloud.uploads import Uploads
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,8 @@ class CloudService:
         self.releases = Releases(self.context)
         self.passcodes = Passcodes(self.context)
         self.ipp_jobs = IppJobs(self.context)
+        self.stations = Stations(self.context)
+        self.pairing = Pairing(self.context)
 
     @classmethod
     def open(
@@ -107,6 +111,8 @@ class CloudService:
         jobs = self.jobs.expire_due()
         self.jobs.purge_orphan_blobs()
         self.ipp_jobs.abort_stale()
+        self.stations.sweep_nonces()
+        self.pairing.sweep()
         return SweepReport(expired_jobs=jobs, expired_leases=leases)
 
     def close(self) -> None:

@@ -51,9 +51,11 @@ from station.errors import (
     SessionExpiredError,
     UnknownCredentialError,
 )
+from station.journal import ReleaseJournal
 from station.parts import Feedback, build_display, build_panel, check_button_names, connect_buttons
 from station.render import render
 from station.screens import Screen
+from station.signing import SignatureAuth, load_identity
 from station.workflow import (
     Button,
     ButtonPressed,
@@ -139,6 +141,7 @@ class Station:
         self.transport = transport
         self.client = client
         self.spool_dir = spool_dir
+        self.journal = ReleaseJournal(spool_dir / "journal")
         self.on_screen = on_screen
         # The latest screens shown, in order (tests, the demo); bounded: stations run for months.
         self.screens: deque[Screen] = deque(maxlen=SCREEN_HISTORY)
@@ -298,6 +301,10 @@ class Station:
     # ---- worker ----
 
     def _worker(self) -> None:
+        try:
+            self.reconcile()  # first, whatever a previous run left unsettled
+        except Exception:
+            logger.exception("reconciling the release journal failed")
         while True:
             command = self._commands.get()
             if isinstance(command, _Stop) or self._stopping.is_set():
@@ -357,6 +364,7 @@ class Station:
             if self._stopping.is_set():
                 break  # not reported: the lease expires and the job is held again
             self._deliver(release)
+        self.reconcile()  # outcomes the cloud could not take a moment ago
         return DeliveryFinished()
 
     def _deliver(self, release: ReleaseInfo) -> None:
@@ -367,6 +375,9 @@ class Station:
         def progress(done: int, total: int) -> None:
             self._post(JobProgress(release.job_id, done, total))
 
+        # Written before the first byte can reach the printer: after a crash, the entry says to ask
+        # the printer about this release instead of sending it again.
+        self.journal.begin(release.id, release.job_id)
         try:
             result = deliver_release(
                 self.client, self.transport, release, self.spool_dir, on_progress=progress
@@ -389,20 +400,56 @@ class Station:
         except Exception:
             logger.exception("release %s failed", release.id)
             reason = "Station error"
-        self._report(release, outcome, reason, printer_job_id)
+        self.journal.settle(release.id, release.job_id, outcome, reason, printer_job_id)
+        self._report(release.id, outcome, reason, printer_job_id)
         if outcome == "printed":
             self._post(JobPrinted(release.job_id))
         else:
             self._post(JobFailed(release.job_id, reason or "Not printed"))
 
     def _report(
-        self, release: ReleaseInfo, outcome: Outcome, reason: str | None, printer_job_id: int | None
-    ) -> None:
+        self, release_id: str, outcome: Outcome, reason: str | None, printer_job_id: int | None
+    ) -> bool:
         try:
-            self.client.report_outcome(release.id, outcome, reason, printer_job_id)
+            self.client.report_outcome(release_id, outcome, reason, printer_job_id)
         except CloudError as exc:
-            # The client already retried; the release lease will expire and settle it.
-            logger.warning("could not report release %s %s: %s", release.id, outcome, exc)
+            # The client already retried; the journal keeps the outcome for the next attempt.
+            logger.warning("could not report release %s %s: %s", release_id, outcome, exc)
+            return False
+        self.journal.forget(release_id)
+        return True
+
+    def reconcile(self) -> None:
+        """Settle releases left in the journal by a crash, a power cut or an unreachable cloud.
+
+        An outcome already known is reported again. Otherwise the printer is asked whether the
+        job named after the release exists (nothing is ever sent twice): completed -> printed;
+        failed or absent -> failed, so the job is held again; still pending -> ask later.
+        """
+        for entry in self.journal.entries():
+            outcome, reason = entry.outcome, entry.reason
+            if outcome is None:
+                outcome, reason = self._ask_printer(entry.release_id)
+                if outcome is None:
+                    continue
+                self.journal.settle(entry.release_id, entry.job_id, outcome, reason)
+            self._report(entry.release_id, outcome, reason, entry.printer_job_id)
+
+    def _ask_printer(self, release_id: str) -> tuple[Outcome | None, str | None]:
+        job_outcome = getattr(self.transport, "job_outcome", None)
+        if not callable(job_outcome):
+            # The printer cannot say (RAW): holding the job again is safer than losing it.
+            return "failed", "Not confirmed by the printer after a restart"
+        try:
+            answer = job_outcome(release_id)
+        except PrinterError as exc:
+            self._faults.fault("printer", "cannot ask the printer about %s: %s", release_id, exc)
+            return None, None
+        if answer == "completed":
+            return "printed", None
+        if answer == "pending":
+            return None, None
+        return "failed", "Interrupted by a station restart"
 
     # ---- reader ----
 
@@ -453,7 +500,10 @@ def build_station(
         except ValueError as exc:
             raise ConfigError(f"[printer] uri: {exc}") from exc
     if client is None:
-        client = CloudClient(config.cloud.url, config.cloud.token, timeout_s=config.cloud.timeout_s)
+        if config.cloud.station_id is None or config.cloud.key_file is None:
+            raise ConfigError("[cloud] station_id and the station key are set at pairing")
+        auth = SignatureAuth(load_identity(config.cloud.key_file), config.cloud.station_id)
+        client = CloudClient(config.cloud.url, auth, timeout_s=config.cloud.timeout_s)
     owns_spool_dir = config.spool_dir is None
     if config.spool_dir is None:
         spool_dir = Path(tempfile.mkdtemp(prefix="pullprint-spool-"))  # mode 0700

@@ -5,11 +5,13 @@ here into the `CloudError` tree, and connection failures into `CloudUnreachableE
 
 Invariants:
 
+* every request is signed by the station's Ed25519 key (RFC 9421, `station.signing`), and every
+  attempt afresh: the cloud refuses a reused nonce, so a retry is a new signed request;
 * every request has a (connect, read) timeout;
 * only idempotent calls are retried (GET content, DELETE session/job, POST outcome, which the
   contract makes idempotent); opening a session and creating releases are never retried, not even
   after a connection error, because the cloud may have acted on the first attempt;
-* the bearer token, card tags and data keys are never logged and never appear in a repr.
+* keys, signatures, card tags and data keys are never logged and never appear in a repr.
 """
 
 from __future__ import annotations
@@ -17,18 +19,14 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import MaxRetryError
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
 
 from station.errors import (
     CloudError,
@@ -43,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 CONTENT_CHUNK_BYTES = 64 * 1024
 _GATEWAY_DOWN = (502, 503, 504)
+_RETRY_STATUSES = (429, *_GATEWAY_DOWN)
 Outcome = Literal["printed", "failed"]
 
 
@@ -90,58 +89,23 @@ class StationCloud(Protocol):
     ) -> None: ...
 
 
-class _IdempotentOnlyRetry(Retry):
-    """A Retry that never retries a method outside `allowed_methods`, whatever went wrong.
-
-    urllib3 retries connection errors for every method (it assumes the request was not sent);
-    we do not rely on that for a POST the cloud might have acted on.
-    """
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: Any = None,
-    ) -> Self:
-        if method is not None and not self._is_method_retryable(method):
-            raise MaxRetryError(_pool, url or "", error) from error  # type: ignore[arg-type]
-        return super().increment(method, url, response, error, _pool, _stacktrace)
-
-
-def _retry(methods: frozenset[str], retries: int, backoff_s: float) -> Retry:
-    return _IdempotentOnlyRetry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        backoff_factor=backoff_s,
-        status_forcelist=(429, *_GATEWAY_DOWN),
-        allowed_methods=methods,
-        raise_on_status=False,  # the last answer is mapped to a typed error below
-        # A long Retry-After would stall the station's worker; our backoff is bounded instead.
-        respect_retry_after_header=False,
-    )
-
-
 class CloudClient:
     """The station's REST client.
 
     Args:
         base_url: the cloud, e.g. "https://print.example.org".
-        token: the station's `pps_` bearer token.
+        auth: signs each request (`station.signing.SignatureAuth` for the paired station).
         timeout_s: connect and read timeout of every request (read: between bytes).
-        session: a `requests.Session` to use (its adapters for `base_url` are replaced).
-        retries: how many times an idempotent call is retried.
-        backoff_s: urllib3 backoff factor (0.1 s, 0.2 s, 0.4 s, ... between retries).
+        session: a `requests.Session` to use.
+        retries: how many times an idempotent call is retried (after a connection error, a
+            timeout, 429 or 502-504).
+        backoff_s: the first pause between retries, doubled each time (0.1 s, 0.2 s, ...).
     """
 
     def __init__(
         self,
         base_url: str,
-        token: str,
+        auth: requests.auth.AuthBase,
         *,
         timeout_s: float,
         session: requests.Session | None = None,
@@ -149,20 +113,12 @@ class CloudClient:
         backoff_s: float = 0.1,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._auth = auth
         self._timeout = (timeout_s, timeout_s)
+        self._retries = retries
+        self._backoff_s = backoff_s
         self._session = session or requests.Session()
-        self._session.headers["Authorization"] = f"Bearer {token}"
         self._session.headers["Accept"] = "application/json"
-        # requests picks the adapter with the longest matching prefix: releases/ carries only the
-        # idempotent GET content and POST outcome; everything else retries only GET and DELETE.
-        self._session.mount(
-            self.base_url + "/",
-            HTTPAdapter(max_retries=_retry(frozenset({"GET", "DELETE"}), retries, backoff_s)),
-        )
-        self._session.mount(
-            self.base_url + "/api/v1/station/releases/",
-            HTTPAdapter(max_retries=_retry(frozenset({"GET", "POST"}), retries, backoff_s)),
-        )
 
     def __repr__(self) -> str:
         return f"CloudClient({self.base_url!r})"
@@ -191,12 +147,12 @@ class CloudClient:
 
     def end_session(self, session_id: str) -> None:
         """End a session (idempotent)."""
-        self._request("DELETE", f"/api/v1/station/sessions/{session_id}", expect=204)
+        self._request("DELETE", f"/api/v1/station/sessions/{session_id}", expect=204, retry=True)
 
     def delete_job(self, session_id: str, job_id: str) -> None:
         """Delete one of the session user's held jobs."""
         path = f"/api/v1/station/sessions/{session_id}/jobs/{job_id}"
-        self._request("DELETE", path, expect=204)
+        self._request("DELETE", path, expect=204, retry=True)
 
     def release(self, session_id: str, job_ids: Sequence[str] | None) -> list[ReleaseInfo]:
         """Create releases for these jobs (None: all held jobs) on this station's printer."""
@@ -216,7 +172,7 @@ class CloudClient:
         Raises CloudUnreachableError if the stream breaks off.
         """
         path = f"/api/v1/station/releases/{release_id}/content"
-        response = self._request("GET", path, expect=200, stream=True)
+        response = self._request("GET", path, expect=200, stream=True, retry=True)
         try:
             yield self._chunks(response)
         finally:
@@ -231,7 +187,8 @@ class CloudClient:
     ) -> None:
         """Tell the cloud whether a release printed (idempotent: safe to repeat)."""
         payload = {"outcome": outcome, "reason": reason, "printer_job_id": printer_job_id}
-        self._json("POST", f"/api/v1/station/releases/{release_id}/outcome", payload, expect=200)
+        path = f"/api/v1/station/releases/{release_id}/outcome"
+        self._json("POST", path, payload, expect=200, retry=True)
 
     # ---- HTTP ----
 
@@ -242,34 +199,62 @@ class CloudClient:
         except requests.RequestException as exc:
             raise CloudUnreachableError("the content stream broke off") from exc
 
-    def _json(self, method: str, path: str, payload: object, *, expect: int) -> Any:
-        response = self._request(method, path, expect=expect, json=payload)
+    def _json(
+        self, method: str, path: str, payload: object, *, expect: int, retry: bool = False
+    ) -> Any:
+        response = self._request(method, path, expect=expect, json=payload, retry=retry)
         try:
             return response.json()
         except ValueError as exc:
             raise CloudError(f"{method} {path}: the cloud's answer is not JSON") from exc
 
     def _request(
-        self, method: str, path: str, *, expect: int, stream: bool = False, json: object = None
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: int,
+        stream: bool = False,
+        json: object = None,
+        retry: bool = False,
     ) -> requests.Response:
-        try:
-            response = self._session.request(
-                method, self.base_url + path, json=json, timeout=self._timeout, stream=stream
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # The exception text may contain the URL but never the headers, so no token leaks.
-            raise CloudUnreachableError(f"cannot reach the cloud ({type(exc).__name__})") from exc
-        except requests.RequestException as exc:
-            raise CloudError(f"{method} request failed ({type(exc).__name__})") from exc
-        if response.status_code != expect:
+        attempts = 1 + (self._retries if retry else 0)
+        for attempt in range(attempts):
+            last = attempt + 1 == attempts
+            if attempt:
+                time.sleep(self._backoff_s * 2 ** (attempt - 1))
             try:
-                raise _problem(response)
-            finally:
+                # Signed here, per attempt (a fresh nonce each time).
+                response = self._session.request(
+                    method,
+                    self.base_url + path,
+                    json=json,
+                    timeout=self._timeout,
+                    stream=stream,
+                    auth=self._auth,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if not last:
+                    continue
+                # The exception text may contain the URL but never the headers.
+                raise CloudUnreachableError(
+                    f"cannot reach the cloud ({type(exc).__name__})"
+                ) from exc
+            except requests.RequestException as exc:
+                raise CloudError(f"{method} request failed ({type(exc).__name__})") from exc
+            if response.status_code in _RETRY_STATUSES and not last:
                 response.close()
-        return response
+                continue
+            if response.status_code != expect:
+                try:
+                    raise problem_error(response)
+                finally:
+                    response.close()
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _problem(response: requests.Response) -> CloudError:
+def problem_error(response: requests.Response) -> CloudError:
     """The typed error for a non-success answer (RFC 9457 problem when the body is one)."""
     status = response.status_code
     code: str | None = None

@@ -2,14 +2,17 @@
 
 Invariants:
 
-* there is no default secret: the cloud token (`[cloud] token` or `token_file`) and the site key
-  (`[site] key_hex` or `key_file`) must be provided, or loading fails;
+* there is no default secret: the station's identity key (`[identity] key_file`, default
+  `<[spool] dir>/station.key`, made at pairing) and the site key (`[site] key_hex` or `key_file`,
+  received at pairing) must be provided, or loading fails;
+* a paired station has `[cloud] station_id` (the RFC 9421 `keyid` it signs with); bearer tokens
+  are not accepted from stations any more, so there is no token key;
 * every key is known: a misspelt key in the file or in a `PULLPRINT_STATION_*` variable is an
   error, not silently ignored (a typo in a secret override must not fall back to the file);
 * secrets never appear in a repr, so a config can be logged or shown in a traceback.
 
 Environment overrides are named `PULLPRINT_STATION_<SECTION>_<KEY>` in upper case, for example
-`PULLPRINT_STATION_CLOUD_TOKEN` or `PULLPRINT_STATION_HARDWARE_DISPLAY_WIDTH`, and win over the
+`PULLPRINT_STATION_CLOUD_STATION_ID` or `PULLPRINT_STATION_HARDWARE_DISPLAY_WIDTH`, and win over the
 file. `PULLPRINT_STATION_CONFIG` is reserved for the CLI (the path of the file).
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +45,11 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "station": {"name": str},
     "cloud": {
         "url": str,
-        "token": str,
-        "token_file": Path,
+        "station_id": str,
         "timeout_s": float,
         "allow_insecure_http": bool,
     },
+    "identity": {"key_file": Path},
     "site": {"key_hex": str, "key_file": Path},
     "printer": {"uri": str, "timeout_s": float},
     "hardware": {
@@ -102,11 +106,12 @@ _SCHEMA: dict[str, dict[str, type]] = {
 
 @dataclass(frozen=True, slots=True)
 class CloudConfig:
-    """Where the cloud is and how the station authenticates to it."""
+    """Where the cloud is and who the station is to it."""
 
     url: str
-    token: str = field(repr=False)  # the pps_ station bearer token
     timeout_s: float = 10.0
+    station_id: str | None = None  # given at pairing; the keyid of every signed request
+    key_file: Path | None = None  # the station's Ed25519 + X25519 keys (station.signing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,13 +313,10 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
 
     station, cloud, site = section("station"), section("cloud"), section("site")
     printer, hardware, session = section("printer"), section("hardware"), section("session")
+    spool_dir = section("spool").path("dir")
     return StationConfig(
         name=station.text("name"),
-        cloud=CloudConfig(
-            url=_cloud_url(cloud),
-            token=_token(cloud.secret("token", "token_file")),
-            timeout_s=cloud.number("timeout_s", 10.0),
-        ),
+        cloud=_cloud(cloud, section("identity"), spool_dir),
         site_key=_site_key(site.secret("key_hex", "key_file")),
         printer=PrinterConfig(
             uri=_printer_uri(printer.text("uri")),
@@ -339,8 +341,31 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
             done_s=session.number("done_s", 4.0),
             error_s=session.number("error_s", 6.0),
         ),
-        spool_dir=section("spool").path("dir"),
+        spool_dir=spool_dir,
     )
+
+
+def _cloud(cloud: _Section, identity: _Section, spool_dir: Path | None) -> CloudConfig:
+    if not cloud.has("station_id"):
+        raise ConfigError("[cloud] station_id is required: pair the station first")
+    station_id = _station_id(cloud)
+    key_file = identity.path("key_file")
+    if key_file is None and spool_dir is not None:
+        key_file = spool_dir / "station.key"
+    return CloudConfig(
+        url=_cloud_url(cloud),
+        timeout_s=cloud.number("timeout_s", 10.0),
+        station_id=station_id,
+        key_file=key_file,
+    )
+
+
+def _station_id(cloud: _Section) -> str:
+    text = cloud.text("station_id").strip()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise ConfigError("[cloud] station_id must be the UUID given at pairing") from None
 
 
 def _pin_map(panel: _Section) -> str | None:
@@ -384,17 +409,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _token(value: bytes) -> str:
-    try:
-        token = value.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise ConfigError("[cloud] token must be ASCII") from None
-    if not token.startswith("pps_") or len(token) < 8 or any(c.isspace() for c in token):
-        # A user token (ppu_) or an admin token here would be a serious misconfiguration.
-        raise ConfigError("[cloud] token must be a station token (pps_...)")
-    return token
 
 
 def _site_key(value: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""`pullprint admin`: enrol users and issue app passcodes, working on the cloud's data directly.
+"""`pullprint admin`: users, app passcodes, stations and site keys, on the cloud's data directly.
 
 Setting up the secure queue for someone takes two commands and one lpadmin::
 
@@ -6,6 +6,10 @@ Setting up the secure queue for someone takes two commands and one lpadmin::
     pullprint admin passcode issue ada@example.org --data-dir /var/lib/pullprint
     lpadmin -p secure -E -m everywhere \\
         -v "ipps://ada%40example.org:PASSCODE@cloud.example.org/ipp/print"
+
+Stations pair themselves and are approved with `pullprint pair` (`tools.pair_cmd`), which needs
+the site key: `pullprint admin site init` makes it once, in a file the admin keeps outside the
+cloud's data (the cloud never stores it). `pullprint admin station list|revoke` manage them.
 
 The commands open the cloud's database and config directly (`CloudService.open`, migrating it if
 needed), so they run on the cloud host. Secrets are printed once, to stdout, and never logged.
@@ -26,7 +30,8 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def _service(args: argparse.Namespace) -> Iterator[CloudService]:
+def open_service(args: argparse.Namespace) -> Iterator[CloudService]:
+    """The cloud service on `--data-dir` / `--config`, closed afterwards; errors as CliError."""
     from cloud.config import load_config  # noqa: PLC0415 - the cloud stack loads only when used
     from cloud.errors import CloudError  # noqa: PLC0415 - the cloud stack loads only when used
     from cloud.service import CloudService  # noqa: PLC0415 - the cloud stack loads only when used
@@ -49,7 +54,7 @@ def _service(args: argparse.Namespace) -> Iterator[CloudService]:
 
 
 def _cmd_user_add(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with open_service(args) as service:
         issued = service.identity.create_user(args.email, args.name or args.email)
     print(f"user id:   {issued.id}")
     print(f"API token: {issued.api_token}")
@@ -58,7 +63,7 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_passcode_issue(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with open_service(args) as service:
         user = service.passcodes.user_by_email(args.email)
         issued = service.passcodes.issue(user.id, args.label)
     print(f"passcode id: {issued.id}")
@@ -68,7 +73,7 @@ def _cmd_passcode_issue(args: argparse.Namespace) -> int:
 
 
 def _cmd_passcode_list(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with open_service(args) as service:
         user = service.passcodes.user_by_email(args.email)
         for view in service.passcodes.list_for(user.id):
             state = f"revoked {view.revoked_at:%Y-%m-%d}" if view.revoked_at else "active"
@@ -83,10 +88,60 @@ def _cmd_passcode_revoke(args: argparse.Namespace) -> int:
         passcode_id = uuid.UUID(args.passcode_id)
     except ValueError:
         raise CliError("PASSCODE_ID is a UUID (see `pullprint admin passcode list`)") from None
-    with _service(args) as service:
+    with open_service(args) as service:
         user = service.passcodes.user_by_email(args.email)
         service.passcodes.revoke(user.id, passcode_id)
     print(f"revoked passcode {passcode_id}")
+    return 0
+
+
+def _station_id(text: str) -> uuid.UUID:
+    from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
+
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise CliError("STATION_ID is a UUID (see `pullprint admin station list`)") from None
+
+
+def _cmd_station_list(args: argparse.Namespace) -> int:
+    with open_service(args) as service:
+        for view in service.stations.list():
+            state = f"revoked {view.revoked_at:%Y-%m-%d}" if view.revoked_at else "active"
+            print(
+                f"{view.id}  {state:<18} {view.fingerprint or '-':<39}  {view.name}  "
+                f"{view.printer_uri}"
+            )
+    return 0
+
+
+def _cmd_station_revoke(args: argparse.Namespace) -> int:
+    station_id = _station_id(args.station_id)
+    with open_service(args) as service:
+        view = service.stations.revoke(station_id)
+    print(f"revoked station {view.id} ({view.name}); its next request is refused")
+    return 0
+
+
+def _cmd_site_init(args: argparse.Namespace) -> int:
+    from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
+    from tools.pair_cmd import default_site_key_path, write_new_site_key  # noqa: PLC0415
+
+    site = args.site
+    if site is None:
+        with open_service(args) as service:
+            site = service.config.site
+    path = Path(args.site_key_file) if args.site_key_file else default_site_key_path(site)
+    try:
+        write_new_site_key(path)
+    except FileExistsError:
+        raise CliError(
+            f"{path} exists already; replacing a site key orphans every enrolled badge"
+        ) from None
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from exc
+    print(f"wrote a new site key for site {site} to {path} (mode 0600)")
+    print("Keep it (and a backup) away from the cloud host's data: the cloud must not hold it.")
     return 0
 
 
@@ -96,10 +151,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `admin user add` and `admin passcode issue|list|revoke` to the command tree."""
-    admin = sub.add_parser("admin", help="enrol users, issue app passcodes").add_subparsers(
-        dest="admin_cmd", required=True
-    )
+    """Add `admin user add`, `admin passcode issue|list|revoke`, `admin station list|revoke`
+    and `admin site init` to the command tree."""
+    admin = sub.add_parser(
+        "admin", help="users, app passcodes, stations, site keys"
+    ).add_subparsers(dest="admin_cmd", required=True)
     user = admin.add_parser("user", help="users").add_subparsers(dest="user_cmd", required=True)
     add = user.add_parser("add", help="create a user; prints their id and API token once")
     add.add_argument("email")
@@ -123,3 +179,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke.add_argument("passcode_id")
     _common(revoke)
     revoke.set_defaults(func=_cmd_passcode_revoke)
+
+    station = admin.add_parser("station", help="paired stations")
+    station_cmds = station.add_subparsers(dest="station_cmd", required=True)
+    station_list = station_cmds.add_parser("list", help="the site's stations and fingerprints")
+    _common(station_list)
+    station_list.set_defaults(func=_cmd_station_list)
+    station_revoke = station_cmds.add_parser("revoke", help="revoke a station at once")
+    station_revoke.add_argument("station_id")
+    _common(station_revoke)
+    station_revoke.set_defaults(func=_cmd_station_revoke)
+
+    site = admin.add_parser("site", help="sites and their keys")
+    site_cmds = site.add_subparsers(dest="site_cmd", required=True)
+    init = site_cmds.add_parser("init", help="make the site key for credential tags (once)")
+    init.add_argument("--site", help="the site (default: the cloud's)")
+    init.add_argument("--site-key-file", help="where to write it (default: under ~/.config)")
+    _common(init)
+    init.set_defaults(func=_cmd_site_init)

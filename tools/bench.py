@@ -43,7 +43,9 @@ from hardware.readers.formats import h10301
 from hardware.readers.simulated import SimulatedCardReader
 from station.app import Station, build_station
 from station.config import load_config as load_station_config
+from station.pairing import PairingClient, write_site_key
 from station.screens import DoneScreen, ErrorScreen, JobListScreen
+from station.signing import load_or_create_identity
 from station.workflow import Button, State
 from tools.rig import LoopRig, ScreenLog, credential_tag
 from tools.submit import submit_stream
@@ -256,6 +258,46 @@ class _RssSampler(threading.Thread):
         return self.peak
 
 
+def _pair_bench_station(
+    work: Path, data_dir: Path, cloud_url: str, printer_uri: str, site_key: bytes
+) -> str:
+    """Pair the bench's station the way an admin does: its request, `pullprint pair --yes`
+    against the cloud's data directory, its poll. Returns the station id."""
+    spool = work / "spool"
+    spool.mkdir(mode=0o700)
+    admin_key = work / "admin-site.key"
+    admin_key.write_text(site_key.hex() + "\n")
+    admin_key.chmod(0o600)
+    pairing = PairingClient(cloud_url, load_or_create_identity(spool / "station.key"))
+    try:
+        code = pairing.start()
+        subprocess.run(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "tools.cli",
+                "pair",
+                code.user_code,
+                "--printer",
+                "bench",
+                "--printer-uri",
+                printer_uri,
+                "--data-dir",
+                str(data_dir),
+                "--site-key-file",
+                str(admin_key),
+                "--yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        grant = pairing.poll(code)
+    finally:
+        pairing.close()
+    write_site_key(grant.site_key, spool / "site.key")
+    return grant.station_id
+
+
 def bench_streaming(size_mb: int) -> dict[str, Any]:
     """Stream one `size_mb` job through a station in this process; cloud and printer elsewhere."""
     size = size_mb * MIB
@@ -312,12 +354,7 @@ def bench_streaming(size_mb: int) -> dict[str, Any]:
                 timeout=10,
                 json={"tag": credential_tag(site_key, BADGE)},
             )
-            station_row = http.post(
-                f"{cloud_url}/api/v1/admin/stations",
-                headers=admin,
-                timeout=10,
-                json={"name": "bench", "printer_uri": printer_uri},
-            ).json()
+            station_id = _pair_bench_station(work, data_dir, cloud_url, printer_uri, site_key)
 
             def submit(total: int, name: str) -> float:
                 started = time.monotonic()
@@ -332,12 +369,11 @@ def bench_streaming(size_mb: int) -> dict[str, Any]:
                 )
                 return time.monotonic() - started
 
-            (work / "spool").mkdir()
             toml = work / "station.toml"
             toml.write_text(
                 f'[station]\nname = "bench"\n[cloud]\nurl = "{cloud_url}"\n'
-                f'token = "{station_row["secret"]}"\ntimeout_s = 60\n'
-                f'[site]\nkey_hex = "{site_key.hex()}"\n'
+                f'station_id = "{station_id}"\ntimeout_s = 60\n'
+                f'[site]\nkey_file = "{work / "spool" / "site.key"}"\n'
                 f'[printer]\nuri = "{printer_uri}"\ntimeout_s = 120\n'
                 '[hardware]\nreader = "simulated"\ndisplay = "simulated"\n'
                 'display_width = 320\ndisplay_height = 240\ndisplay_mode = "RGB"\n'

@@ -157,6 +157,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.flash",
     "tools.printer_cmd",
     "tools.admin",
+    "tools.pair_cmd",
     "tools.image_cmd",
 )
 

@@ -23,13 +23,16 @@ from cloud.app import create_app
 from cloud.config import generate_secrets
 from cloud.config import load_config as load_cloud_config
 from cloud.server import RunningServer, start_in_thread
+from cloud.service import CloudService
 from hardware.display.simulated import SimulatedDisplay
 from hardware.printers.virtual import VirtualPrinter
 from hardware.readers.base import Credential
 from hardware.readers.simulated import SimulatedCardReader
 from station.app import Station, build_station
 from station.config import load_config as load_station_config
+from station.pairing import PairingClient, PairingGrant, write_site_key
 from station.screens import Screen
+from station.signing import load_or_create_identity
 from station.workflow import Button, State
 
 ScreenHook = Callable[[Screen, float], None]
@@ -117,6 +120,8 @@ class LoopRig:
         self.reader = SimulatedCardReader()
         self.display: SimulatedDisplay | None = None
         self.admin_token = ""
+        self.service: CloudService | None = None
+        self.station_id = ""
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -135,7 +140,9 @@ class LoopRig:
         generate_secrets(data_dir / "secrets.toml")
         cloud_config = load_cloud_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)})
         self.admin_token = cloud_config.admin_token
-        self.server = start_in_thread(create_app(cloud_config), host="127.0.0.1", port=0)
+        app = create_app(cloud_config)
+        self.service = app.state.service
+        self.server = start_in_thread(app, host="127.0.0.1", port=0)
 
         if self._printer_uri is None:
             self.printer = VirtualPrinter(
@@ -144,19 +151,19 @@ class LoopRig:
             printer_uri = self.printer.uri
         else:
             printer_uri = self._printer_uri
-
-        enrolled = self.admin(
-            "POST", "/api/v1/admin/stations", {"name": "demo-station", "printer_uri": printer_uri}
-        )
-        station_toml = self.work_dir / "station.toml"
         spool = self.work_dir / "spool"
-        spool.mkdir(exist_ok=True)
+        spool.mkdir(mode=0o700, exist_ok=True)
+
+        grant = self._pair_station(spool, printer_uri)
+        station_toml = self.work_dir / "station.toml"
         width, height = self._display_size
         station_toml.write_text(
-            '[station]\nname = "demo-station"\n'
-            f'[cloud]\nurl = "{self.cloud_url}"\ntoken = "{enrolled["secret"]}"\ntimeout_s = 10\n'
-            f'[site]\nkey_hex = "{self.site_key.hex()}"\n'
-            f'[printer]\nuri = "{printer_uri}"\ntimeout_s = 60\n'
+            f'[station]\nname = "{grant.printer_name}"\n'
+            f'[cloud]\nurl = "{self.cloud_url}"\nstation_id = "{grant.station_id}"\n'
+            "timeout_s = 10\n"
+            f'[identity]\nkey_file = "{spool / "station.key"}"\n'
+            f'[site]\nkey_file = "{spool / "site.key"}"\n'
+            f'[printer]\nuri = "{grant.printer_uri}"\ntimeout_s = 60\n'
             '[hardware]\nreader = "simulated"\ndisplay = "simulated"\n'
             f'display_width = {width}\ndisplay_height = {height}\ndisplay_mode = "RGB"\n'
             f"[session]\ntimeout_s = {self._session_timeout_s}\ndone_s = {self._done_s}\n"
@@ -170,6 +177,30 @@ class LoopRig:
             station_config, reader=self.reader, display=self.display, on_screen=self._screen_shown
         )
         self.station.start()
+
+    def _pair_station(self, state_dir: Path, printer_uri: str) -> PairingGrant:
+        """Pair the station as in the field: its key, its request, the admin's approval, its
+        poll; then keep the site key it received where its config points."""
+        assert self.service is not None
+        identity = load_or_create_identity(state_dir / "station.key")
+        client = PairingClient(self.cloud_url, identity)
+        try:
+            code = client.start()
+            pending = self.service.pairing.find(code.user_code)
+            if pending.fingerprint != code.fingerprint:
+                raise RuntimeError("the pairing request is not this station's")
+            self.service.pairing.approve(
+                code.user_code,
+                site_key=self.site_key,
+                printer_name="demo-station",
+                printer_uri=printer_uri,
+            )
+            grant = client.poll(code)
+        finally:
+            client.close()
+        write_site_key(grant.site_key, state_dir / "site.key")
+        self.station_id = grant.station_id
+        return grant
 
     def close(self) -> None:
         """Stop everything this rig started (station, cloud, printer), in that order."""

@@ -1,4 +1,8 @@
-"""Admin endpoints: enrol users, cards and stations; inspect jobs; run a sweep now."""
+"""Admin endpoints: enrol users and cards; list and revoke stations; inspect jobs; sweep now.
+
+Stations are not created here: they pair themselves (`cloud.api.pairing`) and an admin approves
+with `pullprint pair`, which holds the site key the cloud must never see in the clear.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from cloud.api.deps import ServiceDep, require_admin
 from cloud.api.schemas import (
     AddCardRequest,
     AdminJob,
+    AdminStation,
+    AdminStations,
     CreatedCard,
-    CreatedStation,
     CreatedUser,
-    CreateStationRequest,
     CreateUserRequest,
     SweepResult,
 )
@@ -40,13 +44,22 @@ def add_card(user_id: uuid.UUID, body: AddCardRequest, service: ServiceDep) -> C
     return CreatedCard(id=str(card.id), user_id=str(card.user_id), label=card.label)
 
 
-@router.post("/stations", status_code=201)
-def create_station(body: CreateStationRequest, service: ServiceDep) -> CreatedStation:
-    """Create a station; `secret` is its bearer token, never shown again."""
-    issued = service.identity.create_station(body.name, body.printer_uri)
-    return CreatedStation(
-        id=str(issued.id), name=issued.name, printer_uri=issued.printer_uri, secret=issued.secret
-    )
+@router.get("/stations")
+def list_stations(service: ServiceDep) -> AdminStations:
+    """The site's stations, revoked ones included."""
+    return AdminStations(stations=[AdminStation.of(view) for view in service.stations.list()])
+
+
+@router.get("/stations/{station_id}")
+def get_station(station_id: uuid.UUID, service: ServiceDep) -> AdminStation:
+    """One station of the site."""
+    return AdminStation.of(service.stations.get(station_id))
+
+
+@router.post("/stations/{station_id}/revoke")
+def revoke_station(station_id: uuid.UUID, service: ServiceDep) -> AdminStation:
+    """Revoke a station at once: its next request fails with 401 `station-revoked`."""
+    return AdminStation.of(service.stations.revoke(station_id))
 
 
 @router.get("/jobs/{job_id}")

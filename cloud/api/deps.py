@@ -1,7 +1,9 @@
-"""Request dependencies: the service, and the three kinds of bearer authentication.
+"""Request dependencies: the service, bearer authentication of users and admins, and signed
+station requests (RFC 9421, `cloud.stations`).
 
-The dependencies are plain functions, so FastAPI runs them in its thread pool: token checks
-touch the database and must not block the event loop.
+The checks are plain functions, so FastAPI runs them in its thread pool: they touch the database
+and must not block the event loop. Only reading the body is async (`request_body`); FastAPI has
+already read and cached it for the endpoint, so awaiting it again costs nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi import Depends, Request
 from cloud.errors import UnauthorizedError
 from cloud.identity import StationPrincipal, UserPrincipal
 from cloud.service import CloudService
+from cloud.stations import SignedHttpRequest
 
 
 def get_service(request: Request) -> CloudService:
@@ -47,9 +50,26 @@ def require_user(service: ServiceDep, token: TokenDep) -> UserPrincipal:
     return service.identity.authenticate_user(token)
 
 
-def require_station(service: ServiceDep, token: TokenDep) -> StationPrincipal:
-    """The authenticated, unrevoked station."""
-    return service.identity.authenticate_station(token)
+async def request_body(request: Request) -> bytes:
+    """The request body as received (what the station's Content-Digest covers)."""
+    return await request.body()
+
+
+def require_station(
+    request: Request, service: ServiceDep, body: Annotated[bytes, Depends(request_body)]
+) -> StationPrincipal:
+    """The station whose valid, fresh, unreplayed signature this request carries."""
+    scope = request.scope
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    return service.stations.authenticate(
+        SignedHttpRequest(
+            method=request.method,
+            raw_path=raw_path.decode("latin-1").partition("?")[0],
+            raw_query=scope.get("query_string", b"").decode("latin-1"),
+            headers=request.headers,
+            body=body,
+        )
+    )
 
 
 UserDep = Annotated[UserPrincipal, Depends(require_user)]

@@ -18,10 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cloud.errors import (
     CloudError,
     ConflictError,
+    DeviceGrantError,
     GoneError,
     InvalidRequestError,
     InvalidTagError,
     NotFoundError,
+    TooManyRequestsError,
     UnauthorizedError,
 )
 
@@ -38,6 +40,9 @@ STATUS_BY_ERROR: dict[type[CloudError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     GoneError: 410,
+    # RFC 8628 §3.5: the device access token errors are 400 (as in RFC 6749 §5.2).
+    DeviceGrantError: 400,
+    TooManyRequestsError: 429,
 }
 
 _CODE_BY_STATUS = {
@@ -47,6 +52,7 @@ _CODE_BY_STATUS = {
     405: "method-not-allowed",
     413: "too-large",
     422: "invalid-request",
+    429: "rate-limited",
 }
 
 
@@ -84,7 +90,11 @@ def _on_cloud_error(_request: Request, exc: Exception) -> JSONResponse:
         # The detail of an internal failure may name paths or engines: log it, do not send it.
         log.error("internal error (%s): %s", exc.code, exc.detail)
         return problem(status, exc.code, exc.title, "the cloud could not complete the request")
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if isinstance(exc, UnauthorizedError):
+        headers = {"WWW-Authenticate": exc.challenge}
+    elif isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(exc.retry_after_s)}  # RFC 9110 §10.2.3, in seconds
     return problem(status, exc.code, exc.title, exc.detail, headers)
 
 

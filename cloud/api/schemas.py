@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from cloud.jobs import JobView
 from cloud.releases import ReleaseGrant
+from cloud.stations import StationView
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -46,11 +47,17 @@ class AddCardRequest(BaseModel):
     label: str = Field(default="", max_length=200)
 
 
-class CreateStationRequest(BaseModel):
-    """POST /api/v1/admin/stations."""
+class PairingRequestBody(BaseModel):
+    """POST /api/v1/pairing/requests: the station's raw public keys, base64url (RFC 4648 §5)."""
 
-    name: str = Field(min_length=1, max_length=200)
-    printer_uri: str = Field(min_length=1, max_length=2048)
+    signing_key: str = Field(min_length=43, max_length=44, description="Ed25519 public key")
+    exchange_key: str = Field(min_length=43, max_length=44, description="X25519 public key")
+
+
+class PairingGrantRequest(BaseModel):
+    """POST /api/v1/pairing/grant: the RFC 8628 §3.4 device access token request."""
+
+    device_code: str = Field(min_length=1, max_length=128)
 
 
 class OpenSessionRequest(BaseModel):
@@ -106,13 +113,53 @@ class CreatedCard(BaseModel):
     label: str
 
 
-class CreatedStation(BaseModel):
-    """A new station; `secret` is its full `pps_` bearer token (shown once)."""
+class IssuedPairingResponse(BaseModel):
+    """The RFC 8628 §3.2 device authorization response (plus the request id, the grant's AAD)."""
+
+    request_id: str
+    device_code: str
+    user_code: str
+    expires_in: int
+    interval: int
+
+
+class PairingGrantResponse(BaseModel):
+    """An approved pairing: the grant sealed to the station's X25519 key (base64url)."""
+
+    request_id: str
+    station_id: str
+    sealed_grant: str
+
+
+class AdminStation(BaseModel):
+    """A station as an admin sees it (its key only as a fingerprint)."""
 
     id: str
+    site: str
     name: str
     printer_uri: str
-    secret: str
+    fingerprint: str | None
+    created_at: str
+    revoked_at: str | None
+
+    @classmethod
+    def of(cls, view: StationView) -> AdminStation:
+        """From the domain view."""
+        return cls(
+            id=str(view.id),
+            site=view.site,
+            name=view.name,
+            printer_uri=view.printer_uri,
+            fingerprint=view.fingerprint,
+            created_at=_iso(view.created_at),
+            revoked_at=iso(view.revoked_at),
+        )
+
+
+class AdminStations(BaseModel):
+    """GET /api/v1/admin/stations."""
+
+    stations: list[AdminStation]
 
 
 class AdminJob(BaseModel):

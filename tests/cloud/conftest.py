@@ -6,8 +6,9 @@ import hashlib
 import hmac
 import os
 import secrets
+import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,11 +16,14 @@ from typing import Any, cast
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cloud.app import create_app
 from cloud.config import CloudConfig
 from cloud.identity import StationPrincipal, UserPrincipal
 from cloud.service import CloudService
+from station.signing import StationIdentity, signature_headers
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 for its TestClient; httpx is what the project pins (for now).
@@ -27,6 +31,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 ADMIN_TOKEN = "ppa_" + "a" * 40
+SITE_KEY = b"k" * 32
 
 
 class FakeClock:
@@ -63,6 +68,61 @@ def make_config(data_dir: Path, **overrides: object) -> CloudConfig:
     return CloudConfig(**values)  # type: ignore[arg-type]
 
 
+def new_identity() -> StationIdentity:
+    """A station's keys, in memory."""
+    return StationIdentity(Ed25519PrivateKey.generate(), X25519PrivateKey.generate())
+
+
+@dataclass
+class PairedStation:
+    """A station paired through the device grant, with the keys it signs with."""
+
+    principal: StationPrincipal
+    identity: StationIdentity
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.principal.id
+
+
+def pair_station(
+    service: CloudService,
+    name: str = "Floor 2",
+    printer_uri: str = "ipp://127.0.0.1:6310/ipp/print",
+    *,
+    source: str = "127.0.0.1",
+) -> PairedStation:
+    """Pair a station the way `pullprint pair --yes` does, straight through the service."""
+    identity = new_identity()
+    issued = service.pairing.request(identity.signing_public, identity.exchange_public, source)
+    approved = service.pairing.approve(
+        issued.user_code, site_key=SITE_KEY, printer_name=name, printer_uri=printer_uri
+    )
+    principal = StationPrincipal(approved.station_id, approved.site, name, printer_uri)
+    return PairedStation(principal, identity)
+
+
+class SignedAuth(httpx.Auth):
+    """Signs each request as a paired station does (RFC 9421), at the cloud's (fake) time."""
+
+    def __init__(self, station: PairedStation, clock: Callable[[], datetime]) -> None:
+        self.station = station
+        self.clock = clock
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers.update(
+            signature_headers(
+                self.station.identity,
+                str(self.station.id),
+                request.method,
+                request.url.raw_path.decode("ascii"),
+                request.content,
+                created=int(self.clock().timestamp()),
+            )
+        )
+        yield request
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -88,7 +148,7 @@ class Enrolled:
     user_token: str
     tag: str
     station: StationPrincipal
-    station_token: str
+    paired: PairedStation
 
 
 @pytest.fixture
@@ -96,13 +156,13 @@ def enrolled(service: CloudService) -> Enrolled:
     issued = service.identity.create_user("ada@example.org", "Ada Lovelace")
     tag = station_tag("wiegand26:123456")
     service.identity.add_card(issued.id, tag, "blue badge")
-    station = service.identity.create_station("Floor 2", "ipp://127.0.0.1:6310/ipp/print")
+    paired = pair_station(service)
     return Enrolled(
         user=service.identity.authenticate_user(issued.api_token),
         user_token=issued.api_token,
         tag=tag,
-        station=service.identity.authenticate_station(station.secret),
-        station_token=station.secret,
+        station=paired.principal,
+        paired=paired,
     )
 
 
@@ -128,9 +188,9 @@ def blob_files(service: CloudService) -> list[Path]:
 
 
 class World:
-    """A user with a card and a station, created through the admin API."""
+    """A user with a card (through the admin API) and a paired station that signs its requests."""
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient, clock: FakeClock) -> None:
         self.client = client
         user = client.post(
             "/api/v1/admin/users",
@@ -147,14 +207,10 @@ class World:
             headers=admin_headers(),
         )
         assert card.status_code == 201
-        station = client.post(
-            "/api/v1/admin/stations",
-            json={"name": "Floor 2", "printer_uri": "ipp://127.0.0.1:6310/ipp/print"},
-            headers=admin_headers(),
-        )
-        assert station.status_code == 201
-        self.station_id = station.json()["id"]
-        self.station = bearer(station.json()["secret"])
+        service = cast(CloudService, client.app.state.service)  # type: ignore[attr-defined]
+        self.paired = pair_station(service)
+        self.station_id = str(self.paired.id)
+        self.station = SignedAuth(self.paired, clock)
 
     def submit(
         self, data: bytes = b"hello printer", name: str = "doc.txt", **params: Any
@@ -170,19 +226,19 @@ class World:
 
     def session(self) -> str:
         response = self.client.post(
-            "/api/v1/station/sessions", json={"tag": self.tag}, headers=self.station
+            "/api/v1/station/sessions", json={"tag": self.tag}, auth=self.station
         )
         assert response.status_code == 201, response.text
         return str(response.json()["session_id"])
 
     def release(self, session_id: str, body: dict[str, Any]) -> httpx.Response:
         response = self.client.post(
-            f"/api/v1/station/sessions/{session_id}/releases", json=body, headers=self.station
+            f"/api/v1/station/sessions/{session_id}/releases", json=body, auth=self.station
         )
         assert isinstance(response, httpx.Response)
         return response
 
 
 @pytest.fixture
-def world(client: TestClient) -> World:
-    return World(client)
+def world(client: TestClient, clock: FakeClock) -> World:
+    return World(client, clock)

@@ -12,9 +12,11 @@ from fastapi.testclient import TestClient
 from tests.cloud.conftest import (
     ADMIN_TOKEN,
     FakeClock,
+    SignedAuth,
     World,
     admin_headers,
     bearer,
+    pair_station,
     random_tag,
 )
 
@@ -44,7 +46,8 @@ def test_healthz(client: TestClient) -> None:
 ADMIN_CALLS = [
     ("post", "/api/v1/admin/users", {"email": "x@y.z", "display_name": "X"}),
     ("post", f"/api/v1/admin/users/{uuid.uuid4()}/cards", {"tag": "0" * 64}),
-    ("post", "/api/v1/admin/stations", {"name": "n", "printer_uri": "ipp://p"}),
+    ("get", "/api/v1/admin/stations", None),
+    ("post", f"/api/v1/admin/stations/{uuid.uuid4()}/revoke", None),
     ("get", f"/api/v1/admin/jobs/{uuid.uuid4()}", None),
     ("post", "/api/v1/admin/sweep", None),
 ]
@@ -67,15 +70,15 @@ def test_admin_endpoints_need_the_admin_token(
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_user_and_station_tokens_are_not_interchangeable(world: World) -> None:
+def test_user_tokens_and_station_signatures_are_not_interchangeable(world: World) -> None:
     c = world.client
     assert_problem(c.get("/api/v1/jobs"), 401, "unauthorized")
-    assert_problem(c.get("/api/v1/jobs", headers=world.station), 401, "unauthorized")
+    assert_problem(c.get("/api/v1/jobs", auth=world.station), 401, "unauthorized")
     assert_problem(c.get("/api/v1/jobs", headers=admin_headers()), 401, "unauthorized")
     assert_problem(
         c.post("/api/v1/station/sessions", json={"tag": world.tag}, headers=world.user),
         401,
-        "unauthorized",
+        "invalid-signature",
     )
     assert_problem(
         c.post(
@@ -86,12 +89,19 @@ def test_user_and_station_tokens_are_not_interchangeable(world: World) -> None:
     )
 
 
-def test_revoked_station_gets_401(world: World, client: TestClient) -> None:
-    client.app.state.service.identity.revoke_station(uuid.UUID(world.station_id))  # type: ignore[attr-defined]
-    response = client.post(
-        "/api/v1/station/sessions", json={"tag": world.tag}, headers=world.station
+def test_revoked_station_gets_401_at_once(world: World, client: TestClient) -> None:
+    session_id = world.session()
+    revoked = client.post(
+        f"/api/v1/admin/stations/{world.station_id}/revoke", headers=admin_headers()
     )
-    assert_problem(response, 401, "unauthorized")
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
+    for response in (
+        client.post("/api/v1/station/sessions", json={"tag": world.tag}, auth=world.station),
+        client.delete(f"/api/v1/station/sessions/{session_id}", auth=world.station),
+    ):
+        assert_problem(response, 401, "station-revoked")
+        assert response.headers["www-authenticate"] == "Signature"
 
 
 # -- admin ----------------------------------------------------------------------------------
@@ -128,16 +138,25 @@ def test_admin_add_card_errors(world: World) -> None:
     assert_problem(missing, 404, "user-not-found")
 
 
-def test_admin_create_station_shape(client: TestClient) -> None:
-    response = client.post(
-        "/api/v1/admin/stations",
-        json={"name": "Lobby", "printer_uri": "ipps://p.local/ipp/print"},
-        headers=admin_headers(),
-    )
-    assert response.status_code == 201
-    body = response.json()
-    assert set(body) == {"id", "name", "printer_uri", "secret"}
-    assert body["secret"].startswith(f"pps_{body['id']}.")
+def test_admin_station_list_shape(world: World) -> None:
+    response = world.client.get("/api/v1/admin/stations", headers=admin_headers())
+    assert response.status_code == 200
+    [station] = response.json()["stations"]
+    assert set(station) == {
+        "id",
+        "site",
+        "name",
+        "printer_uri",
+        "fingerprint",
+        "created_at",
+        "revoked_at",
+    }
+    assert station["id"] == world.station_id
+    assert station["fingerprint"] == world.paired.identity.fingerprint
+    one = world.client.get(f"/api/v1/admin/stations/{world.station_id}", headers=admin_headers())
+    assert one.json() == station
+    missing = world.client.get(f"/api/v1/admin/stations/{uuid.uuid4()}", headers=admin_headers())
+    assert_problem(missing, 404, "station-not-found")
 
 
 def test_admin_get_job(world: World) -> None:
@@ -250,7 +269,7 @@ def test_cannot_delete_or_see_another_users_job(world: World, client: TestClient
 def test_open_session_shape(world: World) -> None:
     job = world.submit()
     response = world.client.post(
-        "/api/v1/station/sessions", json={"tag": world.tag}, headers=world.station
+        "/api/v1/station/sessions", json={"tag": world.tag}, auth=world.station
     )
     assert response.status_code == 201
     body = response.json()
@@ -276,16 +295,12 @@ def test_open_session_shape(world: World) -> None:
 
 def test_unknown_credential_does_not_echo_the_tag(world: World) -> None:
     tag = random_tag()
-    response = world.client.post(
-        "/api/v1/station/sessions", json={"tag": tag}, headers=world.station
-    )
+    response = world.client.post("/api/v1/station/sessions", json={"tag": tag}, auth=world.station)
     body = assert_problem(response, 404, "unknown-credential")
     assert tag not in response.text
     assert tag not in body["detail"]
     bad = "Q" * 64
-    response = world.client.post(
-        "/api/v1/station/sessions", json={"tag": bad}, headers=world.station
-    )
+    response = world.client.post("/api/v1/station/sessions", json={"tag": bad}, auth=world.station)
     assert_problem(response, 422, "invalid-tag")
     assert bad not in response.text
 
@@ -294,16 +309,16 @@ def test_end_session_and_410(world: World, client: TestClient) -> None:
     world.submit()
     session_id = world.session()
     assert (
-        client.delete(f"/api/v1/station/sessions/{session_id}", headers=world.station).status_code
+        client.delete(f"/api/v1/station/sessions/{session_id}", auth=world.station).status_code
         == 204
     )
     assert (
-        client.delete(f"/api/v1/station/sessions/{session_id}", headers=world.station).status_code
+        client.delete(f"/api/v1/station/sessions/{session_id}", auth=world.station).status_code
         == 204
     )
     assert_problem(world.release(session_id, {"all": True}), 410, "session-expired")
     assert_problem(
-        client.delete(f"/api/v1/station/sessions/{uuid.uuid4()}", headers=world.station),
+        client.delete(f"/api/v1/station/sessions/{uuid.uuid4()}", auth=world.station),
         404,
         "session-not-found",
     )
@@ -320,10 +335,10 @@ def test_delete_job_at_station(world: World, client: TestClient) -> None:
     job = world.submit()
     session_id = world.session()
     path = f"/api/v1/station/sessions/{session_id}/jobs/{job['id']}"
-    assert client.delete(path, headers=world.station).status_code == 204
+    assert client.delete(path, auth=world.station).status_code == 204
     assert client.get("/api/v1/jobs", headers=world.user).json() == {"jobs": []}
     missing = f"/api/v1/station/sessions/{session_id}/jobs/{uuid.uuid4()}"
-    assert_problem(client.delete(missing, headers=world.station), 404, "job-not-found")
+    assert_problem(client.delete(missing, auth=world.station), 404, "job-not-found")
 
 
 def test_release_shape_and_conflicts(world: World) -> None:
@@ -355,40 +370,36 @@ def test_content_and_outcome_errors(world: World, client: TestClient) -> None:
     world.submit()
     session_id = world.session()
     [release] = world.release(session_id, {"all": True}).json()["releases"]
-    other = client.post(
-        "/api/v1/admin/stations",
-        json={"name": "o", "printer_uri": "ipp://o"},
-        headers=admin_headers(),
-    ).json()
-    other_station = bearer(other["secret"])
+    service = client.app.state.service  # type: ignore[attr-defined]
+    other_station = SignedAuth(pair_station(service, "o", "ipp://o"), world.station.clock)
     content = f"/api/v1/station/releases/{release['id']}/content"
     outcome = f"/api/v1/station/releases/{release['id']}/outcome"
-    assert_problem(client.get(content, headers=other_station), 404, "release-not-found")
+    assert_problem(client.get(content, auth=other_station), 404, "release-not-found")
     assert_problem(
-        client.post(outcome, json={"outcome": "printed"}, headers=other_station),
+        client.post(outcome, json={"outcome": "printed"}, auth=other_station),
         404,
         "release-not-found",
     )
     assert_problem(
-        client.get(f"/api/v1/station/releases/{uuid.uuid4()}/content", headers=world.station),
+        client.get(f"/api/v1/station/releases/{uuid.uuid4()}/content", auth=world.station),
         404,
         "release-not-found",
     )
     assert_problem(
-        client.post(outcome, json={"outcome": "maybe"}, headers=world.station),
+        client.post(outcome, json={"outcome": "maybe"}, auth=world.station),
         422,
         "invalid-request",
     )
-    assert client.post(outcome, json={"outcome": "printed"}, headers=world.station).json() == {
+    assert client.post(outcome, json={"outcome": "printed"}, auth=world.station).json() == {
         "id": release["id"],
         "state": "printed",
     }
     assert_problem(
-        client.post(outcome, json={"outcome": "failed"}, headers=world.station),
+        client.post(outcome, json={"outcome": "failed"}, auth=world.station),
         409,
         "release-conflict",
     )
-    assert_problem(client.get(content, headers=world.station), 409, "release-not-active")
+    assert_problem(client.get(content, auth=world.station), 409, "release-not-active")
 
 
 def test_unknown_route_and_method_are_problems(client: TestClient) -> None:

@@ -37,9 +37,7 @@ def test_full_flow_printed_destroys_content(
     data_key = base64.b64decode(release["data_key"])
     assert len(data_key) == 32
 
-    response = client.get(
-        f"/api/v1/station/releases/{release['id']}/content", headers=world.station
-    )
+    response = client.get(f"/api/v1/station/releases/{release['id']}/content", auth=world.station)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/octet-stream"
     assert (
@@ -55,14 +53,14 @@ def test_full_flow_printed_destroys_content(
     assert bytes(plain) == document
 
     # Fetching again while delivering is allowed (a station that restarted mid-stream).
-    again = client.get(f"/api/v1/station/releases/{release['id']}/content", headers=world.station)
+    again = client.get(f"/api/v1/station/releases/{release['id']}/content", auth=world.station)
     assert again.content == response.content
 
     outcome = f"/api/v1/station/releases/{release['id']}/outcome"
     body = {"outcome": "printed", "reason": None, "printer_job_id": 17}
-    first = client.post(outcome, json=body, headers=world.station)
+    first = client.post(outcome, json=body, auth=world.station)
     assert first.json() == {"id": release["id"], "state": "printed"}
-    repeat = client.post(outcome, json=body, headers=world.station)  # idempotent
+    repeat = client.post(outcome, json=body, auth=world.station)  # idempotent
     assert (repeat.status_code, repeat.json()) == (200, first.json())
 
     assert not blob.exists()
@@ -79,7 +77,6 @@ def test_full_flow_printed_destroys_content(
     secrets = [
         world.tag,
         world.user["Authorization"][7:],
-        world.station["Authorization"][7:],
         release["data_key"],
     ]
     for record in caplog.records:
@@ -93,16 +90,16 @@ def test_failed_release_returns_job_to_the_list(world: World, client: TestClient
     job = world.submit()
     session_id = world.session()
     [release] = world.release(session_id, {"job_ids": [job["id"]]}).json()["releases"]
-    client.get(f"/api/v1/station/releases/{release['id']}/content", headers=world.station)
+    client.get(f"/api/v1/station/releases/{release['id']}/content", auth=world.station)
     outcome = f"/api/v1/station/releases/{release['id']}/outcome"
     body = {"outcome": "failed", "reason": "printer out of paper", "printer_job_id": None}
-    assert client.post(outcome, json=body, headers=world.station).json()["state"] == "failed"
-    assert client.post(outcome, json=body, headers=world.station).status_code == 200
+    assert client.post(outcome, json=body, auth=world.station).json()["state"] == "failed"
+    assert client.post(outcome, json=body, auth=world.station).status_code == 200
     listed = client.get("/api/v1/jobs", headers=world.user).json()["jobs"]
     assert [j["id"] for j in listed] == [job["id"]]
     admin_view = client.get(f"/api/v1/admin/jobs/{job['id']}", headers=admin_headers()).json()
     assert (admin_view["state"], admin_view["content_held"]) == ("held", True)
-    conflict = client.post(outcome, json={"outcome": "printed"}, headers=world.station)
+    conflict = client.post(outcome, json={"outcome": "printed"}, auth=world.station)
     assert conflict.status_code == 409
     # Released again, it prints.
     [second] = world.release(world.session(), {"all": True}).json()["releases"]
@@ -121,7 +118,7 @@ def test_sweep_expires_jobs_and_leases(world: World, client: TestClient, clock: 
     assert (old["state"], old["content_held"]) == ("expired", False)
     back = client.get(f"/api/v1/admin/jobs/{leased['id']}", headers=admin_headers()).json()
     assert (back["state"], back["content_held"]) == ("held", True)
-    content = client.get(f"/api/v1/station/releases/{release['id']}/content", headers=world.station)
+    content = client.get(f"/api/v1/station/releases/{release['id']}/content", auth=world.station)
     assert content.status_code == 409
     assert [j["id"] for j in client.get("/api/v1/jobs", headers=world.user).json()["jobs"]] == [
         leased["id"]

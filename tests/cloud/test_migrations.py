@@ -65,6 +65,8 @@ def test_upgrade_is_idempotent_and_creates_every_table(db_url: str) -> None:
         "app_passcodes",
         "ipp_sequences",
         "ipp_jobs",
+        "station_nonces",
+        "pairing_requests",
     }
     assert expected | {"alembic_version"} == tables
     for name in expected:  # tenancy comes later, but every row already has a site

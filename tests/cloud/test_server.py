@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from cloud.config import CloudConfig
 from cloud.db import AuditEvent, Job
 from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
-from tests.cloud.conftest import admin_headers, bearer, random_tag
+from tests.cloud.conftest import SignedAuth, admin_headers, bearer, pair_station, random_tag
 
 
 @pytest.fixture
@@ -121,26 +122,19 @@ def test_no_tag_or_token_in_logs(server: RunningServer, caplog: pytest.LogCaptur
     httpx.post(
         f"{base}/api/v1/admin/users/{user_id}/cards", json={"tag": tag}, headers=admin_headers()
     )
-    station = httpx.post(
-        f"{base}/api/v1/admin/stations",
-        json={"name": "s", "printer_uri": "ipp://p"},
-        headers=admin_headers(),
-    ).json()["secret"]
+    station = SignedAuth(pair_station(service_of(server)), lambda: datetime.now(UTC))
     unknown = random_tag()
     assert (
         httpx.post(
-            f"{base}/api/v1/station/sessions", json={"tag": unknown}, headers=bearer(station)
+            f"{base}/api/v1/station/sessions", json={"tag": unknown}, auth=station
         ).status_code
         == 404
     )
-    assert (
-        httpx.post(
-            f"{base}/api/v1/station/sessions", json={"tag": tag}, headers=bearer(station)
-        ).status_code
-        == 201
-    )
+    signed = httpx.post(f"{base}/api/v1/station/sessions", json={"tag": tag}, auth=station)
+    assert signed.status_code == 201
+    signature = signed.request.headers["signature"].split(":")[1]
     assert httpx.get(f"{base}/api/v1/jobs", headers=bearer(token + "x")).status_code == 401
-    secrets = [tag, unknown, token, station, admin_headers()["Authorization"][7:]]
+    secrets = [tag, unknown, token, signature, admin_headers()["Authorization"][7:]]
     assert caplog.records  # the cloud did log; just never a secret
     for record in caplog.records:
         text = record.getMessage() + str(record.args)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from cloud.container import Decryptor
-from cloud.db import AuditEvent, Credential, Job, Station, User
+from cloud.db import AuditEvent, Credential, Job, User
 from cloud.errors import (
     CredentialExistsError,
     EmptyDocumentError,
@@ -35,7 +35,14 @@ from cloud.errors import (
 from cloud.jobs import JobView
 from cloud.service import CloudService
 from cloud.states import JobState, ReleaseState
-from tests.cloud.conftest import ADMIN_TOKEN, Enrolled, FakeClock, blob_files, random_tag
+from tests.cloud.conftest import (
+    ADMIN_TOKEN,
+    Enrolled,
+    FakeClock,
+    blob_files,
+    pair_station,
+    random_tag,
+)
 
 
 def pieces(data: bytes, size: int = 10_000) -> Iterator[bytes]:
@@ -61,20 +68,15 @@ def job_row(service: CloudService, job_id: uuid.UUID) -> Job:
 
 def test_tokens_authenticate_and_are_stored_only_as_hmacs(service: CloudService) -> None:
     issued = service.identity.create_user("grace@example.org", "Grace")
-    station = service.identity.create_station("Lobby", "ipps://printer.local/ipp/print")
     assert issued.api_token.startswith(f"ppu_{issued.id}.")
-    assert station.secret.startswith(f"pps_{station.id}.")
     assert service.identity.authenticate_user(issued.api_token).id == issued.id
-    assert service.identity.authenticate_station(station.secret).id == station.id
     with service.context.read() as db:
-        user, row = db.get(User, issued.id), db.get(Station, station.id)
+        user = db.get(User, issued.id)
         assert user is not None
-        assert row is not None
         user_secret = issued.api_token.split(".", 1)[1]
         assert user.token_hash == service.context.keyed_hash(user_secret.encode())
         assert user_secret not in user.token_hash
     assert issued.api_token not in repr(issued)
-    assert station.secret not in repr(station)
 
 
 @pytest.mark.parametrize(
@@ -92,19 +94,6 @@ def test_bad_user_tokens_are_refused(service: CloudService, mangle) -> None:
     token = service.identity.create_user("h@example.org", "H").api_token
     with pytest.raises(UnauthorizedError):
         service.identity.authenticate_user(mangle(token))
-
-
-def test_station_token_is_not_a_user_token(service: CloudService, enrolled: Enrolled) -> None:
-    with pytest.raises(UnauthorizedError):
-        service.identity.authenticate_user(enrolled.station_token)
-    with pytest.raises(UnauthorizedError):
-        service.identity.authenticate_station(enrolled.user_token)
-
-
-def test_revoked_station_is_refused(service: CloudService, enrolled: Enrolled) -> None:
-    service.identity.revoke_station(enrolled.station.id)
-    with pytest.raises(UnauthorizedError):
-        service.identity.authenticate_station(enrolled.station_token)
 
 
 def test_admin_token(service: CloudService) -> None:
@@ -302,8 +291,7 @@ def test_session_expiry_and_end(
 
 
 def test_session_belongs_to_its_station(service: CloudService, enrolled: Enrolled) -> None:
-    other = service.identity.create_station("Other", "ipp://other")
-    other_station = service.identity.authenticate_station(other.secret)
+    other_station = pair_station(service, "Other", "ipp://other").principal
     session = service.sessions.open(enrolled.station, enrolled.tag)
     with pytest.raises(SessionNotFoundError):
         service.releases.create(other_station, session.id, None)
@@ -381,8 +369,7 @@ def test_outcome_rules(service: CloudService, enrolled: Enrolled) -> None:
     job = submit(service, enrolled)
     session = service.sessions.open(enrolled.station, enrolled.tag)
     [grant] = service.releases.create(enrolled.station, session.id, [job.id])
-    other = service.identity.create_station("Other", "ipp://other")
-    other_station = service.identity.authenticate_station(other.secret)
+    other_station = pair_station(service, "Other", "ipp://other").principal
     with pytest.raises(ReleaseNotFoundError):
         service.releases.report_outcome(other_station, grant.id, ReleaseState.PRINTED)
     with pytest.raises(ReleaseNotFoundError):
@@ -497,7 +484,7 @@ def test_audit_trail_holds_no_secrets(service: CloudService, enrolled: Enrolled)
         events = db.scalars(select(AuditEvent)).all()
         text = " ".join(repr(vars(e)) for e in events)
         kinds = [e.kind for e in events]
-    for secret in (enrolled.tag, enrolled.user_token, enrolled.station_token, grant.data_key.hex()):
+    for secret in (enrolled.tag, enrolled.user_token, grant.data_key.hex()):
         assert secret not in text
     assert "TOP-SECRET" not in text
     assert {"job-submitted", "session-opened", "release-requested", "release-printed"} <= set(kinds)

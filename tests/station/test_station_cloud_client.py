@@ -12,9 +12,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from station.cloud_client import CONTENT_CHUNK_BYTES, CloudClient, _retry
+from cloud.http_signatures import (
+    check_content_digest,
+    parse_signature,
+    signature_base,
+    verify_signature,
+)
+from station.cloud_client import CONTENT_CHUNK_BYTES, CloudClient
 from station.errors import (
     CloudError,
     CloudRejectedError,
@@ -22,8 +29,11 @@ from station.errors import (
     SessionExpiredError,
     UnknownCredentialError,
 )
+from station.signing import SignatureAuth, StationIdentity
 
-TOKEN = "pps_station.secret-token"
+IDENTITY = StationIdentity(Ed25519PrivateKey.generate(), X25519PrivateKey.generate())
+STATION_ID = "0b7e1c2a-0000-4000-8000-000000000001"
+AUTH = SignatureAuth(IDENTITY, STATION_ID)
 TAG = "c" * 64
 DATA_KEY = bytes(range(32))
 
@@ -117,7 +127,7 @@ def server(script) -> Iterator[str]:
 
 @pytest.fixture
 def client(server) -> Iterator[CloudClient]:
-    cloud = CloudClient(server, TOKEN, timeout_s=2, backoff_s=0)
+    cloud = CloudClient(server, AUTH, timeout_s=2, backoff_s=0)
     yield cloud
     cloud.close()
 
@@ -174,9 +184,39 @@ def test_open_session(client, script):
     assert info.jobs[1].pages is None
     assert info.jobs[1].copies == 2
     assert info.jobs[0].submitted_at.utcoffset() is not None
-    _, _, headers, body = script.seen[0]
-    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    _, path, headers, body = script.seen[0]
+    assert "Authorization" not in headers
     assert json.loads(body) == {"tag": TAG}
+    assert_signed_for_the_cloud("POST", path, headers, body)
+
+
+def assert_signed_for_the_cloud(method: str, target: str, headers: dict, body: bytes) -> str:
+    """The cloud's own verifier accepts what the station sent; returns the nonce."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    signed = parse_signature(lower)
+    assert str(signed.station_id) == STATION_ID
+    path, _, query = target.partition("?")
+    base = signature_base(signed, method, path, query, lower["content-digest"])
+    verify_signature(IDENTITY.signing_public, signed, base)
+    check_content_digest(lower["content-digest"], body)
+    return signed.nonce
+
+
+def test_every_attempt_is_signed_afresh(client, script):
+    path = "/api/v1/station/releases/r1/outcome"
+    script.on("POST", path, Reply(503, {}), Reply(200, {"id": "r1", "state": "printed"}))
+    client.report_outcome("r1", "printed", None, 7)
+    nonces = [assert_signed_for_the_cloud(m, p, h, b) for m, p, h, b in script.seen]
+    assert len(nonces) == 2 and nonces[0] != nonces[1]
+
+
+def test_get_signs_the_empty_body(client, script):
+    script.on("GET", "/api/v1/station/releases/r1/content", Reply(200, b"x", "text/plain"))
+    with client.stream_content("r1") as chunks:
+        assert b"".join(chunks) == b"x"
+    method, path, headers, body = script.seen[0]
+    assert body == b""
+    assert_signed_for_the_cloud(method, path, headers, body)
 
 
 def test_unknown_credential(client, script):
@@ -254,7 +294,7 @@ def test_outcome_is_retried_on_503(client, script):
 def test_outcome_gives_up_after_the_retries(server, script):
     path = "/api/v1/station/releases/r1/outcome"
     script.on("POST", path, Reply(503, {}))
-    cloud = CloudClient(server, TOKEN, timeout_s=2, retries=2, backoff_s=0)
+    cloud = CloudClient(server, AUTH, timeout_s=2, retries=2, backoff_s=0)
     with pytest.raises(CloudUnreachableError):
         cloud.report_outcome("r1", "failed", "Out of paper", None)
     assert script.count("POST", path) == 3
@@ -293,7 +333,7 @@ def test_stream_content_of_another_station_is_refused(client, script):
 
 def test_timeout_is_unreachable(server, script):
     script.on("POST", "/api/v1/station/sessions", Reply(201, SESSION, delay_s=1.0))
-    cloud = CloudClient(server, TOKEN, timeout_s=0.2, backoff_s=0)
+    cloud = CloudClient(server, AUTH, timeout_s=0.2, backoff_s=0)
     started = time.monotonic()
     with pytest.raises(CloudUnreachableError):
         cloud.open_session(TAG)
@@ -319,12 +359,11 @@ def test_dropped_connection_retries_get_but_never_post(client, script):
 
 
 def test_connection_refused_is_unreachable_and_not_retried_for_post():
-    cloud = CloudClient("http://127.0.0.1:9", TOKEN, timeout_s=1, backoff_s=0)
+    cloud = CloudClient("http://127.0.0.1:9", AUTH, timeout_s=1, backoff_s=0)
     with pytest.raises(CloudUnreachableError) as caught:
         cloud.open_session(TAG)
     assert isinstance(caught.value, ConnectionError)
-    assert TOKEN not in str(caught.value)
-    assert "secret" not in repr(cloud)
+    assert "Ed25519" not in repr(cloud) and "private" not in repr(AUTH).lower()
 
 
 def test_unauthorized_is_rejected(client, script):
@@ -339,11 +378,3 @@ def test_non_problem_error_body(client, script):
     with pytest.raises(CloudRejectedError) as caught:
         client.end_session("s1")
     assert (caught.value.status, caught.value.code) == (500, None)
-
-
-def test_retry_policy_never_retries_a_post_even_on_a_connect_error():
-    policy = _retry(frozenset({"GET", "DELETE"}), retries=3, backoff_s=0)
-    error = ConnectTimeoutError("connect timed out")
-    assert policy.increment("GET", "/x", error=error).total == 2
-    with pytest.raises(MaxRetryError):
-        policy.increment("POST", "/x", error=error)

@@ -9,7 +9,7 @@ import pytest
 from station.config import load_config
 from station.errors import ConfigError
 
-TOKEN = "pps_0b7e1c2a.s3cr3t-value"
+STATION_ID = "6f1c2a54-9d3e-4c1b-8a7f-2b5d0e9c4a11"
 KEY_HEX = "ab" * 32
 
 FULL = f"""
@@ -18,7 +18,7 @@ name = "Floor 2 East"
 
 [cloud]
 url = "https://print.example.org/"
-token = "{TOKEN}"
+station_id = "{STATION_ID}"
 timeout_s = 5
 
 [site]
@@ -50,7 +50,7 @@ MINIMAL = f"""
 name = "s"
 [cloud]
 url = "http://127.0.0.1:8080"
-token = "{TOKEN}"
+station_id = "{STATION_ID}"
 [site]
 key_hex = "{KEY_HEX}"
 [printer]
@@ -68,7 +68,7 @@ def test_full_config(tmp_path):
     config = load_config(write(tmp_path, FULL), {})
     assert config.name == "Floor 2 East"
     assert config.cloud.url == "https://print.example.org"
-    assert config.cloud.token == TOKEN
+    assert config.cloud.station_id == STATION_ID
     assert config.cloud.timeout_s == 5.0
     assert config.site_key == bytes.fromhex(KEY_HEX)
     assert config.printer.uri == "ipps://printer.local/ipp/print"
@@ -106,7 +106,9 @@ def test_config_is_frozen(tmp_path):
         config.name = "x"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("drop", "message"), [("token", "token"), ("key_hex", "key_hex")])
+@pytest.mark.parametrize(
+    ("drop", "message"), [("station_id", "station_id"), ("key_hex", "key_hex")]
+)
 def test_missing_secret_is_refused(tmp_path, drop, message):
     text = "\n".join(line for line in MINIMAL.splitlines() if not line.startswith(drop))
     with pytest.raises(ConfigError, match=message):
@@ -115,14 +117,14 @@ def test_missing_secret_is_refused(tmp_path, drop, message):
 
 def test_env_overrides_the_file(tmp_path):
     env = {
-        "PULLPRINT_STATION_CLOUD_TOKEN": "pps_env.override",
+        "PULLPRINT_STATION_CLOUD_STATION_ID": "0b7e1c2a-0000-4000-8000-000000000001",
         "PULLPRINT_STATION_HARDWARE_DISPLAY_WIDTH": "240",
         "PULLPRINT_STATION_SESSION_TIMEOUT_S": "12.5",
         "PULLPRINT_STATION_CONFIG": "/ignored/path.toml",
         "UNRELATED": "x",
     }
     config = load_config(write(tmp_path, MINIMAL), env)
-    assert config.cloud.token == "pps_env.override"
+    assert config.cloud.station_id == "0b7e1c2a-0000-4000-8000-000000000001"
     assert config.hardware.display_width == 240
     assert config.session.timeout_s == 12.5
 
@@ -131,7 +133,7 @@ def test_env_only_config():
     env = {
         "PULLPRINT_STATION_STATION_NAME": "env",
         "PULLPRINT_STATION_CLOUD_URL": "https://cloud.example",
-        "PULLPRINT_STATION_CLOUD_TOKEN": TOKEN,
+        "PULLPRINT_STATION_CLOUD_STATION_ID": STATION_ID,
         "PULLPRINT_STATION_SITE_KEY_HEX": KEY_HEX,
         "PULLPRINT_STATION_PRINTER_URI": "socket://printer:9100",
     }
@@ -141,17 +143,14 @@ def test_env_only_config():
 
 
 def test_secrets_from_files(tmp_path):
-    (tmp_path / "token").write_text(TOKEN + "\n")
     (tmp_path / "key").write_bytes(bytes(range(32)))  # a raw key file
-    text = MINIMAL.replace(f'token = "{TOKEN}"', f'token_file = "{tmp_path / "token"}"')
-    text = text.replace(f'key_hex = "{KEY_HEX}"', f'key_file = "{tmp_path / "key"}"')
+    text = MINIMAL.replace(f'key_hex = "{KEY_HEX}"', f'key_file = "{tmp_path / "key"}"')
     config = load_config(write(tmp_path, text), {})
-    assert config.cloud.token == TOKEN
     assert config.site_key == bytes(range(32))
 
 
 def test_both_inline_and_file_secret_is_refused(tmp_path):
-    text = MINIMAL.replace(f'token = "{TOKEN}"', f'token = "{TOKEN}"\ntoken_file = "/x"')
+    text = MINIMAL.replace(f'key_hex = "{KEY_HEX}"', f'key_hex = "{KEY_HEX}"\nkey_file = "/x"')
     with pytest.raises(ConfigError, match="not both"):
         load_config(write(tmp_path, text), {})
 
@@ -160,7 +159,8 @@ def test_both_inline_and_file_secret_is_refused(tmp_path):
     ("old", "new", "message"),
     [
         (f'key_hex = "{KEY_HEX}"', 'key_hex = "abcd"', "64 hex"),
-        (f'token = "{TOKEN}"', 'token = "ppu_user.secret"', "station token"),
+        (f'station_id = "{STATION_ID}"', 'station_id = "not-a-uuid"', "UUID"),
+        (f'station_id = "{STATION_ID}"', 'token = "pps_old.secret"', "unknown key"),
         ('url = "http://127.0.0.1:8080"', 'url = "http://cloud.example"', "https"),
         ('url = "http://127.0.0.1:8080"', 'url = "ftp://cloud"', "http"),
         ('uri = "ipp://127.0.0.1:8631/ipp/print"', 'uri = "printer"', "URI"),

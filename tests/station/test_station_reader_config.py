@@ -25,7 +25,7 @@ BASE = f"""
 name = "Floor 2"
 [cloud]
 url = "http://127.0.0.1:1"
-token = "pps_test.secret"
+station_id = "6f1c2a54-9d3e-4c1b-8a7f-2b5d0e9c4a11"
 [site]
 key_hex = "{SITE_KEY.hex()}"
 [printer]

@@ -22,7 +22,7 @@ from cloud.service import CloudService
 from cloud.states import ReleaseState
 from hardware.ipp.codec import Attribute, IppMessage, decode_message, encode_message
 from hardware.ipp.enums import Operation, Tag
-from tests.cloud.conftest import make_config, random_tag
+from tests.cloud.conftest import make_config, pair_station, random_tag
 
 EMAIL = "ada@example.org"
 
@@ -140,7 +140,7 @@ def start_world(config: CloudConfig) -> IppWorld:
     passcode = service.passcodes.issue(issued.id, "ipptool").passcode
     tag = random_tag()
     service.identity.add_card(issued.id, tag, "badge")
-    station = service.identity.create_station("Floor 2", "ipp://127.0.0.1:6310/ipp/print")
+    station = pair_station(service)
     return IppWorld(
         server=server,
         service=service,
@@ -148,7 +148,7 @@ def start_world(config: CloudConfig) -> IppWorld:
         api_token=issued.api_token,
         passcode=passcode,
         tag=tag,
-        station=service.identity.authenticate_station(station.secret),
+        station=station.principal,
     )
 
 

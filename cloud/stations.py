@@ -1,0 +1,178 @@
+"""Paired stations: authenticating their signed requests, listing and revoking them.
+
+A station is created by an approved pairing (`cloud.pairing`) with the Ed25519 public key it made
+on first start; from then on it proves itself on every request with an RFC 9421 signature
+(`cloud.http_signatures`). Invariants:
+
+* a request is accepted only if the signature verifies with the station's key, `created` is within
+  `signature_skew_s` of the cloud's clock, the body matches the signed RFC 9530 digest, the
+  station is not revoked, and the nonce has not been used by this station before;
+* the nonce is recorded with an INSERT on a primary key (station id, nonce), so a replay is refused
+  atomically on every replica sharing the database; a nonce is kept until its `created` falls out
+  of the window, after which the signature is stale anyway and the row is swept;
+* revocation takes effect on the next request: the station row is read on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from cloud.context import ServiceContext
+from cloud.db import Station, StationNonce
+from cloud.errors import InvalidSignatureError, StationNotFoundError, StationRevokedError
+from cloud.http_signatures import (
+    check_content_digest,
+    parse_signature,
+    signature_base,
+    verify_signature,
+)
+from cloud.identity import StationPrincipal
+from cloud.sealing import fingerprint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StationView:
+    """A station as an admin lists it (its key only as a fingerprint)."""
+
+    id: uuid.UUID
+    site: str
+    name: str
+    printer_uri: str
+    fingerprint: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedHttpRequest:
+    """The parts of an HTTP request a station signature covers, as received."""
+
+    method: str
+    raw_path: str  # still percent-encoded, without the query
+    raw_query: str  # without the "?"
+    headers: Mapping[str, str]  # case-insensitive lookups by lower-case name
+    body: bytes
+
+
+class Stations:
+    """Signed-request authentication, listing and revocation of paired stations."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def authenticate(self, request: SignedHttpRequest) -> StationPrincipal:
+        """Resolve a signed station request to its station, recording its nonce.
+
+        Raises:
+            InvalidSignatureError: no, malformed, wrong, stale or replayed signature.
+            ContentDigestMismatchError: the body is not what the station signed.
+            StationRevokedError: the station was revoked.
+        """
+        ctx = self._ctx
+        signed = parse_signature(request.headers)
+        digest_field = request.headers.get("content-digest") or ""
+        base = signature_base(
+            signed, request.method, request.raw_path, request.raw_query, digest_field
+        )
+        with ctx.read() as db:
+            station = db.get(Station, signed.station_id)
+            if station is None or station.public_key is None or station.site != ctx.site:
+                raise InvalidSignatureError("unknown station key")
+            principal = StationPrincipal(
+                station.id, station.site, station.name, station.printer_uri
+            )
+            public_key, revoked = station.public_key, station.revoked_at is not None
+        verify_signature(public_key, signed, base)
+        # Only a holder of the key learns that it was revoked.
+        if revoked:
+            raise StationRevokedError("this station has been revoked; pair it again")
+        now = ctx.now()
+        skew_s = ctx.config.signature_skew_s
+        if abs(now.timestamp() - signed.created) > skew_s:
+            raise InvalidSignatureError(
+                f"the signature's created time is more than {skew_s} s from the cloud's clock"
+            )
+        check_content_digest(digest_field or None, request.body)
+        try:
+            with ctx.write() as db:
+                db.add(
+                    StationNonce(
+                        station_id=signed.station_id,
+                        nonce=signed.nonce,
+                        site=principal.site,
+                        created_at=datetime.fromtimestamp(signed.created, UTC),
+                    )
+                )
+        except IntegrityError:
+            log.warning("replayed signature refused for station %s", signed.station_id)
+            raise InvalidSignatureError("this signature nonce has been used before") from None
+        return principal
+
+    def list(self) -> list[StationView]:
+        """The site's stations, oldest first, revoked ones included."""
+        with self._ctx.read() as db:
+            rows = db.scalars(
+                select(Station)
+                .where(Station.site == self._ctx.site)
+                .order_by(Station.created_at, Station.id)
+            )
+            return [_view(row) for row in rows]
+
+    def get(self, station_id: uuid.UUID) -> StationView:
+        """One station of the site.
+
+        Raises:
+            StationNotFoundError: no such station in this site.
+        """
+        with self._ctx.read() as db:
+            row = db.get(Station, station_id)
+            if row is None or row.site != self._ctx.site:
+                raise StationNotFoundError("no such station")
+            return _view(row)
+
+    def revoke(self, station_id: uuid.UUID) -> StationView:
+        """Revoke a station at once: its next request fails with `station-revoked` (idempotent).
+
+        Raises:
+            StationNotFoundError: no such station in this site.
+        """
+        ctx = self._ctx
+        with ctx.write() as db:
+            row = db.get(Station, station_id)
+            if row is None or row.site != ctx.site:
+                raise StationNotFoundError("no such station")
+            if row.revoked_at is None:
+                row.revoked_at = ctx.now()
+                ctx.audit(db, "station-revoked", station_id=station_id)
+            view = _view(row)
+        log.info("station %s revoked", station_id)
+        return view
+
+    def sweep_nonces(self) -> int:
+        """Forget nonces whose signatures are stale anyway; returns how many."""
+        ctx = self._ctx
+        horizon = ctx.now() - timedelta(seconds=ctx.config.signature_skew_s + 1)
+        with ctx.write() as db:
+            result = db.execute(delete(StationNonce).where(StationNonce.created_at < horizon))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _view(row: Station) -> StationView:
+    return StationView(
+        id=row.id,
+        site=row.site,
+        name=row.name,
+        printer_uri=row.printer_uri,
+        fingerprint=fingerprint(row.public_key) if row.public_key is not None else None,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )

@@ -1,0 +1,116 @@
+"""`pullprint pair CODE`: an admin approves a station's pairing request, on the cloud host.
+
+    pullprint admin site init --data-dir /var/lib/pullprint           # once per site
+    pullprint pair BCDF-GHJK --printer "Floor 2" --printer-uri ipps://p2.local/ipp/print \\
+        --data-dir /var/lib/pullprint
+
+The station shows the code and its key fingerprint; this command shows the fingerprint of the
+request that code names, asks the admin to compare the two, and then approves (or, on "no",
+denies) it. Approval seals the grant for the station, including the site key for credential tags.
+
+The site key lives in a site-key file the admin keeps (default
+`$XDG_CONFIG_HOME/pullprint/site-keys/<site>.key`, mode 0600), outside the cloud's data directory
+and database: the cloud never stores it in the clear (DESIGN.md, "Security constructions"), and
+this command is the only place it is read, to be sealed to the new station's key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import stat
+from pathlib import Path
+
+SITE_KEY_BYTES = 32
+
+
+def default_site_key_path(site: str) -> Path:
+    """Where `admin site init` puts a site's key unless told otherwise."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "pullprint" / "site-keys" / f"{site}.key"
+
+
+def write_new_site_key(path: Path) -> None:
+    """Write a fresh random site key (64 hex characters, mode 0600), never overwriting one.
+
+    Raises:
+        FileExistsError: `path` exists (replacing it would orphan every enrolled badge).
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secrets.token_hex(SITE_KEY_BYTES) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_site_key(path: Path) -> bytes:
+    """Read a site-key file (64 hex characters).
+
+    Raises:
+        CliError: missing, readable by others, or malformed (the message never shows the key).
+    """
+    from tools.cli import CliError  # noqa: PLC0415 - tools.cli imports this module
+
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise CliError(
+            f"no site key at {path}: run `pullprint admin site init` (or pass --site-key-file)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read the site key {path}: {exc}") from exc
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise CliError(f"the site key {path} is readable by others; run: chmod 600 {path}")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != SITE_KEY_BYTES:
+        raise CliError(f"{path} is not a site key (64 hex characters)")
+    return key
+
+
+def _cmd_pair(args: argparse.Namespace) -> int:
+    from tools.admin import open_service  # noqa: PLC0415 - the cloud stack loads only when used
+    from tools.cli import CliError  # noqa: PLC0415 - tools.cli imports this module
+
+    with open_service(args) as service:
+        site = args.site or service.config.site
+        key_path = Path(args.site_key_file) if args.site_key_file else default_site_key_path(site)
+        site_key = read_site_key(key_path)
+        pending = service.pairing.find(args.code)
+        print(f"pairing request {pending.request_id}")
+        print(f"  key fingerprint: {pending.fingerprint}")
+        print(f"  printer:         {args.printer} at {args.printer_uri} (site {site})")
+        if not args.yes:
+            answer = input("Does the station's screen show this fingerprint? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                service.pairing.deny(args.code)
+                raise CliError("denied: the station's next poll is refused; it must start again")
+        approved = service.pairing.approve(
+            args.code,
+            site_key=site_key,
+            printer_name=args.printer,
+            printer_uri=args.printer_uri,
+            site=site,
+        )
+    print(f"paired station {approved.station_id} ({approved.name})")
+    print("The station picks up its configuration at its next poll.")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `pair CODE` to the command tree."""
+    pair = sub.add_parser("pair", help="approve a station's pairing request (on the cloud host)")
+    pair.add_argument("code", help="the code the station shows, e.g. BCDF-GHJK")
+    pair.add_argument("--printer", required=True, help="the printer's name (names the station)")
+    pair.add_argument("--printer-uri", required=True, help="e.g. ipps://printer.local/ipp/print")
+    pair.add_argument("--site", help="the site (default: the cloud's)")
+    pair.add_argument("--site-key-file", help="the site key (default: see `admin site init`)")
+    pair.add_argument("--yes", action="store_true", help="approve without asking (scripts)")
+    pair.add_argument("--data-dir", help="the cloud's data directory (database, secrets.toml)")
+    pair.add_argument("--config", help="the cloud's cloud.toml")
+    pair.set_defaults(func=_cmd_pair)
