@@ -35,7 +35,6 @@ from PIL import Image
 from hardware.display.base import Display
 from hardware.errors import HardwareError, PrinterError, ReaderError
 from hardware.panel.registry import Panel
-from hardware.printers.registry import transport_for_uri
 from hardware.printers.transport import PrinterTransport
 from hardware.readers.base import CardReader
 from hardware.readers.registry import reader_from_config
@@ -52,9 +51,17 @@ from station.errors import (
     UnknownCredentialError,
 )
 from station.journal import ReleaseJournal
-from station.parts import Feedback, build_display, build_panel, check_button_names, connect_buttons
+from station.parts import (
+    Feedback,
+    build_display,
+    build_panel,
+    build_transport,
+    check_button_names,
+    connect_buttons,
+)
 from station.render import render
-from station.screens import Screen
+from station.screens import ErrorScreen, OfflineScreen, Screen
+from station.service import SystemdNotifier
 from station.signing import SignatureAuth, load_identity
 from station.workflow import (
     Button,
@@ -132,8 +139,10 @@ class Station:
         tick_interval_s: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         panel: Panel | None = None,
+        notifier: SystemdNotifier | None = None,
     ) -> None:
         self.workflow = workflow
+        self.notifier = notifier
         self.panel = panel
         self._feedback = Feedback(panel.light, panel.buzzer) if panel is not None else None
         self.reader = reader
@@ -186,9 +195,13 @@ class Station:
             self._threads.append(thread)
             thread.start()
         logger.info("station started")
+        if self.notifier is not None:
+            self.notifier.ready(f"Ready: {self.workflow.state.value}")
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the threads and release every part (reader, display, printer, cloud client)."""
+        if self.notifier is not None:
+            self.notifier.stopping()
         self._stopping.set()
         self._events.put(_STOP)
         self._commands.put(_STOP)
@@ -237,6 +250,7 @@ class Station:
                 # Ticks go in between events too, so a flood of progress events cannot starve them.
                 next_tick = now + self._tick_interval_s
                 self._handle(Tick(now))
+                self._keep_alive()
                 continue
             try:
                 item = self._events.get(timeout=next_tick - now)
@@ -245,6 +259,12 @@ class Station:
             if isinstance(item, _Stop):
                 return
             self._handle(item)
+
+    def _keep_alive(self) -> None:
+        # Only while every thread is alive: a dead worker or reader must let systemd's watchdog
+        # restart the station rather than leave a screen that never answers a tap.
+        if self.notifier is not None and all(t.is_alive() for t in self._threads):
+            self.notifier.watchdog()
 
     def _handle(self, event: Event) -> None:
         try:
@@ -290,6 +310,12 @@ class Station:
                 self._faults.clear("panel")
             except HardwareError as exc:
                 self._faults.fault("panel", "status light or buzzer failed: %s", exc)
+        if self.notifier is not None:
+            # The label only (and the reason for errors): never a user's name or job names.
+            detail = (
+                f": {screen.message}" if isinstance(screen, ErrorScreen | OfflineScreen) else ""
+            )
+            self.notifier.status(f"{screen.label}{detail}")
         # Observers hear of a screen once it is on the panel, so timings include the drawing.
         self.screens.append(screen)
         if self.on_screen is not None:
@@ -350,6 +376,15 @@ class Station:
         return SessionOpened(info.session_id, info.display_name, info.jobs, attempt)
 
     def _release(self, command: ReleaseJobs) -> DeliveryFinished:
+        # Ask the printer first: a printer out of paper or with its door open is refused before
+        # the cloud creates a release, so the job simply stays held and the user reads why.
+        check_ready = getattr(self.transport, "check_ready", None)
+        if callable(check_ready):
+            try:
+                check_ready()
+            except PrinterError as exc:
+                self._faults.fault("printer", "printer not ready: %s", exc)
+                return DeliveryFinished(error=f"{exc.reason} - your jobs are still held")
         try:
             releases = self.client.release(command.session_id, command.job_ids)
         except SessionExpiredError:
@@ -475,6 +510,7 @@ def build_station(
     client: StationCloud | None = None,
     on_screen: Callable[[Screen], None] | None = None,
     panel: Panel | None = None,
+    notifier: SystemdNotifier | None = None,
 ) -> Station:
     """Build a station from its config; parts passed in are used instead of the configured ones.
 
@@ -495,10 +531,7 @@ def build_station(
     if display is None:
         display = build_display(config)
     if transport is None:
-        try:
-            transport = transport_for_uri(config.printer.uri, timeout_s=config.printer.timeout_s)
-        except ValueError as exc:
-            raise ConfigError(f"[printer] uri: {exc}") from exc
+        transport = build_transport(config)
     if client is None:
         if config.cloud.station_id is None or config.cloud.key_file is None:
             raise ConfigError("[cloud] station_id and the station key are set at pairing")
@@ -530,4 +563,5 @@ def build_station(
         owns_spool_dir=owns_spool_dir,
         on_screen=on_screen,
         panel=panel,
+        notifier=notifier,
     )

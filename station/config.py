@@ -38,6 +38,7 @@ _RESERVED_ENV = {"PULLPRINT_STATION_CONFIG"}
 READERS = READER_KINDS
 DISPLAYS = DISPLAY_KINDS
 PANEL_DRIVERS = ("none", "simulated", "gpio")
+PRINTER_MODES = ("ipps-only", "ipps-then-ipp", "any")
 DISPLAY_MODES = ("1", "RGB")
 
 # The schema: section -> key -> type. Types drive the parsing of environment strings.
@@ -51,7 +52,16 @@ _SCHEMA: dict[str, dict[str, type]] = {
     },
     "identity": {"key_file": Path},
     "site": {"key_hex": str, "key_file": Path},
-    "printer": {"uri": str, "timeout_s": float},
+    "printer": {
+        "uri": str,
+        "timeout_s": float,
+        "pin": str,
+        "mode": str,
+        "ipp_uri": str,
+        "raw_uri": str,
+        "raw_pjl": bool,
+        "snmp_community": str,
+    },
     "hardware": {
         "reader": str,
         "display": str,
@@ -120,6 +130,13 @@ class PrinterConfig:
 
     uri: str
     timeout_s: float = 30.0
+    # How the printer may be reached, recorded at pairing (hardware.printers.fallback):
+    pin: str | None = None  # base64 SHA-256 of the printer's public key (ipps://)
+    mode: str | None = None  # ipps-only | ipps-then-ipp | any; None: only `uri`, no fallback
+    ipp_uri: str | None = None
+    raw_uri: str | None = None
+    raw_pjl: bool = True
+    snmp_community: str | None = field(default=None, repr=False)  # RAW page-count proof
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +338,16 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
         printer=PrinterConfig(
             uri=_printer_uri(printer.text("uri")),
             timeout_s=printer.number("timeout_s", 30.0),
+            pin=printer.text("pin") if printer.has("pin") else None,
+            mode=printer.choice("mode", "ipps-only", PRINTER_MODES)
+            if printer.has("mode")
+            else None,
+            ipp_uri=_printer_uri(printer.text("ipp_uri")) if printer.has("ipp_uri") else None,
+            raw_uri=_printer_uri(printer.text("raw_uri")) if printer.has("raw_uri") else None,
+            raw_pjl=printer.values.get("raw_pjl", True) is not False,
+            snmp_community=printer.text("snmp_community")
+            if printer.has("snmp_community")
+            else None,
         ),
         hardware=HardwareConfig(
             reader=hardware.choice("reader", "simulated", READERS),

@@ -7,6 +7,8 @@ pin map is loaded once and checked against the display's bus before any pin is c
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
+from urllib.parse import urlsplit
 
 from hardware.display.base import Display
 from hardware.display.registry import display_from_config
@@ -15,6 +17,9 @@ from hardware.errors import HardwareError
 from hardware.panel.base import Buzzer, LightPattern, Sound, StatusLight
 from hardware.panel.pinmap import PinMap, load_pin_map
 from hardware.panel.registry import Panel, panel_from_config
+from hardware.printers.fallback import FallbackMode, FallbackTransport, PrinterPolicy
+from hardware.printers.registry import transport_for_uri
+from hardware.printers.transport import PrinterTransport
 from station.config import StationConfig
 from station.errors import ConfigError
 from station.screens import (
@@ -50,6 +55,37 @@ def _pin_map(config: StationConfig) -> PinMap | None:
         )
     except (ValueError, OSError, HardwareError) as exc:
         raise ConfigError(f"[panel] pin_map {hw.pin_map!r}: {exc}") from exc
+
+
+def build_transport(config: StationConfig) -> PrinterTransport:
+    """The printer, as paired: one URI, or a fallback policy (IPPS -> IPP -> RAW) with its pin."""
+    printer = config.printer
+    try:
+        if printer.mode is None:
+            return transport_for_uri(printer.uri, timeout_s=printer.timeout_s, pin=printer.pin)
+        ipps = printer.uri if printer.uri.startswith("ipps://") else None
+        ipp = printer.ipp_uri or (printer.uri if printer.uri.startswith("ipp://") else None)
+        raw = printer.raw_uri or (printer.uri if printer.uri.startswith("socket://") else None)
+        snmp = None
+        if printer.snmp_community is not None:
+            # pysnmp is loaded only by stations that confirm RAW jobs by page count.
+            from hardware.snmp.client import SnmpTarget  # noqa: PLC0415
+            from hardware.snmp.credentials import CommunityCredentials  # noqa: PLC0415
+
+            host = urlsplit(raw or ipp or printer.uri).hostname or ""
+            snmp = SnmpTarget(host, CommunityCredentials(printer.snmp_community))
+        policy = PrinterPolicy(
+            cast(FallbackMode, printer.mode),
+            ipps_uri=ipps,
+            pin=printer.pin,
+            ipp_uri=ipp,
+            raw_uri=raw,
+            raw_pjl=printer.raw_pjl,
+            snmp=snmp,
+        )
+        return FallbackTransport(policy, timeout_s=printer.timeout_s)
+    except ValueError as exc:
+        raise ConfigError(f"[printer] {exc}") from exc
 
 
 def build_display(config: StationConfig) -> Display:

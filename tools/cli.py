@@ -67,10 +67,11 @@ def _cmd_station_run(args: argparse.Namespace) -> int:
     from station.app import build_station
     from station.config import load_config
     from station.errors import StationError
+    from station.service import SystemdNotifier
 
     try:
         config = load_config(Path(args.config), dict(_environ()))
-        station = build_station(config)
+        station = build_station(config, notifier=SystemdNotifier(_environ()))
     except StationError as exc:
         raise CliError(str(exc)) from exc
     import signal
