@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,6 +89,28 @@ def _cmd_station_run(args: argparse.Namespace) -> int:
         pass
     finally:
         station.stop()
+    return 0
+
+
+def _cmd_station_pair(args: argparse.Namespace) -> int:
+    from station.errors import StationError
+    from tools.station_pair import StationPairError, pair_and_configure, show_on_terminal
+
+    try:
+        grant = pair_and_configure(
+            args.cloud,
+            Path(args.state_dir),
+            Path(args.config),
+            name=args.name,
+            show=show_on_terminal,
+            force=args.force,
+        )
+    except (StationError, StationPairError) as exc:
+        raise CliError(str(exc)) from exc
+    print(
+        f"paired as station {grant.station_id} for printer {grant.printer_name!r}; "
+        f"config written to {args.config}"
+    )
     return 0
 
 
@@ -199,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = station.add_parser("run", help="run the station")
     run.add_argument("--config", default="/etc/pullprint/station.toml")
     run.set_defaults(func=_cmd_station_run)
+    pair = station.add_parser("pair", help="pair this station with the cloud (shows a code)")
+    pair.add_argument("--cloud", required=True, help="the cloud's base URL")
+    pair.add_argument("--name", default=os.uname().nodename, help="the station's name")
+    pair.add_argument("--state-dir", default="/var/lib/pullprint", help="keys and spool live here")
+    pair.add_argument("--config", default="/etc/pullprint/station.toml", help="config to write")
+    pair.add_argument("--force", action="store_true", help="replace an existing config")
+    pair.set_defaults(func=_cmd_station_pair)
     screens = station.add_parser("screens", help="write every screen, with sample data, as PNG")
     screens.add_argument("--size", default="320x240", help="display size WxH (default 320x240)")
     screens.add_argument("--mode", choices=["1", "RGB"], help="default: 1 up to 64 px high")
