@@ -183,6 +183,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.admin",
     "tools.pair_cmd",
     "tools.image_cmd",
+    "tools.bench_ipp",
 )
 
 

@@ -1,0 +1,436 @@
+"""`pullprint bench-ipp`: IPP submissions to our endpoint and to a private cupsd, one ipptool file.
+
+Both peers run on 127.0.0.1 in one run and get byte-identical work from one generated ipptool file:
+
+1. `jobs` Print-Jobs of a small (~100 KB) PDF with `job-hold-until=indefinite`, listed `jobs` times
+   in one file, so ipptool sends them over one keep-alive connection: jobs/s for each and the ratio.
+2. One large document (default 100 MB, generated to a temp file): MB/s for each and the ratio.
+
+The peer is Debian's cupsd started privately (its own ServerRoot, `MaxJobs 0`, a raw queue
+`hold` on `file:///dev/null` whose jobs stay held, so nothing is ever printed or sent anywhere);
+ours is the embedded cloud with a user and an app passcode, credentials in the URI. Figures are
+printed, never asserted (IPP-NOTES.md, "CUPS as a peer for benchmarks").
+
+Times are ipptool's wall clock, one process per file: its start-up (a few ms) is in the figures,
+and against ours the first request's 401 + retry with Basic credentials (libcups then keeps
+sending them on the connection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+EMAIL = "bench@example.org"
+SMALL_BYTES = 100_000
+QUEUE = "hold"
+
+
+@dataclass(frozen=True)
+class BenchIppOptions:
+    """What to measure."""
+
+    jobs: int = 500
+    big_mb: int = 100
+    json_output: bool = False
+
+
+@dataclass(frozen=True)
+class PeerFigures:
+    """One peer's figures."""
+
+    jobs: int
+    jobs_s: float
+    jobs_per_s: float
+    big_bytes: int
+    big_s: float
+    big_mb_per_s: float
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tool(name: str) -> str:
+    """The full path of a command-line tool."""
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} is missing: apt-get install cups cups-ipp-utils")
+    return path
+
+
+def _environment() -> dict[str, str]:
+    """ipptool and the CUPS tools must talk to 127.0.0.1 directly, never through a proxy."""
+    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+
+def small_pdf(size: int = SMALL_BYTES) -> bytes:
+    """A valid one-page PDF of about `size` bytes (random text lines, so it compresses poorly)."""
+    from tools.samples import make_pdf  # noqa: PLC0415 - loads only when used
+
+    lines: list[str] = []
+    document = make_pdf(lines)
+    while len(document) < size:
+        lines.extend(os.urandom(40).hex() for _ in range(max(1, (size - len(document)) // 60)))
+        document = make_pdf(lines, title="bench")
+    return document
+
+
+def write_big_document(path: Path, size: int) -> None:
+    """`size` bytes starting like a PDF, written in 1 MiB blocks (never held whole in memory)."""
+    block = os.urandom(MIB)
+    with path.open("wb") as out:
+        written = 0
+        out.write(b"%PDF-1.4\n")
+        written += 9
+        while written < size:
+            n = min(MIB, size - written)
+            out.write(block[:n])
+            written += n
+
+
+def ipptool_file(path: Path, document: Path, repeat: int, job_name: str) -> None:
+    """An ipptool file with `repeat` held Print-Jobs of `document`, one connection for all."""
+    test = f"""{{
+  NAME "Print-Job held {job_name}"
+  OPERATION Print-Job
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR name requesting-user-name $user
+  ATTR name job-name "{job_name}"
+  ATTR mimeMediaType document-format application/pdf
+  GROUP job-attributes-tag
+  ATTR keyword job-hold-until indefinite
+  FILE "{document}"
+  STATUS successful-ok
+}}
+"""
+    path.write_text(test * repeat)
+
+
+def run_ipptool(test_file: Path, uri: str, timeout_s: float) -> float:
+    """Run ipptool once; the wall-clock seconds it took. Raises if any request failed."""
+    started = time.monotonic()
+    done = subprocess.run(  # noqa: S603 - a fixed tool and a file of our own
+        [_tool("ipptool"), "-q", "-T", str(int(timeout_s)), uri, str(test_file)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=_environment(),
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    if done.returncode != 0:
+        safe = uri.rsplit("@", maxsplit=1)[-1]
+        raise RuntimeError(
+            f"ipptool against {safe} exited {done.returncode}: "
+            f"{(done.stdout + done.stderr)[-1500:]}"
+        )
+    return elapsed
+
+
+class PrivateCupsd:
+    """cupsd on 127.0.0.1 with all its state in `root`, a queue `hold`; stopped by PID."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.socket = root / "cups.sock"
+        self.env = {**_environment(), "CUPS_SERVER": str(self.socket)}
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def queue_uri(self) -> str:
+        """The held queue's IPP URI."""
+        return f"ipp://127.0.0.1:{self.port}/printers/{QUEUE}"
+
+    def start(self) -> None:
+        """Write the config, start cupsd in the foreground, add the queue."""
+        root = self.root
+        for name in ("etc/ppd", "spool/tmp", "tmp", "cache", "state", "log"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+        (root / "etc/cupsd.conf").write_text(
+            f"Listen 127.0.0.1:{self.port}\nListen {self.socket}\nBrowsing No\nLogLevel warn\n"
+            "MaxJobs 0\nMaxJobsPerPrinter 0\nMaxJobsPerUser 0\nPreserveJobHistory No\n"
+            "PreserveJobFiles No\nWebInterface No\n"
+            "<Location />\n  Order allow,deny\n  Allow all\n</Location>\n"
+            "<Policy default>\n  <Limit All>\n    Order allow,deny\n    Allow all\n"
+            "  </Limit>\n</Policy>\n"
+        )
+        (root / "etc/cups-files.conf").write_text(
+            f"ServerRoot {root}/etc\nRequestRoot {root}/spool\nTempDir {root}/tmp\n"  # noqa: S108
+            f"CacheDir {root}/cache\nStateDir {root}/state\nErrorLog {root}/log/error_log\n"
+            f"AccessLog {root}/log/access_log\nPageLog {root}/log/page_log\n"
+            "ServerBin /usr/lib/cups\nDataDir /usr/share/cups\nSystemGroup root\n"
+            "FileDevice Yes\nPrintcap\n"
+        )
+        for path in [root, *root.rglob("*")]:  # cupsd runs filters as user lp
+            path.chmod(0o777 if path.is_dir() else 0o666)
+        self._process = subprocess.Popen(  # noqa: S603 - the system's cupsd, our config
+            [
+                _tool("cupsd"),
+                "-f",
+                "-c",
+                str(root / "etc/cupsd.conf"),
+                "-s",
+                str(root / "etc/cups-files.conf"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while self.run("lpstat", "-r").returncode != 0:
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                raise RuntimeError(f"cupsd did not start:\n{self.log()}")
+            time.sleep(0.05)
+        # A raw queue on /dev/null that holds every job by default too: nothing leaves the host.
+        # Right after start-up cupsd sometimes drops the first lpadmin connection: retry.
+        for _attempt in range(20):
+            added = self._add_queue()
+            if added.returncode == 0:
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"lpadmin failed: {added.stderr}\n{self.log()}")
+
+    def _add_queue(self) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            "lpadmin",
+            "-p",
+            QUEUE,
+            "-E",
+            "-v",
+            "file:///dev/null",
+            "-m",
+            "raw",
+            "-o",
+            "job-hold-until-default=indefinite",
+        )
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a CUPS command-line tool against this cupsd."""
+        return subprocess.run(  # noqa: S603 - CUPS tools with our arguments
+            [_tool(args[0]), *args[1:]],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def held_jobs(self) -> int:
+        """How many jobs the queue holds (`lpstat -o`)."""
+        listed = self.run("lpstat", "-o", QUEUE).stdout
+        return len([line for line in listed.splitlines() if line.strip()])
+
+    def log(self) -> str:
+        """The end of cupsd's error log."""
+        path = self.root / "log/error_log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
+
+    def stop(self) -> None:
+        """Stop cupsd by PID."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)
+            self._process = None
+
+
+@dataclass
+class Cloud:
+    """The embedded cloud on loopback with one user and an app passcode."""
+
+    server: Any
+    api_token: str
+    passcode: str
+
+    @property
+    def print_uri(self) -> str:
+        """ipp://email:passcode@127.0.0.1:port/ipp/print (`%40` for the @)."""
+        user = urllib.parse.quote(EMAIL, safe="")
+        return f"ipp://{user}:{self.passcode}@127.0.0.1:{self.server.port}/ipp/print"
+
+    def held_jobs(self) -> int:
+        """The user's held jobs, through the REST API."""
+        import httpx  # noqa: PLC0415 - the cloud stack loads only when used
+
+        reply = httpx.get(
+            f"{self.server.url}/api/v1/jobs",
+            headers={"Authorization": f"Bearer {self.api_token}"},
+            timeout=60,
+        )
+        reply.raise_for_status()
+        return len(reply.json()["jobs"])
+
+
+def start_cloud(data_dir: Path) -> Cloud:
+    """Fresh secrets in `data_dir`, the app under uvicorn on 127.0.0.1, a user with a passcode."""
+    from cloud.app import create_app  # noqa: PLC0415 - the cloud stack loads only when used
+    from cloud.config import generate_secrets, load_config  # noqa: PLC0415 - as above
+    from cloud.server import start_in_thread  # noqa: PLC0415 - as above
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    generate_secrets(data_dir / "secrets.toml")
+    config = load_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)})
+    app = create_app(config, run_sweeper=False)
+    server = start_in_thread(app)
+    try:
+        service = app.state.service
+        issued = service.identity.create_user(EMAIL, "Bench")
+        passcode = service.passcodes.issue(issued.id, "bench-ipp").passcode
+    except BaseException:
+        server.stop()
+        raise
+    return Cloud(server=server, api_token=issued.api_token, passcode=passcode)
+
+
+@dataclass
+class BenchIppResult:
+    """Both peers' figures, the ratios, and what each peer ended up holding."""
+
+    jobs: int
+    small_bytes: int
+    big_bytes: int
+    ours: PeerFigures
+    cupsd: PeerFigures
+    jobs_ratio: float
+    mb_ratio: float
+    ours_held: int
+    cupsd_held: int
+    cpus: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def _measure(uri: str, small_file: Path, big_file: Path, jobs: int, big: int) -> PeerFigures:
+    jobs_s = run_ipptool(small_file, uri, timeout_s=max(60.0, jobs * 2.0))
+    big_s = run_ipptool(big_file, uri, timeout_s=max(120.0, big / MIB * 5))
+    return PeerFigures(
+        jobs=jobs,
+        jobs_s=jobs_s,
+        jobs_per_s=jobs / jobs_s,
+        big_bytes=big,
+        big_s=big_s,
+        big_mb_per_s=big / MIB / big_s,
+    )
+
+
+def bench_ipp(options: BenchIppOptions) -> BenchIppResult:
+    """Start both peers, run the same ipptool files against each, stop everything."""
+    if options.jobs < 1 or options.big_mb < 1:
+        raise ValueError("--jobs and --big-mb must be at least 1")
+    missing = [tool for tool in ("ipptool", "cupsd", "lpadmin", "lpstat") if not shutil.which(tool)]
+    if missing:
+        raise RuntimeError(f"missing {missing}: apt-get install cups cups-ipp-utils")
+    big = options.big_mb * MIB
+    # Not under a private tmp: cupsd reads the documents and runs helpers as user lp.
+    root = Path(tempfile.mkdtemp(prefix="pullprint-bench-ipp-", dir="/tmp"))
+    cupsd: PrivateCupsd | None = None
+    cloud: Cloud | None = None
+    try:
+        work = root / "work"
+        work.mkdir()
+        small_doc, big_doc = work / "small.pdf", work / "big.pdf"
+        small_doc.write_bytes(small_pdf())
+        write_big_document(big_doc, big)
+        small_test, big_test = work / "small-jobs.test", work / "big-job.test"
+        ipptool_file(small_test, small_doc, options.jobs, "small")
+        ipptool_file(big_test, big_doc, 1, "big")
+        for path in (root, work, *work.iterdir()):
+            path.chmod(0o777 if path.is_dir() else 0o666)
+
+        cupsd = PrivateCupsd(root / "cupsd")
+        cupsd.start()
+        cloud = start_cloud(root / "cloud")
+        # Alternate the peers: cupsd first, then ours, so neither gets only a warm cache.
+        theirs = _measure(cupsd.queue_uri, small_test, big_test, options.jobs, big)
+        ours = _measure(cloud.print_uri, small_test, big_test, options.jobs, big)
+        return BenchIppResult(
+            jobs=options.jobs,
+            small_bytes=small_doc.stat().st_size,
+            big_bytes=big,
+            ours=ours,
+            cupsd=theirs,
+            jobs_ratio=ours.jobs_per_s / theirs.jobs_per_s,
+            mb_ratio=ours.big_mb_per_s / theirs.big_mb_per_s,
+            ours_held=cloud.held_jobs(),
+            cupsd_held=cupsd.held_jobs(),
+            cpus=os.cpu_count(),
+        )
+    finally:
+        if cloud is not None:
+            cloud.server.stop()
+        if cupsd is not None:
+            cupsd.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def print_table(result: BenchIppResult) -> None:
+    """The figures as a small table."""
+    print(
+        f"PullPrint bench-ipp ({result.cpus} CPUs, loopback, ipptool over one keep-alive "
+        f"connection, jobs held with job-hold-until=indefinite)"
+    )
+    print(f"  {'':<34} {'PullPrint':>12} {'cupsd':>12} {'ratio':>8}")
+    print(
+        f"  {f'{result.jobs} Print-Jobs of {result.small_bytes // 1000} KB':<34} "
+        f"{result.ours.jobs_per_s:>8.1f} j/s {result.cupsd.jobs_per_s:>8.1f} j/s "
+        f"{result.jobs_ratio:>7.2f}x"
+    )
+    print(
+        f"  {f'one {result.big_bytes // MIB} MB document':<34} "
+        f"{result.ours.big_mb_per_s:>7.1f} MB/s {result.cupsd.big_mb_per_s:>7.1f} MB/s "
+        f"{result.mb_ratio:>7.2f}x"
+    )
+    print(f"  held jobs afterwards: PullPrint {result.ours_held}, cupsd {result.cupsd_held}")
+
+
+def run_bench_ipp(options: BenchIppOptions) -> int:
+    """Run the benchmark and print its figures (a table, or one JSON object)."""
+    result = bench_ipp(options)
+    if options.json_output:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print_table(result)
+    return 0
+
+
+def _cmd_bench_ipp(args: argparse.Namespace) -> int:
+    from tools.cli import CliError  # noqa: PLC0415 - tools.cli imports this module
+
+    options = BenchIppOptions(jobs=args.jobs, big_mb=args.big_mb, json_output=args.json)
+    try:
+        return run_bench_ipp(options)
+    except (RuntimeError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `bench-ipp` to the command tree."""
+    bench = sub.add_parser(
+        "bench-ipp", help="IPP jobs/s and MB/s: our endpoint vs a private cupsd, same ipptool file"
+    )
+    bench.add_argument("--jobs", type=int, default=500, help="held Print-Jobs of a ~100 KB PDF")
+    bench.add_argument("--big-mb", type=int, default=100, help="size of the large document")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(func=_cmd_bench_ipp)
