@@ -55,7 +55,7 @@ class ServiceContext:
 
     @property
     def site(self) -> str:
-        """The site every row is written to (one site per cloud until tenancy lands)."""
+        """The default site (the config's): where the bootstrap admin and the sweeper act."""
         return self.config.site
 
     @contextmanager
@@ -85,11 +85,15 @@ class ServiceContext:
         session_id: uuid.UUID | None = None,
         release_id: uuid.UUID | None = None,
         detail: str | None = None,
+        site: str | None = None,
     ) -> None:
-        """Record an audit event in the caller's transaction (ids only, never secrets)."""
+        """Record an audit event in the caller's transaction (ids only, never secrets).
+
+        `site` is the site the event belongs to (default: the config's site).
+        """
         db.add(
             AuditEvent(
-                site=self.site,
+                site=site or self.site,
                 kind=kind,
                 at=self.now(),
                 user_id=user_id,

@@ -87,6 +87,23 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class Site(Base):
+    """A tenant: every other row's `site` is a site's `name`.
+
+    `admin_token_hash` is HMAC(pepper, secret) of the site admin token `ppa_<id>.<secret>`, NULL
+    for the default site, whose admin is the bootstrap token from the config.
+    """
+
+    __tablename__ = "sites"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    admin_token_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The shortest PIN the site accepts (4..12); DESIGN.md: 6 unless a site allows fewer.
+    min_pin_digits: Mapped[int] = mapped_column(Integer, server_default="6")
+
+
 class User(Base):
     """A person who submits and releases jobs."""
 
@@ -113,6 +130,36 @@ class Credential(Base):
     lookup: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Pin(Base):
+    """A user's PIN: an Argon2id verifier over the keyed tag, and its failure counter.
+
+    The station computes the tag as HMAC(site_key, "pin/v1|" + email + "|" + PIN); the cloud keeps
+    only the Argon2id hash of the tag bytes. `failures` counts consecutive failures; from
+    `PIN_LOCK_FAILURES` on the PIN is locked (`locked_at`) until an admin resets it.
+    """
+
+    __tablename__ = "pins"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    verifier: Mapped[str] = mapped_column(String(255))
+    failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PinStationFailures(Base):
+    """Consecutive PIN failures at one station (whichever accounts they named), for back-off."""
+
+    __tablename__ = "pin_station_failures"
+
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Station(Base):

@@ -8,6 +8,7 @@
     ├── UnauthorizedError (PermissionError)        unauthorized
     │   ├── InvalidSignatureError                  invalid-signature
     │   └── StationRevokedError                    station-revoked
+    ├── ForbiddenError (PermissionError)           forbidden
     ├── NotFoundError (LookupError)                not-found
     │   ├── UserNotFoundError                      user-not-found
     │   ├── JobNotFoundError                       job-not-found
@@ -19,6 +20,7 @@
     ├── ConflictError                              conflict
     │   ├── UserExistsError                        user-exists
     │   ├── CredentialExistsError                  credential-exists
+    │   ├── SiteExistsError                        site-exists
     │   ├── JobNotHeldError                        job-not-held
     │   ├── ReleaseNotActiveError                  release-not-active
     │   └── ReleaseConflictError                   release-conflict
@@ -34,6 +36,7 @@
     │   ├── AccessDeniedError                      access_denied
     │   └── InvalidGrantError                      invalid_grant
     ├── TooManyRequestsError                       rate-limited
+    ├── PinLockedError (PermissionError)           pin-locked
     ├── GoneError                                  gone
     │   └── SessionExpiredError                    session-expired
     └── StorageError (OSError)                     storage-error
@@ -97,6 +100,13 @@ class StationRevokedError(UnauthorizedError):
     code = "station-revoked"
     title = "Station revoked"
     challenge = "Signature"
+
+
+class ForbiddenError(CloudError, PermissionError):
+    """Authenticated, but this principal may not do this (e.g. a site admin sweeping all sites)."""
+
+    code = "forbidden"
+    title = "Forbidden"
 
 
 class NotFoundError(CloudError, LookupError):
@@ -174,6 +184,13 @@ class CredentialExistsError(ConflictError):
 
     code = "credential-exists"
     title = "Credential exists"
+
+
+class SiteExistsError(ConflictError):
+    """A site with this name already exists."""
+
+    code = "site-exists"
+    title = "Site exists"
 
 
 class JobNotHeldError(ConflictError):
@@ -283,6 +300,13 @@ class TooManyRequestsError(CloudError):
     def __init__(self, detail: str | None = None, *, retry_after_s: int = 60) -> None:
         super().__init__(detail)
         self.retry_after_s = max(1, int(retry_after_s))
+
+
+class PinLockedError(CloudError, PermissionError):
+    """Too many wrong PINs in a row: the PIN is disabled until an admin resets it."""
+
+    code = "pin-locked"
+    title = "PIN locked"
 
 
 class GoneError(CloudError):

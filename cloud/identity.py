@@ -32,6 +32,7 @@ from cloud.errors import (
     UserExistsError,
     UserNotFoundError,
 )
+from cloud.sites import require_site
 
 log = logging.getLogger(__name__)
 
@@ -104,46 +105,53 @@ def _split_token(token: str, prefix: str) -> tuple[uuid.UUID, str] | None:
 
 
 class Identity:
-    """Enrolment and authentication of users, cards and the admin."""
+    """Enrolment and authentication of users and cards (admins: `cloud.sites`)."""
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
     # -- enrolment ---------------------------------------------------------------------------
 
-    def create_user(self, email: str, display_name: str) -> IssuedUser:
-        """Create a user and issue their API token (returned once, stored only as an HMAC).
+    def create_user(self, email: str, display_name: str, site: str | None = None) -> IssuedUser:
+        """Create a user in `site` (default: the config's) and issue their API token.
+
+        The token is returned once and stored only as an HMAC.
 
         Raises:
             UserExistsError: the email is already taken in this site.
+            NotFoundError: the site was never added.
         """
         ctx = self._ctx
+        site = site or ctx.site
         user_id = uuid.uuid4()
         secret = secrets.token_urlsafe(32)
         email = email.strip()
         try:
             with ctx.write() as db:
-                taken = db.scalar(select(User.id).where(User.site == ctx.site, User.email == email))
+                require_site(db, site)
+                taken = db.scalar(select(User.id).where(User.site == site, User.email == email))
                 if taken is not None:
                     raise UserExistsError("a user with this email already exists")
                 db.add(
                     User(
                         id=user_id,
-                        site=ctx.site,
+                        site=site,
                         email=email,
                         display_name=display_name,
                         token_hash=ctx.keyed_hash(secret.encode()),
                         created_at=ctx.now(),
                     )
                 )
-                ctx.audit(db, "user-created", user_id=user_id)
+                ctx.audit(db, "user-created", user_id=user_id, site=site)
         except IntegrityError as exc:  # a concurrent insert won the race
             raise UserExistsError("a user with this email already exists") from exc
         log.info("created user %s", user_id)
         return IssuedUser(user_id, email, display_name, f"{USER_TOKEN_PREFIX}{user_id}.{secret}")
 
-    def add_card(self, user_id: uuid.UUID, tag: str, label: str = "") -> CardView:
-        """Enrol a badge for a user, by the tag the station computes for it.
+    def add_card(
+        self, user_id: uuid.UUID, tag: str, label: str = "", site: str | None = None
+    ) -> CardView:
+        """Enrol a badge for a user of `site` (default: the config's), by its station tag.
 
         Raises:
             InvalidTagError: the tag is malformed.
@@ -151,19 +159,20 @@ class Identity:
             CredentialExistsError: the tag is already enrolled (to anyone).
         """
         ctx = self._ctx
+        site = site or ctx.site
         lookup = ctx.keyed_hash(parse_tag(tag))
         card_id = uuid.uuid4()
         try:
             with ctx.write() as db:
-                user = db.get(User, user_id)
-                if user is None or user.site != ctx.site:
+                user = db.scalar(select(User).where(User.id == user_id, User.site == site))
+                if user is None:
                     raise UserNotFoundError("no such user")
                 if db.scalar(select(Credential.id).where(Credential.lookup == lookup)):
                     raise CredentialExistsError("this credential is already enrolled")
                 db.add(
                     Credential(
                         id=card_id,
-                        site=ctx.site,
+                        site=site,
                         user_id=user_id,
                         kind="card",
                         lookup=lookup,
@@ -171,23 +180,13 @@ class Identity:
                         created_at=ctx.now(),
                     )
                 )
-                ctx.audit(db, "credential-added", user_id=user_id)
+                ctx.audit(db, "credential-added", user_id=user_id, site=site)
         except IntegrityError as exc:
             raise CredentialExistsError("this credential is already enrolled") from exc
         log.info("enrolled a card for user %s", user_id)
         return CardView(card_id, user_id, label)
 
     # -- authentication ----------------------------------------------------------------------
-
-    def authenticate_admin(self, token: str) -> None:
-        """Accept only the configured admin token.
-
-        Raises:
-            UnauthorizedError: any other token.
-        """
-        expected = self._ctx.config.admin_token.encode()
-        if not hmac.compare_digest(token.encode(), expected):
-            raise UnauthorizedError("invalid admin token")
 
     def authenticate_user(self, token: str) -> UserPrincipal:
         """Resolve a user bearer token.
@@ -202,8 +201,6 @@ class Identity:
             if not self._check(secret, user.token_hash if user is not None else None):
                 raise UnauthorizedError("invalid user token")
             assert user is not None
-            if user.site != self._ctx.site:
-                raise UnauthorizedError("invalid user token")
             return UserPrincipal(user.id, user.site, user.email, user.display_name)
 
     def _check(self, secret: str, stored_hash: str | None) -> bool:

@@ -76,12 +76,12 @@ class JobView:
         )
 
 
-def held_jobs_query(ctx: ServiceContext, owner_id: uuid.UUID, now: datetime) -> Select[Job]:
-    """The owner's held, unexpired jobs, oldest first (expiry counts before the sweeper runs)."""
+def held_jobs_query(site: str, owner_id: uuid.UUID, now: datetime) -> Select[Job]:
+    """The owner's held, unexpired jobs in `site`, oldest first (expiry counts before sweeping)."""
     return (
         select(Job)
         .where(
-            Job.site == ctx.site,
+            Job.site == site,
             Job.owner_id == owner_id,
             Job.state == JobState.HELD,
             Job.expires_at > now,
@@ -111,7 +111,8 @@ def destroy_content(
     )
     if cast("CursorResult[Any]", result).rowcount != 1:
         return False
-    ctx.audit(db, "content-destroyed", job_id=job_id, detail=str(to))
+    site = db.scalar(select(Job.site).where(Job.id == job_id))
+    ctx.audit(db, "content-destroyed", job_id=job_id, detail=str(to), site=site)
     return True
 
 
@@ -136,25 +137,27 @@ class Jobs:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
-    def list_held(self, owner_id: uuid.UUID) -> list[JobView]:
-        """The owner's held jobs, oldest first."""
+    def list_held(self, owner_id: uuid.UUID, site: str | None = None) -> list[JobView]:
+        """The owner's held jobs in `site` (default: the config's), oldest first."""
+        site = site or self._ctx.site
         with self._ctx.read() as db:
-            rows = db.scalars(held_jobs_query(self._ctx, owner_id, self._ctx.now()))
+            rows = db.scalars(held_jobs_query(site, owner_id, self._ctx.now()))
             return [JobView.of(job) for job in rows]
 
-    def get(self, job_id: uuid.UUID) -> JobView:
-        """Any job of this site, in any state (for admins).
+    def get(self, job_id: uuid.UUID, site: str | None = None) -> JobView:
+        """Any job of `site` (default: the config's), in any state (for admins).
 
         Raises:
-            JobNotFoundError: no such job.
+            JobNotFoundError: no such job in this site.
         """
+        site = site or self._ctx.site
         with self._ctx.read() as db:
-            job = db.get(Job, job_id)
-            if job is None or job.site != self._ctx.site:
+            job = db.scalar(select(Job).where(Job.id == job_id, Job.site == site))
+            if job is None:
                 raise JobNotFoundError("no such job")
             return JobView.of(job)
 
-    def delete(self, owner_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    def delete(self, owner_id: uuid.UUID, job_id: uuid.UUID, site: str | None = None) -> None:
         """Delete one of the owner's jobs and destroy its content (idempotent).
 
         Raises:
@@ -162,9 +165,12 @@ class Jobs:
             JobNotHeldError: the job is on its way to a printer right now.
         """
         ctx = self._ctx
+        site = site or ctx.site
         with ctx.write() as db:
-            job = db.get(Job, job_id)
-            if job is None or job.site != ctx.site or job.owner_id != owner_id:
+            job = db.scalar(
+                select(Job).where(Job.id == job_id, Job.site == site, Job.owner_id == owner_id)
+            )
+            if job is None:
                 raise JobNotFoundError("no such job")
             if job.state in JOB_FINISHED:
                 return  # already gone; deleting again changes nothing
@@ -172,21 +178,17 @@ class Jobs:
                 ctx, db, job_id, to=JobState.DELETED, from_states=[JobState.HELD]
             ):
                 raise JobNotHeldError("the job is being released and cannot be deleted now")
-            ctx.audit(db, "job-deleted", user_id=owner_id, job_id=job_id)
+            ctx.audit(db, "job-deleted", user_id=owner_id, job_id=job_id, site=site)
         log.info("job %s deleted by its owner", job_id)
         remove_blob(ctx, job_id)
 
     def expire_due(self) -> int:
-        """Expire held jobs whose expiry has passed, destroying their content; returns how many."""
+        """Expire held jobs (of every site) whose expiry has passed; returns how many."""
         ctx = self._ctx
         now = ctx.now()
         with ctx.read() as db:
             due = list(
-                db.scalars(
-                    select(Job.id).where(
-                        Job.site == ctx.site, Job.state == JobState.HELD, Job.expires_at <= now
-                    )
-                )
+                db.scalars(select(Job.id).where(Job.state == JobState.HELD, Job.expires_at <= now))
             )
         expired = []
         for job_id in due:
@@ -208,7 +210,6 @@ class Jobs:
             leftover = list(
                 db.scalars(
                     select(Job.id).where(
-                        Job.site == self._ctx.site,
                         Job.state.in_(list(JOB_FINISHED)),
                         Job.blob_key.is_not(None),
                     )

@@ -47,6 +47,7 @@ from cloud.errors import (
     TooManyRequestsError,
 )
 from cloud.sealing import KEY_BYTES, fingerprint, grant_aad, seal
+from cloud.sites import require_site
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ class Pairing:
             PairingNotFoundError: no such pending request.
             InvalidRequestError: the site key is not 32 bytes, or a name is empty.
             ConflictError: this key is already a station's.
+            NotFoundError: the site was never added (`pullprint admin site add`).
         """
         if len(site_key) != KEY_BYTES:
             raise InvalidRequestError("a site key is 32 bytes")
@@ -264,6 +266,7 @@ class Pairing:
         station_id = uuid.uuid4()
         try:
             with ctx.write() as db:
+                require_site(db, site)
                 row = self._pending(db, user_code)
                 grant = {
                     "version": 1,

@@ -86,8 +86,8 @@ class Passcodes:
     def _hash(self, passcode: str) -> str:
         return self._ctx.keyed_hash(b"passcode/v1|" + _normalise(passcode))
 
-    def user_by_email(self, email: str) -> UserPrincipal:
-        """The user with this email in this site (case-insensitive).
+    def user_by_email(self, email: str, site: str | None = None) -> UserPrincipal:
+        """The user with this email in `site` (default: the config's; case-insensitive).
 
         Raises:
             UserNotFoundError: no such user.
@@ -95,14 +95,15 @@ class Passcodes:
         with self._ctx.read() as db:
             user = db.scalar(
                 select(User).where(
-                    User.site == self._ctx.site, func.lower(User.email) == email.strip().lower()
+                    User.site == (site or self._ctx.site),
+                    func.lower(User.email) == email.strip().lower(),
                 )
             )
             if user is None:
                 raise UserNotFoundError("no user with this email")
             return UserPrincipal(user.id, user.site, user.email, user.display_name)
 
-    def issue(self, user_id: uuid.UUID, label: str = "") -> IssuedPasscode:
+    def issue(self, user_id: uuid.UUID, label: str = "", site: str | None = None) -> IssuedPasscode:
         """Issue a passcode for a user (returned once, stored only as an HMAC).
 
         Raises:
@@ -112,14 +113,15 @@ class Passcodes:
         passcode = new_passcode()
         passcode_id = uuid.uuid4()
         label = label.strip()[:_MAX_LABEL_CHARS]
+        site = site or ctx.site
         with ctx.write() as db:
-            user = db.get(User, user_id)
-            if user is None or user.site != ctx.site:
+            user = db.scalar(select(User).where(User.id == user_id, User.site == site))
+            if user is None:
                 raise UserNotFoundError("no such user")
             db.add(
                 AppPasscode(
                     id=passcode_id,
-                    site=ctx.site,
+                    site=site,
                     user_id=user_id,
                     label=label,
                     secret_hash=self._hash(passcode),
@@ -127,16 +129,17 @@ class Passcodes:
                     revoked_at=None,
                 )
             )
-            ctx.audit(db, "passcode-issued", user_id=user_id, detail=str(passcode_id))
+            ctx.audit(db, "passcode-issued", user_id=user_id, detail=str(passcode_id), site=site)
         log.info("issued app passcode %s for user %s", passcode_id, user_id)
         return IssuedPasscode(passcode_id, user_id, label, passcode)
 
-    def list_for(self, user_id: uuid.UUID) -> list[PasscodeView]:
+    def list_for(self, user_id: uuid.UUID, site: str | None = None) -> list[PasscodeView]:
         """The user's passcodes, oldest first, revoked ones included."""
+        site = site or self._ctx.site
         with self._ctx.read() as db:
             rows = db.scalars(
                 select(AppPasscode)
-                .where(AppPasscode.site == self._ctx.site, AppPasscode.user_id == user_id)
+                .where(AppPasscode.site == site, AppPasscode.user_id == user_id)
                 .order_by(AppPasscode.created_at, AppPasscode.id)
             )
             return [
@@ -144,24 +147,36 @@ class Passcodes:
                 for row in rows
             ]
 
-    def revoke(self, user_id: uuid.UUID, passcode_id: uuid.UUID) -> None:
+    def revoke(self, user_id: uuid.UUID, passcode_id: uuid.UUID, site: str | None = None) -> None:
         """Revoke one passcode at once (idempotent).
 
         Raises:
             PasscodeNotFoundError: no such passcode for this user.
         """
         ctx = self._ctx
+        site = site or ctx.site
         with ctx.write() as db:
-            row = db.get(AppPasscode, passcode_id)
-            if row is None or row.site != ctx.site or row.user_id != user_id:
+            row = db.scalar(
+                select(AppPasscode).where(
+                    AppPasscode.id == passcode_id,
+                    AppPasscode.site == site,
+                    AppPasscode.user_id == user_id,
+                )
+            )
+            if row is None:
                 raise PasscodeNotFoundError("no such passcode for this user")
             if row.revoked_at is None:
                 row.revoked_at = ctx.now()
-                ctx.audit(db, "passcode-revoked", user_id=user_id, detail=str(passcode_id))
+                ctx.audit(
+                    db, "passcode-revoked", user_id=user_id, detail=str(passcode_id), site=site
+                )
         log.info("revoked app passcode %s of user %s", passcode_id, user_id)
 
     def authenticate(self, email: str, passcode: str) -> UserPrincipal:
-        """Resolve HTTP Basic credentials (email, app passcode) to the user.
+        """Resolve HTTP Basic credentials (email, app passcode) to a user of the default site.
+
+        Emails are unique only within a site, so Basic authentication names users of the
+        config's site; users of other sites authenticate on IPP with their bearer token.
 
         Raises:
             UnauthorizedError: unknown email, or no unrevoked passcode of that user matches.
@@ -179,7 +194,9 @@ class Passcodes:
                 stored = list(
                     db.scalars(
                         select(AppPasscode.secret_hash).where(
-                            AppPasscode.user_id == user.id, AppPasscode.revoked_at.is_(None)
+                            AppPasscode.user_id == user.id,
+                            AppPasscode.site == user.site,
+                            AppPasscode.revoked_at.is_(None),
                         )
                     )
                 )

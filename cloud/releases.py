@@ -129,17 +129,24 @@ class Releases:
         grants: list[ReleaseGrant] = []
         with ctx.write() as db:
             session = active_session(ctx, db, station, session_id)
-            user = db.get(User, session.user_id)
-            assert user is not None  # foreign key
+            user = db.scalar(
+                select(User).where(User.id == session.user_id, User.site == station.site)
+            )
+            assert user is not None  # foreign key, and a session is in its user's site
             if job_ids is None:
-                ids = list(db.scalars(held_jobs_query(ctx, user.id, now).with_only_columns(Job.id)))
+                held_ids = held_jobs_query(station.site, user.id, now).with_only_columns(Job.id)
+                ids = list(db.scalars(held_ids))
             elif not job_ids:
                 raise InvalidRequestError("no jobs chosen")
             else:
                 ids = list(dict.fromkeys(job_ids))  # keep order, drop repeats
             for job_id in ids:
-                job = db.get(Job, job_id)
-                if job is None or job.site != ctx.site or job.owner_id != user.id:
+                job = db.scalar(
+                    select(Job).where(
+                        Job.id == job_id, Job.site == station.site, Job.owner_id == user.id
+                    )
+                )
+                if job is None:
                     raise JobNotFoundError("no such job")
                 if job.expires_at <= now or job.wrapped_key is None:
                     raise JobNotHeldError("the job is no longer held")
@@ -150,7 +157,7 @@ class Releases:
                     raise JobNotHeldError("the job is not held (already released or deleted)")
                 release = Release(
                     id=uuid.uuid4(),
-                    site=ctx.site,
+                    site=station.site,
                     job_id=job_id,
                     station_id=station.id,
                     session_id=session_id,
@@ -170,6 +177,7 @@ class Releases:
                     session_id=session_id,
                     job_id=job_id,
                     release_id=release.id,
+                    site=station.site,
                 )
                 grants.append(
                     ReleaseGrant(
@@ -190,8 +198,14 @@ class Releases:
         return grants
 
     def _owned(self, db: Session, station: StationPrincipal, release_id: uuid.UUID) -> Release:
-        release = db.get(Release, release_id)
-        if release is None or release.station_id != station.id or release.site != self._ctx.site:
+        release = db.scalar(
+            select(Release).where(
+                Release.id == release_id,
+                Release.site == station.site,
+                Release.station_id == station.id,
+            )
+        )
+        if release is None:
             raise ReleaseNotFoundError("no such release for this station")
         return release
 
@@ -219,8 +233,8 @@ class Releases:
             )
             if not renewed:
                 raise ReleaseNotActiveError("the release has finished")
-            job = db.get(Job, release.job_id)
-            assert job is not None  # foreign key
+            job = db.scalar(select(Job).where(Job.id == release.job_id, Job.site == station.site))
+            assert job is not None  # foreign key; a release is in its job's site
             if job.blob_key is None:
                 raise ReleaseNotActiveError("the job's content has been destroyed")
             blob_key, length = job.blob_key, job.content_bytes
@@ -231,6 +245,7 @@ class Releases:
                     station_id=station.id,
                     job_id=job.id,
                     release_id=release_id,
+                    site=station.site,
                 )
         handle = ctx.blobs.open(blob_key)
         # Serve what is stored, not what was recorded: a blob damaged at rest (cut short, grown)
@@ -312,6 +327,7 @@ class Releases:
                 job_id=job_id,
                 release_id=release_id,
                 detail=reason,
+                site=station.site,
             )
         log.info("release %s %s at station %s", release_id, outcome, station.id)
         if outcome is ReleaseState.PRINTED:
@@ -319,14 +335,13 @@ class Releases:
         return OutcomeView(release_id, outcome)
 
     def expire_leases(self) -> int:
-        """Fail releases whose lease ran out and return their jobs to the held list."""
+        """Fail releases (of every site) whose lease ran out; their jobs return to the held list."""
         ctx = self._ctx
         now = ctx.now()
         with ctx.read() as db:
             due = list(
                 db.scalars(
                     select(Release.id).where(
-                        Release.site == ctx.site,
                         Release.state.in_(list(RELEASE_ACTIVE)),
                         Release.lease_expires_at <= now,
                     )
@@ -349,13 +364,15 @@ class Releases:
                 )
                 if not failed:
                     continue  # reported or renewed meanwhile
-                job_id = db.scalar(select(Release.job_id).where(Release.id == release_id))
+                job_id, site = db.execute(
+                    select(Release.job_id, Release.site).where(Release.id == release_id)
+                ).one()
                 db.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.state == JobState.RELEASING)
                     .values(state=JobState.HELD)
                 )
-                ctx.audit(db, "lease-expired", job_id=job_id, release_id=release_id)
+                ctx.audit(db, "lease-expired", job_id=job_id, release_id=release_id, site=site)
                 expired += 1
         if expired:
             log.info("%d release lease(s) expired; jobs returned to the held list", expired)

@@ -30,8 +30,10 @@ from cloud.jobs import Jobs
 from cloud.migrate import upgrade
 from cloud.pairing import Pairing
 from cloud.passcodes import Passcodes
+from cloud.pins import Pins
 from cloud.releases import Releases
 from cloud.sessions import Sessions
+from cloud.sites import Sites
 from cloud.stations import Stations
 from cloud.uploads import Uploads
 
@@ -61,10 +63,12 @@ class CloudService:
         self.engine = engine
         self.blobs = blobs
         self.context = ServiceContext.build(config, engine, blobs, now)
+        self.sites = Sites(self.context)
         self.identity = Identity(self.context)
         self.uploads = Uploads(self.context)
         self.jobs = Jobs(self.context)
-        self.sessions = Sessions(self.context)
+        self.pins = Pins(self.context)
+        self.sessions = Sessions(self.context, self.pins)
         self.releases = Releases(self.context)
         self.passcodes = Passcodes(self.context)
         self.ipp_jobs = IppJobs(self.context)
@@ -99,7 +103,9 @@ class CloudService:
             if removed:
                 log.warning("removed %d temp blob(s) left by an interrupted upload", removed)
             blobs = store
-        return cls(config, engine, blobs, now)
+        service = cls(config, engine, blobs, now)
+        service.sites.ensure_default()
+        return service
 
     def sweep(self) -> SweepReport:
         """Expire leases (jobs back to held), then expire jobs, then retry failed blob deletes.

@@ -30,6 +30,7 @@ from cloud.errors import (
 )
 from cloud.identity import StationPrincipal, parse_tag
 from cloud.jobs import JobView, destroy_content, held_jobs_query, remove_blob
+from cloud.pins import Pins
 from cloud.states import JOB_FINISHED, JobState
 
 log = logging.getLogger(__name__)
@@ -55,19 +56,30 @@ def active_session(
         SessionNotFoundError: no such session at this station.
         SessionExpiredError: the session expired or was ended.
     """
-    row = db.get(StationSession, session_id)
-    if row is None or row.station_id != station.id or row.site != ctx.site:
+    row = _find(db, station, session_id)
+    if row is None:
         raise SessionNotFoundError("no such session at this station")
     if row.ended_at is not None or row.expires_at <= ctx.now():
         raise SessionExpiredError("the session has expired; tap again")
     return row
 
 
+def _find(db: Session, station: StationPrincipal, session_id: uuid.UUID) -> StationSession | None:
+    return db.scalar(
+        select(StationSession).where(
+            StationSession.id == session_id,
+            StationSession.site == station.site,
+            StationSession.station_id == station.id,
+        )
+    )
+
+
 class Sessions:
     """Opening and ending sessions, and what a user may do in one besides releasing."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, pins: Pins) -> None:
         self._ctx = ctx
+        self._pins = pins
 
     def open(self, station: StationPrincipal, tag: str) -> SessionView:
         """Open a session for the owner of the tapped credential.
@@ -78,43 +90,71 @@ class Sessions:
         """
         ctx = self._ctx
         lookup = ctx.keyed_hash(parse_tag(tag))
-        now = ctx.now()
         with ctx.write() as db:
             found = db.execute(
                 select(Credential, User)
                 .join(User, User.id == Credential.user_id)
-                .where(Credential.lookup == lookup, Credential.site == ctx.site)
+                .where(Credential.lookup == lookup, Credential.site == station.site)
             ).first()
             if found is None:
-                ctx.audit(db, "credential-unknown", station_id=station.id)
+                ctx.audit(db, "credential-unknown", station_id=station.id, site=station.site)
             else:
                 credential, user = found
-                session = StationSession(
-                    id=uuid.uuid4(),
-                    site=ctx.site,
-                    station_id=station.id,
-                    user_id=user.id,
-                    credential_id=credential.id,
-                    opened_at=now,
-                    expires_at=now + timedelta(seconds=ctx.config.session_ttl_s),
-                    ended_at=None,
-                )
-                db.add(session)
-                ctx.audit(
-                    db,
-                    "session-opened",
-                    user_id=user.id,
-                    station_id=station.id,
-                    session_id=session.id,
-                )
-                jobs = [JobView.of(job) for job in db.scalars(held_jobs_query(ctx, user.id, now))]
-                view = SessionView(session.id, user.id, user.display_name, session.expires_at, jobs)
+                view = self._open_for(db, station, user, credential.id)
         # Raised after the commit, so the audit event of the failed tap is kept.
         if found is None:
             log.info("unknown credential presented at station %s", station.id)
             raise UnknownCredentialError("this credential is not enrolled")
         log.info("session %s opened at station %s for user %s", view.id, station.id, view.user_id)
         return view
+
+    def open_with_pin(self, station: StationPrincipal, email: str, pin_tag: str) -> SessionView:
+        """Open a session for the user whose email and PIN tag were entered at the station.
+
+        Raises:
+            InvalidTagError: the tag is malformed.
+            UnknownCredentialError: unknown email, no PIN, or a wrong PIN.
+            TooManyRequestsError, PinLockedError: see `cloud.pins.Pins.authenticate`.
+        """
+        user_id = self._pins.authenticate(station, email, pin_tag)
+        with self._ctx.write() as db:
+            user = db.scalar(select(User).where(User.id == user_id, User.site == station.site))
+            assert user is not None  # the PIN row belongs to this user of this site
+            view = self._open_for(db, station, user, None)
+        log.info("session %s opened at station %s by PIN", view.id, station.id)
+        return view
+
+    def _open_for(
+        self,
+        db: Session,
+        station: StationPrincipal,
+        user: User,
+        credential_id: uuid.UUID | None,
+    ) -> SessionView:
+        ctx = self._ctx
+        now = ctx.now()
+        session = StationSession(
+            id=uuid.uuid4(),
+            site=station.site,
+            station_id=station.id,
+            user_id=user.id,
+            credential_id=credential_id,
+            opened_at=now,
+            expires_at=now + timedelta(seconds=ctx.config.session_ttl_s),
+            ended_at=None,
+        )
+        db.add(session)
+        ctx.audit(
+            db,
+            "session-opened",
+            user_id=user.id,
+            station_id=station.id,
+            session_id=session.id,
+            site=station.site,
+        )
+        held = held_jobs_query(station.site, user.id, now)
+        jobs = [JobView.of(job) for job in db.scalars(held)]
+        return SessionView(session.id, user.id, user.display_name, session.expires_at, jobs)
 
     def end(self, station: StationPrincipal, session_id: uuid.UUID) -> None:
         """End a session (idempotent). Releases already requested carry on.
@@ -124,12 +164,18 @@ class Sessions:
         """
         ctx = self._ctx
         with ctx.write() as db:
-            row = db.get(StationSession, session_id)
-            if row is None or row.station_id != station.id or row.site != ctx.site:
+            row = _find(db, station, session_id)
+            if row is None:
                 raise SessionNotFoundError("no such session at this station")
             if row.ended_at is None:
                 row.ended_at = ctx.now()
-                ctx.audit(db, "session-ended", station_id=station.id, session_id=session_id)
+                ctx.audit(
+                    db,
+                    "session-ended",
+                    station_id=station.id,
+                    session_id=session_id,
+                    site=station.site,
+                )
 
     def delete_job(
         self, station: StationPrincipal, session_id: uuid.UUID, job_id: uuid.UUID
@@ -144,8 +190,12 @@ class Sessions:
         ctx = self._ctx
         with ctx.write() as db:
             session = active_session(ctx, db, station, session_id)
-            job = db.get(Job, job_id)
-            if job is None or job.site != ctx.site or job.owner_id != session.user_id:
+            job = db.scalar(
+                select(Job).where(
+                    Job.id == job_id, Job.site == station.site, Job.owner_id == session.user_id
+                )
+            )
+            if job is None:
                 raise JobNotFoundError("no such job")
             if job.state in JOB_FINISHED:
                 return
@@ -160,6 +210,7 @@ class Sessions:
                 station_id=station.id,
                 session_id=session_id,
                 job_id=job_id,
+                site=station.site,
             )
         log.info("job %s deleted at station %s", job_id, station.id)
         remove_blob(ctx, job_id)

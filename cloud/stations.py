@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
 from cloud.db import Station, StationNonce
@@ -85,7 +86,7 @@ class Stations:
         )
         with ctx.read() as db:
             station = db.get(Station, signed.station_id)
-            if station is None or station.public_key is None or station.site != ctx.site:
+            if station is None or station.public_key is None:
                 raise InvalidSignatureError("unknown station key")
             principal = StationPrincipal(
                 station.id, station.site, station.name, station.printer_uri
@@ -117,42 +118,43 @@ class Stations:
             raise InvalidSignatureError("this signature nonce has been used before") from None
         return principal
 
-    def list(self) -> list[StationView]:
-        """The site's stations, oldest first, revoked ones included."""
+    def list(self, site: str | None = None) -> list[StationView]:
+        """The stations of `site` (default: the config's), oldest first, revoked ones included."""
         with self._ctx.read() as db:
             rows = db.scalars(
                 select(Station)
-                .where(Station.site == self._ctx.site)
+                .where(Station.site == (site or self._ctx.site))
                 .order_by(Station.created_at, Station.id)
             )
             return [_view(row) for row in rows]
 
-    def get(self, station_id: uuid.UUID) -> StationView:
-        """One station of the site.
+    def get(self, station_id: uuid.UUID, site: str | None = None) -> StationView:
+        """One station of `site` (default: the config's).
 
         Raises:
             StationNotFoundError: no such station in this site.
         """
         with self._ctx.read() as db:
-            row = db.get(Station, station_id)
-            if row is None or row.site != self._ctx.site:
+            row = _find(db, station_id, site or self._ctx.site)
+            if row is None:
                 raise StationNotFoundError("no such station")
             return _view(row)
 
-    def revoke(self, station_id: uuid.UUID) -> StationView:
+    def revoke(self, station_id: uuid.UUID, site: str | None = None) -> StationView:
         """Revoke a station at once: its next request fails with `station-revoked` (idempotent).
 
         Raises:
             StationNotFoundError: no such station in this site.
         """
         ctx = self._ctx
+        site = site or ctx.site
         with ctx.write() as db:
-            row = db.get(Station, station_id)
-            if row is None or row.site != ctx.site:
+            row = _find(db, station_id, site)
+            if row is None:
                 raise StationNotFoundError("no such station")
             if row.revoked_at is None:
                 row.revoked_at = ctx.now()
-                ctx.audit(db, "station-revoked", station_id=station_id)
+                ctx.audit(db, "station-revoked", station_id=station_id, site=site)
             view = _view(row)
         log.info("station %s revoked", station_id)
         return view
@@ -164,6 +166,10 @@ class Stations:
         with ctx.write() as db:
             result = db.execute(delete(StationNonce).where(StationNonce.created_at < horizon))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _find(db: Session, station_id: uuid.UUID, site: str) -> Station | None:
+    return db.scalar(select(Station).where(Station.id == station_id, Station.site == site))
 
 
 def _view(row: Station) -> StationView:

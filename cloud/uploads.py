@@ -92,7 +92,7 @@ class JobUpload:
         self.job_id = uuid.uuid4()
         self._data_key = new_data_key()
         self._blob_key = self.job_id.hex
-        self._encryptor = Encryptor(self._data_key, self.job_id, ctx.site)
+        self._encryptor = Encryptor(self._data_key, self.job_id, owner.site)
         self._sha256 = hashlib.sha256()
         self.size_bytes = 0
         self._finished = False
@@ -145,7 +145,7 @@ class JobUpload:
         now = ctx.now()
         job = Job(
             id=self.job_id,
-            site=ctx.site,
+            site=self._owner.site,
             owner_id=self._owner.id,
             name=self._name,
             document_format=self._format,
@@ -168,7 +168,13 @@ class JobUpload:
             if self._link is not None:
                 db.flush()  # the row must exist before anything refers to it
                 self._link(db, job.id)
-            ctx.audit(db, "job-submitted", user_id=self._owner.id, job_id=self.job_id)
+            ctx.audit(
+                db,
+                "job-submitted",
+                user_id=self._owner.id,
+                job_id=self.job_id,
+                site=self._owner.site,
+            )
         log.info("job %s submitted by user %s (%d bytes)", job.id, job.owner_id, job.size_bytes)
         return JobView.of(job)
 

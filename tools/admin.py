@@ -55,7 +55,7 @@ def open_service(args: argparse.Namespace) -> Iterator[CloudService]:
 
 def _cmd_user_add(args: argparse.Namespace) -> int:
     with open_service(args) as service:
-        issued = service.identity.create_user(args.email, args.name or args.email)
+        issued = service.identity.create_user(args.email, args.name or args.email, args.site)
     print(f"user id:   {issued.id}")
     print(f"API token: {issued.api_token}")
     print("The token is shown only this once.")
@@ -64,8 +64,8 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
 
 def _cmd_passcode_issue(args: argparse.Namespace) -> int:
     with open_service(args) as service:
-        user = service.passcodes.user_by_email(args.email)
-        issued = service.passcodes.issue(user.id, args.label)
+        user = service.passcodes.user_by_email(args.email, args.site)
+        issued = service.passcodes.issue(user.id, args.label, user.site)
     print(f"passcode id: {issued.id}")
     print(f"passcode:    {issued.passcode}")
     print(f"Use it with {user.email} as the password of the secure queue; shown only this once.")
@@ -74,8 +74,8 @@ def _cmd_passcode_issue(args: argparse.Namespace) -> int:
 
 def _cmd_passcode_list(args: argparse.Namespace) -> int:
     with open_service(args) as service:
-        user = service.passcodes.user_by_email(args.email)
-        for view in service.passcodes.list_for(user.id):
+        user = service.passcodes.user_by_email(args.email, args.site)
+        for view in service.passcodes.list_for(user.id, user.site):
             state = f"revoked {view.revoked_at:%Y-%m-%d}" if view.revoked_at else "active"
             print(f"{view.id}  {view.created_at:%Y-%m-%d %H:%M}  {state:<18} {view.label}")
     return 0
@@ -89,8 +89,8 @@ def _cmd_passcode_revoke(args: argparse.Namespace) -> int:
     except ValueError:
         raise CliError("PASSCODE_ID is a UUID (see `pullprint admin passcode list`)") from None
     with open_service(args) as service:
-        user = service.passcodes.user_by_email(args.email)
-        service.passcodes.revoke(user.id, passcode_id)
+        user = service.passcodes.user_by_email(args.email, args.site)
+        service.passcodes.revoke(user.id, passcode_id, user.site)
     print(f"revoked passcode {passcode_id}")
     return 0
 
@@ -106,7 +106,7 @@ def _station_id(text: str) -> uuid.UUID:
 
 def _cmd_station_list(args: argparse.Namespace) -> int:
     with open_service(args) as service:
-        for view in service.stations.list():
+        for view in service.stations.list(args.site):
             state = f"revoked {view.revoked_at:%Y-%m-%d}" if view.revoked_at else "active"
             print(
                 f"{view.id}  {state:<18} {view.fingerprint or '-':<39}  {view.name}  "
@@ -118,7 +118,7 @@ def _cmd_station_list(args: argparse.Namespace) -> int:
 def _cmd_station_revoke(args: argparse.Namespace) -> int:
     station_id = _station_id(args.station_id)
     with open_service(args) as service:
-        view = service.stations.revoke(station_id)
+        view = service.stations.revoke(station_id, args.site)
     print(f"revoked station {view.id} ({view.name}); its next request is refused")
     return 0
 
@@ -145,14 +145,66 @@ def _cmd_site_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _cmd_site_add(args: argparse.Namespace) -> int:
+    with open_service(args) as service:
+        issued = service.sites.add(args.name)
+    print(f"site id:     {issued.id}")
+    print(f"admin token: {issued.admin_token}")
+    print(f"The admin token of site {issued.name} is shown only this once.")
+    return 0
+
+
+def _cmd_site_list(args: argparse.Namespace) -> int:
+    with open_service(args) as service:
+        default = service.config.site
+        for view in service.sites.list():
+            print(f"{view.id}  {view.name}{'  (default)' if view.name == default else ''}")
+    return 0
+
+
+def _cmd_pin_set(args: argparse.Namespace) -> int:
+    import getpass  # noqa: PLC0415 - only this command prompts
+
+    from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
+    from tools.pair_cmd import default_site_key_path, read_site_key  # noqa: PLC0415
+
+    with open_service(args) as service:
+        site = args.site or service.config.site
+        path = Path(args.site_key_file) if args.site_key_file else default_site_key_path(site)
+        site_key = read_site_key(path)
+        pin = getpass.getpass("PIN: ")
+        if getpass.getpass("PIN again: ") != pin:
+            raise CliError("the PINs differ; nothing was changed")
+        user_id = service.pins.set_pin(args.email, pin, site_key, site)
+    print(f"PIN set for user {user_id}")
+    return 0
+
+
+def _cmd_pin_reset(args: argparse.Namespace) -> int:
+    with open_service(args) as service:
+        user_id = service.pins.reset(args.email, args.site)
+    print(f"PIN failures and lockout cleared for user {user_id}")
+    return 0
+
+
+def _cmd_site_policy(args: argparse.Namespace) -> int:
+    with open_service(args) as service:
+        site = args.name or service.config.site
+        service.pins.set_min_digits(site, args.min_pin_digits)
+    print(f"site {site}: PINs of at least {args.min_pin_digits} digits")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser, *, site: bool = True) -> None:
     parser.add_argument("--data-dir", help="the cloud's data directory (database, secrets.toml)")
     parser.add_argument("--config", help="the cloud's cloud.toml")
+    if site:
+        parser.add_argument("--site", help="the site to act in (default: the cloud's)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `admin user add`, `admin passcode issue|list|revoke`, `admin station list|revoke`
-    and `admin site init` to the command tree."""
+    `admin pin set|reset` and `admin site init|add|list|policy` to the command tree."""
     admin = sub.add_parser(
         "admin", help="users, app passcodes, stations, site keys"
     ).add_subparsers(dest="admin_cmd", required=True)
@@ -190,10 +242,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(station_revoke)
     station_revoke.set_defaults(func=_cmd_station_revoke)
 
+    pin = admin.add_parser("pin", help="users' PINs for email + PIN at a station")
+    pin_cmds = pin.add_subparsers(dest="pin_cmd", required=True)
+    pin_set = pin_cmds.add_parser("set", help="set a user's PIN (prompted; needs the site key)")
+    pin_set.add_argument("email")
+    pin_set.add_argument("--site-key-file", help="the site key (default: under ~/.config)")
+    _common(pin_set)
+    pin_set.set_defaults(func=_cmd_pin_set)
+    pin_reset = pin_cmds.add_parser("reset", help="clear a user's PIN failures and lockout")
+    pin_reset.add_argument("email")
+    _common(pin_reset)
+    pin_reset.set_defaults(func=_cmd_pin_reset)
+
     site = admin.add_parser("site", help="sites and their keys")
     site_cmds = site.add_subparsers(dest="site_cmd", required=True)
     init = site_cmds.add_parser("init", help="make the site key for credential tags (once)")
     init.add_argument("--site", help="the site (default: the cloud's)")
     init.add_argument("--site-key-file", help="where to write it (default: under ~/.config)")
-    _common(init)
+    _common(init, site=False)
     init.set_defaults(func=_cmd_site_init)
+    site_add = site_cmds.add_parser("add", help="add a site; prints its admin token once")
+    site_add.add_argument("name", help="a lowercase slug, e.g. branch-2")
+    _common(site_add, site=False)
+    site_add.set_defaults(func=_cmd_site_add)
+    site_list = site_cmds.add_parser("list", help="the sites (never their tokens)")
+    _common(site_list, site=False)
+    site_list.set_defaults(func=_cmd_site_list)
+    policy = site_cmds.add_parser("policy", help="set a site's PIN policy")
+    policy.add_argument("name", nargs="?", help="the site (default: the cloud's)")
+    policy.add_argument("--min-pin-digits", type=int, required=True, help="4 to 12 (default 6)")
+    _common(policy, site=False)
+    policy.set_defaults(func=_cmd_site_policy)

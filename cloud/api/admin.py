@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from cloud.api.deps import ServiceDep, require_admin
+from cloud.api.deps import AdminDep, ServiceDep
 from cloud.api.schemas import (
     AddCardRequest,
     AdminJob,
@@ -21,14 +21,16 @@ from cloud.api.schemas import (
     CreateUserRequest,
     SweepResult,
 )
+from cloud.errors import ForbiddenError
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+# Every route takes the admin principal and acts only within its site.
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 
 @router.post("/users", status_code=201)
-def create_user(body: CreateUserRequest, service: ServiceDep) -> CreatedUser:
+def create_user(body: CreateUserRequest, admin: AdminDep, service: ServiceDep) -> CreatedUser:
     """Create a user; the response holds their API token, which is never shown again."""
-    issued = service.identity.create_user(body.email, body.display_name)
+    issued = service.identity.create_user(body.email, body.display_name, admin.site)
     return CreatedUser(
         id=str(issued.id),
         email=issued.email,
@@ -38,38 +40,47 @@ def create_user(body: CreateUserRequest, service: ServiceDep) -> CreatedUser:
 
 
 @router.post("/users/{user_id}/cards", status_code=201)
-def add_card(user_id: uuid.UUID, body: AddCardRequest, service: ServiceDep) -> CreatedCard:
+def add_card(
+    user_id: uuid.UUID, body: AddCardRequest, admin: AdminDep, service: ServiceDep
+) -> CreatedCard:
     """Enrol a badge by the tag a station computed for it."""
-    card = service.identity.add_card(user_id, body.tag, body.label)
+    card = service.identity.add_card(user_id, body.tag, body.label, admin.site)
     return CreatedCard(id=str(card.id), user_id=str(card.user_id), label=card.label)
 
 
 @router.get("/stations")
-def list_stations(service: ServiceDep) -> AdminStations:
+def list_stations(admin: AdminDep, service: ServiceDep) -> AdminStations:
     """The site's stations, revoked ones included."""
-    return AdminStations(stations=[AdminStation.of(view) for view in service.stations.list()])
+    views = service.stations.list(admin.site)
+    return AdminStations(stations=[AdminStation.of(view) for view in views])
 
 
 @router.get("/stations/{station_id}")
-def get_station(station_id: uuid.UUID, service: ServiceDep) -> AdminStation:
+def get_station(station_id: uuid.UUID, admin: AdminDep, service: ServiceDep) -> AdminStation:
     """One station of the site."""
-    return AdminStation.of(service.stations.get(station_id))
+    return AdminStation.of(service.stations.get(station_id, admin.site))
 
 
 @router.post("/stations/{station_id}/revoke")
-def revoke_station(station_id: uuid.UUID, service: ServiceDep) -> AdminStation:
+def revoke_station(station_id: uuid.UUID, admin: AdminDep, service: ServiceDep) -> AdminStation:
     """Revoke a station at once: its next request fails with 401 `station-revoked`."""
-    return AdminStation.of(service.stations.revoke(station_id))
+    return AdminStation.of(service.stations.revoke(station_id, admin.site))
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: uuid.UUID, service: ServiceDep) -> AdminJob:
+def get_job(job_id: uuid.UUID, admin: AdminDep, service: ServiceDep) -> AdminJob:
     """Any job of the site, in any state, including whether its content is still held."""
-    return AdminJob.of(service.jobs.get(job_id))
+    return AdminJob.of(service.jobs.get(job_id, admin.site))
 
 
 @router.post("/sweep")
-def sweep(service: ServiceDep) -> SweepResult:
-    """Expire due jobs and leases now instead of waiting for the background sweeper."""
+def sweep(admin: AdminDep, service: ServiceDep) -> SweepResult:
+    """Expire due jobs and leases now instead of waiting for the background sweeper.
+
+    Only the default site's admin may: the sweep spans every site, and its counts would tell
+    one site's admin about another's jobs.
+    """
+    if admin.site != service.config.site:
+        raise ForbiddenError("only the default site's admin sweeps")
     report = service.sweep()
     return SweepResult(expired_jobs=report.expired_jobs, expired_leases=report.expired_leases)

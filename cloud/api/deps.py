@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from cloud.errors import UnauthorizedError
 from cloud.identity import StationPrincipal, UserPrincipal
 from cloud.service import CloudService
+from cloud.sites import AdminPrincipal
 from cloud.stations import SignedHttpRequest
 
 
@@ -40,9 +41,9 @@ ServiceDep = Annotated[CloudService, Depends(get_service)]
 TokenDep = Annotated[str, Depends(bearer_token)]
 
 
-def require_admin(service: ServiceDep, token: TokenDep) -> None:
-    """Allow only the configured admin token."""
-    service.identity.authenticate_admin(token)
+def require_admin(service: ServiceDep, token: TokenDep) -> AdminPrincipal:
+    """The admin of one site: the bootstrap token (default site) or a site admin token."""
+    return service.sites.authenticate_admin(token)
 
 
 def require_user(service: ServiceDep, token: TokenDep) -> UserPrincipal:
@@ -72,5 +73,6 @@ def require_station(
     )
 
 
+AdminDep = Annotated[AdminPrincipal, Depends(require_admin)]
 UserDep = Annotated[UserPrincipal, Depends(require_user)]
 StationDep = Annotated[StationPrincipal, Depends(require_station)]

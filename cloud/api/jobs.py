@@ -64,11 +64,11 @@ async def submit_job(
 @router.get("")
 def list_jobs(user: UserDep, service: ServiceDep) -> UserJobs:
     """The caller's held jobs, oldest first."""
-    return UserJobs(jobs=[UserJob.of(job) for job in service.jobs.list_held(user.id)])
+    return UserJobs(jobs=[UserJob.of(job) for job in service.jobs.list_held(user.id, user.site)])
 
 
 @router.delete("/{job_id}", status_code=204)
 def delete_job(job_id: uuid.UUID, user: UserDep, service: ServiceDep) -> Response:
     """Delete one of the caller's jobs and destroy its content."""
-    service.jobs.delete(user.id, job_id)
+    service.jobs.delete(user.id, job_id, user.site)
     return Response(status_code=204)

@@ -19,10 +19,12 @@ from cloud.errors import (
     CloudError,
     ConflictError,
     DeviceGrantError,
+    ForbiddenError,
     GoneError,
     InvalidRequestError,
     InvalidTagError,
     NotFoundError,
+    PinLockedError,
     TooManyRequestsError,
     UnauthorizedError,
 )
@@ -35,6 +37,7 @@ PROBLEM_TYPE_PREFIX = "urn:pullprint:problem:"
 # Most specific first: the first class in an error's MRO found here decides.
 STATUS_BY_ERROR: dict[type[CloudError], int] = {
     UnauthorizedError: 401,
+    ForbiddenError: 403,
     InvalidTagError: 422,
     InvalidRequestError: 400,
     NotFoundError: 404,
@@ -43,15 +46,18 @@ STATUS_BY_ERROR: dict[type[CloudError], int] = {
     # RFC 8628 §3.5: the device access token errors are 400 (as in RFC 6749 §5.2).
     DeviceGrantError: 400,
     TooManyRequestsError: 429,
+    PinLockedError: 423,
 }
 
 _CODE_BY_STATUS = {
     400: "invalid-request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
     413: "too-large",
     422: "invalid-request",
+    423: "locked",
     429: "rate-limited",
 }
 

@@ -61,9 +61,20 @@ class PairingGrantRequest(BaseModel):
 
 
 class OpenSessionRequest(BaseModel):
-    """POST /api/v1/station/sessions."""
+    """POST /api/v1/station/sessions: a badge `tag`, or `email` + `pin_tag`."""
 
-    tag: str = Field(max_length=256)
+    tag: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, min_length=1, max_length=320)
+    pin_tag: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> OpenSessionRequest:
+        badge = self.tag is not None
+        pin = self.email is not None and self.pin_tag is not None
+        partial = (self.email is None) != (self.pin_tag is None)
+        if badge == pin or partial:
+            raise ValueError("send either a tag, or an email and a pin_tag")
+        return self
 
 
 class CreateReleasesRequest(BaseModel):

@@ -29,8 +29,13 @@ router = APIRouter(prefix="/api/v1/station", tags=["station"])
 def open_session(
     body: OpenSessionRequest, station: StationDep, service: ServiceDep
 ) -> OpenedSession:
-    """Open a session for the owner of the tapped credential and list their held jobs."""
-    session = service.sessions.open(station, body.tag)
+    """Open a session for the owner of the tapped badge (or email + PIN); list their jobs."""
+    if body.tag is not None:
+        session = service.sessions.open(station, body.tag)
+    else:
+        assert body.email is not None  # the schema checked
+        assert body.pin_tag is not None
+        session = service.sessions.open_with_pin(station, body.email, body.pin_tag)
     return OpenedSession(
         session_id=str(session.id),
         user=SessionUser(display_name=session.display_name),

@@ -176,17 +176,21 @@ class IppJobs:
         self._ctx = ctx
         self._jobs = Jobs(ctx)
 
-    def _query(self) -> Select[IppJob, Job, User]:
+    def _query(self, owner: UserPrincipal) -> Select[IppJob, Job, User]:
         return (
             select(IppJob, Job, User)
-            .outerjoin(Job, Job.id == IppJob.cloud_job_id)
-            .join(User, User.id == IppJob.owner_id)
-            .where(IppJob.site == self._ctx.site)
+            .outerjoin(Job, (Job.id == IppJob.cloud_job_id) & (Job.site == owner.site))
+            .join(User, (User.id == IppJob.owner_id) & (User.site == owner.site))
+            .where(IppJob.site == owner.site, IppJob.owner_id == owner.id)
         )
 
     def _row(self, db: Session, owner: UserPrincipal, job_id: int) -> IppJob:
-        row = db.get(IppJob, (self._ctx.site, job_id))
-        if row is None or row.owner_id != owner.id:
+        row = db.scalar(
+            select(IppJob).where(
+                IppJob.site == owner.site, IppJob.job_id == job_id, IppJob.owner_id == owner.id
+            )
+        )
+        if row is None:
             # Somebody else's job is reported exactly like a missing one.
             raise JobNotFoundError("no such job")
         return row
@@ -195,13 +199,13 @@ class IppJobs:
         """Allocate the next job-id of the site and record the job as incoming."""
         ctx = self._ctx
         with ctx.write() as db:
-            counter = db.get(IppSequence, ctx.site, with_for_update=True)
+            counter = db.get(IppSequence, owner.site, with_for_update=True)
             if counter is None:
-                counter = IppSequence(site=ctx.site, last_job_id=0)
+                counter = IppSequence(site=owner.site, last_job_id=0)
                 db.add(counter)
             counter.last_job_id += 1
             row = IppJob(
-                site=ctx.site,
+                site=owner.site,
                 job_id=counter.last_job_id,
                 owner_id=owner.id,
                 cloud_job_id=None,
@@ -217,7 +221,7 @@ class IppJobs:
                 ended_at=None,
             )
             db.add(row)
-            user = db.get(User, owner.id)
+            user = db.scalar(select(User).where(User.id == owner.id, User.site == owner.site))
             assert user is not None  # the principal was just authenticated
             view = _view(row, None, user)
         log.info("IPP job %d created for user %s", view.job_id, owner.id)
@@ -229,7 +233,7 @@ class IppJobs:
         The hook raises JobNotPossibleError if the IPP job was canceled (or already got a
         document) meanwhile, which aborts the upload: nothing is parked then.
         """
-        site = self._ctx.site
+        site = owner.site
 
         def attach(db: Session, cloud_job_id: uuid.UUID) -> None:
             changed = db.execute(
@@ -254,9 +258,7 @@ class IppJobs:
             JobNotFoundError: no such job, or not the owner's.
         """
         with self._ctx.read() as db:
-            found = db.execute(
-                self._query().where(IppJob.job_id == job_id, IppJob.owner_id == owner.id)
-            ).first()
+            found = db.execute(self._query(owner).where(IppJob.job_id == job_id)).first()
             if found is None:
                 raise JobNotFoundError("no such job")
             row, job, user = found
@@ -269,9 +271,7 @@ class IppJobs:
         states = WHICH_JOBS[which]
         out: list[IppJobView] = []
         with self._ctx.read() as db:
-            rows = db.execute(
-                self._query().where(IppJob.owner_id == owner.id).order_by(IppJob.job_id)
-            )
+            rows = db.execute(self._query(owner).order_by(IppJob.job_id))
             for row, job, user in rows:
                 view = _view(row, job, user)
                 if view.state in states:
@@ -296,11 +296,11 @@ class IppJobs:
             cloud_job_id = row.cloud_job_id
             if row.state != QUEUED or cloud_job_id is None:
                 raise JobNotPossibleError("the job is already finished")
-            job = db.get(Job, cloud_job_id)
+            job = db.scalar(select(Job).where(Job.id == cloud_job_id, Job.site == owner.site))
             if job is None or job.state != CloudState.HELD:
                 raise JobNotPossibleError("the job is printing or already finished")
         try:
-            self._jobs.delete(owner.id, cloud_job_id)
+            self._jobs.delete(owner.id, cloud_job_id, owner.site)
         except JobNotHeldError as exc:  # released at a station in the meantime
             raise JobNotPossibleError("the job is printing or already finished") from exc
 
@@ -362,14 +362,13 @@ class IppJobs:
                 row.state, row.ended_at = ABORTED, ctx.now()
 
     def abort_stale(self) -> int:
-        """Abort jobs that have waited longer than INCOMING_TIMEOUT_S for their document."""
+        """Abort jobs (of every site) that waited over INCOMING_TIMEOUT_S for their document."""
         ctx = self._ctx
         cutoff = ctx.now() - timedelta(seconds=INCOMING_TIMEOUT_S)
         with ctx.write() as db:
             result = db.execute(
                 update(IppJob)
                 .where(
-                    IppJob.site == ctx.site,
                     IppJob.state == INCOMING,
                     IppJob.created_at < cutoff,
                 )

@@ -91,12 +91,17 @@ def pair_station(
     printer_uri: str = "ipp://127.0.0.1:6310/ipp/print",
     *,
     source: str = "127.0.0.1",
+    site: str | None = None,
 ) -> PairedStation:
     """Pair a station the way `pullprint pair --yes` does, straight through the service."""
     identity = new_identity()
     issued = service.pairing.request(identity.signing_public, identity.exchange_public, source)
     approved = service.pairing.approve(
-        issued.user_code, site_key=SITE_KEY, printer_name=name, printer_uri=printer_uri
+        issued.user_code,
+        site_key=SITE_KEY,
+        printer_name=name,
+        printer_uri=printer_uri,
+        site=site,
     )
     principal = StationPrincipal(approved.station_id, approved.site, name, printer_uri)
     return PairedStation(principal, identity)

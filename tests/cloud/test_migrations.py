@@ -67,9 +67,11 @@ def test_upgrade_is_idempotent_and_creates_every_table(db_url: str) -> None:
         "ipp_jobs",
         "station_nonces",
         "pairing_requests",
+        "pins",
+        "pin_station_failures",
     }
-    assert expected | {"alembic_version"} == tables
-    for name in expected:  # tenancy comes later, but every row already has a site
+    assert expected | {"alembic_version", "sites"} == tables
+    for name in expected:  # every row belongs to a site (the `sites` table names them)
         assert "site" in Base.metadata.tables[name].c
 
 
@@ -195,10 +197,7 @@ def test_a_users_held_jobs_are_found_through_the_owner_index(db_url: str) -> Non
     upgrade(db_url)
     engine = make_engine(db_url)
 
-    class Ctx:
-        site = "default"
-
-    query = held_jobs_query(Ctx(), uuid.uuid4(), datetime.now(UTC))  # type: ignore[arg-type]
+    query = held_jobs_query("default", uuid.uuid4(), datetime.now(UTC))
     compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
     with engine.connect() as conn:
         plan = " ".join(

@@ -97,11 +97,11 @@ def test_bad_user_tokens_are_refused(service: CloudService, mangle) -> None:
 
 
 def test_admin_token(service: CloudService) -> None:
-    service.identity.authenticate_admin(ADMIN_TOKEN)
+    service.sites.authenticate_admin(ADMIN_TOKEN)
     with pytest.raises(UnauthorizedError):
-        service.identity.authenticate_admin(ADMIN_TOKEN + "x")
+        service.sites.authenticate_admin(ADMIN_TOKEN + "x")
     with pytest.raises(PermissionError):  # the builtin it resembles
-        service.identity.authenticate_admin("")
+        service.sites.authenticate_admin("")
 
 
 def test_duplicate_user(service: CloudService) -> None:
