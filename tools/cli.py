@@ -184,6 +184,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.pair_cmd",
     "tools.image_cmd",
     "tools.bench_ipp",
+    "tools.discover_cmd",
 )
 
 
