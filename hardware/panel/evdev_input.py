@@ -10,12 +10,13 @@ hands out plain `KeyEvent` tuples for the pure decoders.
 from __future__ import annotations
 
 import contextlib
-import re
 import select
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from hardware import evdev_device
+from hardware.evdev_device import EV_ABS, EV_KEY, Grabbed, check_device_spec
 from hardware.panel.errors import InputDeviceLostError
 from hardware.readers.errors import ReaderDisconnectedError
 from hardware.readers.reconnect import Reconnector
@@ -23,10 +24,6 @@ from hardware.readers.wedge import InputEventLike
 from hardware.readers.wedge_decoder import KeyEvent
 
 __all__ = ["EV_ABS", "EV_KEY", "EvdevSource", "InputDeviceLike", "check_device_spec"]
-
-EV_KEY, EV_ABS = 0x01, 0x03
-_STABLE_DIRS = ("/dev/input/by-id/", "/dev/input/by-path/")
-_EVENT_N = re.compile(r"^/dev/input/event\d+$")
 
 
 class InputDeviceLike(Protocol):
@@ -38,58 +35,15 @@ class InputDeviceLike(Protocol):
     def close(self) -> None: ...
 
 
-def check_device_spec(spec: str, what: str) -> None:
-    """Refuse a device spec that is not stable across boots; raises ValueError."""
-    if not spec.strip():
-        raise ValueError(f"the {what} device must be named")
-    if spec.startswith("/") and not spec.startswith(_STABLE_DIRS):
-        hint = " (eventN numbers change between boots)" if _EVENT_N.match(spec) else ""
-        raise ValueError(
-            f"name the {what} by its device name or a /dev/input/by-id or by-path link" + hint
-        )
-
-
 def open_input_device(spec: str, what: str, needs: int) -> InputDeviceLike:
-    """Open the evdev device `spec` (a name, or a by-id / by-path link) that reports `needs`
-    (EV_KEY for a keypad, EV_ABS for a touch panel).
+    """Open the evdev device `spec` that reports `needs` (EV_KEY for a keypad, EV_ABS for a
+    touch panel); see `hardware.evdev_device`.
 
     Raises:
         OSError: no such device now (FileNotFoundError), or it cannot be opened.
     """
-    import evdev  # noqa: PLC0415  (evdev is Linux-only and in the station extra)
-
-    check_device_spec(spec, what)
-    if spec.startswith("/"):
-        return evdev.InputDevice(spec)
-    for path in evdev.list_devices():
-        try:
-            device = evdev.InputDevice(path)
-        except OSError:
-            continue  # vanished, or not ours to open: keep looking
-        # One USB device can expose several interfaces under one name; take the one that fits.
-        if device.name == spec and needs in device.capabilities():
-            return device
-        device.close()
-    raise FileNotFoundError(f"no input device named {spec!r}")
-
-
-class _Grabbed:
-    """An open device and the grab held on it."""
-
-    def __init__(self, device: InputDeviceLike) -> None:
-        self.device = device
-        self._stack = contextlib.ExitStack()
-        try:
-            self._stack.enter_context(device.grab_context())
-        except OSError:
-            device.close()
-            raise
-
-    def close(self) -> None:
-        # Ungrabbing an unplugged device fails with ENODEV: it is released anyway.
-        with contextlib.suppress(OSError):
-            self._stack.close()
-        self.device.close()
+    device: InputDeviceLike = evdev_device.open_input_device(spec, what, needs)
+    return device
 
 
 class EvdevSource:
@@ -109,10 +63,10 @@ class EvdevSource:
         reopen_min_s: float = 0.25,
         reopen_max_s: float = 5.0,
     ) -> None:
-        self._link: Reconnector[_Grabbed] = Reconnector(
+        self._link: Reconnector[Grabbed[InputDeviceLike]] = Reconnector(
             describe,
-            lambda: _Grabbed(opener()),
-            _Grabbed.close,
+            lambda: Grabbed(opener()),
+            Grabbed.close,
             min_s=reopen_min_s,
             max_s=reopen_max_s,
         )

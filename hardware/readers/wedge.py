@@ -17,15 +17,15 @@ Unparseable frames are logged (that one was dropped, never its text) and skipped
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
-import re
 import select
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from hardware import evdev_device
+from hardware.evdev_device import Grabbed
 from hardware.readers.base import Credential
 from hardware.readers.errors import CardFormatError
 from hardware.readers.reconnect import Reconnector
@@ -35,10 +35,6 @@ from hardware.readers.wedge_decoder import KeyEvent, WedgeDecoder
 __all__ = ["InputDeviceLike", "InputEventLike", "WedgeCardReader", "open_input_device"]
 
 logger = logging.getLogger(__name__)
-
-_STABLE_DIRS = ("/dev/input/by-id/", "/dev/input/by-path/")
-_EVENT_N = re.compile(r"^/dev/input/event\d+$")
-_EV_KEY = 0x01
 
 
 class InputEventLike(Protocol):
@@ -64,55 +60,19 @@ class InputDeviceLike(Protocol):
 
 def check_device_spec(spec: str) -> None:
     """Refuse a device spec that is not stable across boots; raises ValueError."""
-    if not spec.strip():
-        raise ValueError("the wedge reader device must be named")
-    if spec.startswith("/") and not spec.startswith(_STABLE_DIRS):
-        hint = " (eventN numbers change between boots)" if _EVENT_N.match(spec) else ""
-        raise ValueError(
-            "name the wedge reader by its device name or a /dev/input/by-id or by-path link" + hint
-        )
+    evdev_device.check_device_spec(spec, "wedge reader")
 
 
 def open_input_device(spec: str) -> InputDeviceLike:
-    """Open the evdev device named `spec` (a device name, or a by-id / by-path link).
+    """Open the keyboard-type evdev device named `spec` (a name, or a by-id / by-path link).
 
     Raises:
         OSError: no such device now (FileNotFoundError), or it cannot be opened.
     """
-    import evdev  # noqa: PLC0415  (evdev is Linux-only and in the station extra)
-
-    check_device_spec(spec)
-    if spec.startswith("/"):
-        return evdev.InputDevice(spec)
-    for path in evdev.list_devices():
-        try:
-            device = evdev.InputDevice(path)
-        except OSError:
-            continue  # another device vanished or is not ours to open: keep looking
-        # A reader can expose several interfaces under one name; only a keyboard one types.
-        if device.name == spec and _EV_KEY in device.capabilities():
-            return device
-        device.close()
-    raise FileNotFoundError(f"no input device named {spec!r}")
-
-
-class _Grabbed:
-    """An open device and the grab held on it."""
-
-    def __init__(self, device: InputDeviceLike) -> None:
-        self.device = device
-        self._stack = contextlib.ExitStack()
-        try:
-            self._stack.enter_context(device.grab_context())
-        except OSError:
-            device.close()
-            raise
-
-    def close(self) -> None:
-        # Ungrabbing a device that was unplugged fails with ENODEV: it is released anyway.
-        with contextlib.suppress(OSError):
-            self._stack.close()
-        self.device.close()
+    device: InputDeviceLike = evdev_device.open_input_device(
+        spec, "wedge reader", evdev_device.EV_KEY
+    )
+    return device
 
 
 class WedgeCardReader:
@@ -142,10 +102,10 @@ class WedgeCardReader:
         self._frames: collections.deque[str] = collections.deque()
         self._last_key_at = 0.0
         open_device = opener if opener is not None else (lambda: open_input_device(device))
-        self._link: Reconnector[_Grabbed] = Reconnector(
+        self._link: Reconnector[Grabbed[InputDeviceLike]] = Reconnector(
             f"wedge reader {device!r}",
-            lambda: _Grabbed(open_device()),
-            _Grabbed.close,
+            lambda: Grabbed(open_device()),
+            Grabbed.close,
             min_s=reopen_min_s,
             max_s=reopen_max_s,
         )
