@@ -33,8 +33,9 @@ from pathlib import Path
 from PIL import Image
 
 from hardware.display.base import Display
-from hardware.errors import HardwareError, PrinterError, ReaderError
+from hardware.errors import HardwareError, PrinterError, PrinterUnreachableError, ReaderError
 from hardware.panel.registry import Panel
+from hardware.printers.errors import DeliveryUnconfirmedError, PrinterConnectError
 from hardware.printers.transport import PrinterTransport
 from hardware.readers.base import CardReader
 from hardware.readers.registry import reader_from_config
@@ -423,6 +424,15 @@ class Station:
             self._faults.fault("printer", "release %s not printed: %s", release.id, exc)
             reason = exc.reason
             printer_job_id = getattr(exc, "printer_job_id", None)
+            if _may_have_printed(exc):
+                # The document went out and then the printer fell silent: only the printer knows
+                # whether it printed. Reporting "failed" now could print it twice.
+                settled, _why = self._ask_printer(release.id)
+                if settled is None:
+                    self._post(JobFailed(release.job_id, f"{reason} - checking with the printer"))
+                    return  # the journal keeps it; reconcile() asks again
+                if settled == "printed":
+                    outcome, reason = "printed", None
         except DeliveryError as exc:
             logger.warning("release %s not delivered: %s", release.id, exc)
             reason = exc.reason
@@ -499,6 +509,13 @@ class Station:
             self._faults.clear("reader")
             if credential is not None:
                 self._post(CardPresented(credential_tag(self._site_key, credential)))
+
+
+def _may_have_printed(exc: PrinterError) -> bool:
+    """Whether the printer may hold (and print) the document despite `exc`."""
+    if isinstance(exc, PrinterConnectError):
+        return False  # no connection was made: not a byte was sent
+    return isinstance(exc, PrinterUnreachableError | DeliveryUnconfirmedError)
 
 
 def build_station(

@@ -14,7 +14,7 @@ import pytest
 
 from cloud.container import Encryptor, new_data_key
 from hardware.display.simulated import SimulatedDisplay
-from hardware.errors import JobFailedError
+from hardware.errors import JobFailedError, PrinterUnreachableError
 from hardware.printers.transport import DeliveryResult
 from hardware.readers.base import Credential
 from hardware.readers.simulated import SimulatedCardReader
@@ -336,3 +336,47 @@ def test_stop_closes_the_parts(station, parts):
     station.stop()
     assert reader.closed
     assert printer.closed
+
+
+class SilentAfterSending(FakePrinter):
+    """Takes the document, then stops answering; knows afterwards how each job ended."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    def deliver(self, job, document, *, on_progress=None):
+        b"".join(document)
+        raise PrinterUnreachableError("Printer not reachable", detail="silent after the document")
+
+    def job_outcome(self, job_name: str) -> str:
+        return self.answers.get(job_name, "absent")
+
+
+@pytest.mark.parametrize(
+    ("answer", "reported"),
+    [("completed", "printed"), ("absent", "failed"), ("pending", None)],
+)
+def test_a_printer_silent_after_the_document_is_asked_before_reporting(
+    parts, answer, reported
+) -> None:
+    config, cloud, _printer, reader, display = parts
+    printer = SilentAfterSending({})
+    station = build_station(config, reader=reader, display=display, transport=printer, client=cloud)
+    printer.answers = {f"r-{job_id}": answer for job_id in cloud.job_ids.values()}
+    station.start()
+    try:
+        reader.present(ANA)
+        assert station.wait_for_state(State.JOB_LIST, 5)
+        station.press(Button.PRINT_ALL)
+        assert eventually(lambda: station.state in (State.DONE, State.ERROR), 10)
+        left = station.journal.entries()
+    finally:
+        station.stop()
+    outcomes = {o for o, _, _ in cloud.outcomes.values()}
+    if reported is None:  # still queued at the printer: not reported, kept for later
+        assert cloud.outcomes == {}
+        assert len(left) == 2
+    else:
+        assert outcomes == {reported}
+        assert left == []
