@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,6 +29,8 @@ import urllib.parse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from tools.cupsd import PrivateCupsd, environment_without_proxies, tool
 
 MIB = 1024 * 1024
 EMAIL = "bench@example.org"
@@ -56,25 +57,6 @@ class PeerFigures:
     big_bytes: int
     big_s: float
     big_mb_per_s: float
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tool(name: str) -> str:
-    """The full path of a command-line tool."""
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"{name} is missing: apt-get install cups cups-ipp-utils")
-    return path
-
-
-def _environment() -> dict[str, str]:
-    """ipptool and the CUPS tools must talk to 127.0.0.1 directly, never through a proxy."""
-    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
 
 
 def small_pdf(size: int = SMALL_BYTES) -> bytes:
@@ -127,11 +109,11 @@ def run_ipptool(test_file: Path, uri: str, timeout_s: float) -> float:
     """Run ipptool once; the wall-clock seconds it took. Raises if any request failed."""
     started = time.monotonic()
     done = subprocess.run(  # noqa: S603 - a fixed tool and a file of our own
-        [_tool("ipptool"), "-q", "-T", str(int(timeout_s)), uri, str(test_file)],
+        [tool("ipptool"), "-q", "-T", str(int(timeout_s)), uri, str(test_file)],
         capture_output=True,
         text=True,
         timeout=timeout_s,
-        env=_environment(),
+        env=environment_without_proxies(),
         check=False,
     )
     elapsed = time.monotonic() - started
@@ -144,15 +126,11 @@ def run_ipptool(test_file: Path, uri: str, timeout_s: float) -> float:
     return elapsed
 
 
-class PrivateCupsd:
-    """cupsd on 127.0.0.1 with all its state in `root`, a queue `hold`; stopped by PID."""
+class HoldingCupsd(PrivateCupsd):
+    """The private cupsd with a queue `hold` whose jobs stay held."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = _free_port()
-        self.socket = root / "cups.sock"
-        self.env = {**_environment(), "CUPS_SERVER": str(self.socket)}
-        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(root, file_device=True, keep_history=False)
 
     @property
     def queue_uri(self) -> str:
@@ -160,98 +138,24 @@ class PrivateCupsd:
         return f"ipp://127.0.0.1:{self.port}/printers/{QUEUE}"
 
     def start(self) -> None:
-        """Write the config, start cupsd in the foreground, add the queue."""
-        root = self.root
-        for name in ("etc/ppd", "spool/tmp", "tmp", "cache", "state", "log"):
-            (root / name).mkdir(parents=True, exist_ok=True)
-        (root / "etc/cupsd.conf").write_text(
-            f"Listen 127.0.0.1:{self.port}\nListen {self.socket}\nBrowsing No\nLogLevel warn\n"
-            "MaxJobs 0\nMaxJobsPerPrinter 0\nMaxJobsPerUser 0\nPreserveJobHistory No\n"
-            "PreserveJobFiles No\nWebInterface No\n"
-            "<Location />\n  Order allow,deny\n  Allow all\n</Location>\n"
-            "<Policy default>\n  <Limit All>\n    Order allow,deny\n    Allow all\n"
-            "  </Limit>\n</Policy>\n"
-        )
-        (root / "etc/cups-files.conf").write_text(
-            f"ServerRoot {root}/etc\nRequestRoot {root}/spool\nTempDir {root}/tmp\n"  # noqa: S108
-            f"CacheDir {root}/cache\nStateDir {root}/state\nErrorLog {root}/log/error_log\n"
-            f"AccessLog {root}/log/access_log\nPageLog {root}/log/page_log\n"
-            "ServerBin /usr/lib/cups\nDataDir /usr/share/cups\nSystemGroup root\n"
-            "FileDevice Yes\nPrintcap\n"
-        )
-        for path in [root, *root.rglob("*")]:  # cupsd runs filters as user lp
-            path.chmod(0o777 if path.is_dir() else 0o666)
-        self._process = subprocess.Popen(  # noqa: S603 - the system's cupsd, our config
-            [
-                _tool("cupsd"),
-                "-f",
-                "-c",
-                str(root / "etc/cupsd.conf"),
-                "-s",
-                str(root / "etc/cups-files.conf"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        while self.run("lpstat", "-r").returncode != 0:
-            if time.monotonic() > deadline or self._process.poll() is not None:
-                raise RuntimeError(f"cupsd did not start:\n{self.log()}")
-            time.sleep(0.05)
+        """Start cupsd and add the queue."""
+        super().start()
         # A raw queue on /dev/null that holds every job by default too: nothing leaves the host.
         # Right after start-up cupsd sometimes drops the first lpadmin connection: retry.
         for _attempt in range(20):
-            added = self._add_queue()
+            added = self.run(
+                "lpadmin", "-p", QUEUE, "-E", "-v", "file:///dev/null", "-m", "raw",
+                "-o", "job-hold-until-default=indefinite",
+            )  # fmt: skip
             if added.returncode == 0:
                 return
             time.sleep(0.25)
         raise RuntimeError(f"lpadmin failed: {added.stderr}\n{self.log()}")
 
-    def _add_queue(self) -> subprocess.CompletedProcess[str]:
-        return self.run(
-            "lpadmin",
-            "-p",
-            QUEUE,
-            "-E",
-            "-v",
-            "file:///dev/null",
-            "-m",
-            "raw",
-            "-o",
-            "job-hold-until-default=indefinite",
-        )
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run a CUPS command-line tool against this cupsd."""
-        return subprocess.run(  # noqa: S603 - CUPS tools with our arguments
-            [_tool(args[0]), *args[1:]],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
     def held_jobs(self) -> int:
         """How many jobs the queue holds (`lpstat -o`)."""
         listed = self.run("lpstat", "-o", QUEUE).stdout
         return len([line for line in listed.splitlines() if line.strip()])
-
-    def log(self) -> str:
-        """The end of cupsd's error log."""
-        path = self.root / "log/error_log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
-
-    def stop(self) -> None:
-        """Stop cupsd by PID."""
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
-            self._process = None
 
 
 @dataclass
@@ -345,7 +249,7 @@ def bench_ipp(options: BenchIppOptions) -> BenchIppResult:
     big = options.big_mb * MIB
     # Not under a private tmp: cupsd reads the documents and runs helpers as user lp.
     root = Path(tempfile.mkdtemp(prefix="pullprint-bench-ipp-", dir="/tmp"))
-    cupsd: PrivateCupsd | None = None
+    cupsd: HoldingCupsd | None = None
     cloud: Cloud | None = None
     try:
         work = root / "work"
@@ -359,7 +263,7 @@ def bench_ipp(options: BenchIppOptions) -> BenchIppResult:
         for path in (root, work, *work.iterdir()):
             path.chmod(0o777 if path.is_dir() else 0o666)
 
-        cupsd = PrivateCupsd(root / "cupsd")
+        cupsd = HoldingCupsd(root / "cupsd")
         cupsd.start()
         cloud = start_cloud(root / "cloud")
         # Alternate the peers: cupsd first, then ours, so neither gets only a warm cache.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from cloud.states import ReleaseState
 from hardware.ipp.codec import Attribute, IppMessage, decode_message, encode_message
 from hardware.ipp.enums import Operation, Tag
 from tests.cloud.conftest import make_config, pair_station, random_tag
+from tools.cupsd import environment_without_proxies  # noqa: F401  (used by the tests)
 
 EMAIL = "ada@example.org"
 
@@ -159,8 +159,3 @@ def ipp_world(tmp_path: Path) -> Iterator[IppWorld]:
         yield world
     finally:
         world.server.stop()
-
-
-def environment_without_proxies() -> dict[str, str]:
-    """ipptool and CUPS tools must talk to 127.0.0.1 directly."""
-    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cloud.ipp.conftest import IppWorld, environment_without_proxies
+from tests.cloud.ipp.conftest import IppWorld
+from tools.cupsd import PrivateCupsd
 from tools.samples import make_pdf, make_text
 
 
@@ -32,82 +31,11 @@ def _cups_installed() -> None:
     assert not missing, f"missing {missing}: apt-get install --no-install-recommends cups"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateCupsd:
-    """cupsd on 127.0.0.1 with all its state in one directory; stopped by PID."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.socket = root / "cups.sock"
-        self.env = {**environment_without_proxies(), "CUPS_SERVER": str(self.socket)}
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        root = self.root
-        for name in ("etc/ppd", "spool/tmp", "tmp", "cache", "state", "log"):
-            (root / name).mkdir(parents=True, exist_ok=True)
-        (root / "etc/cupsd.conf").write_text(
-            f"Listen 127.0.0.1:{_free_port()}\nListen {self.socket}\nBrowsing No\nLogLevel debug\n"
-            "MaxJobs 0\nWebInterface No\n<Location />\n  Order allow,deny\n  Allow all\n"
-            "</Location>\n<Policy default>\n  <Limit All>\n    Order allow,deny\n    Allow all\n"
-            "  </Limit>\n</Policy>\n"
-        )
-        (root / "etc/cups-files.conf").write_text(
-            f"ServerRoot {root}/etc\nRequestRoot {root}/spool\nTempDir {root}/tmp\n"
-            f"CacheDir {root}/cache\nStateDir {root}/state\nErrorLog {root}/log/error_log\n"
-            f"AccessLog {root}/log/access_log\nPageLog {root}/log/page_log\n"
-            "ServerBin /usr/lib/cups\nDataDir /usr/share/cups\nSystemGroup root\n"
-            "FileDevice No\nPrintcap\n"
-        )
-        for path in [root, *root.rglob("*")]:  # cupsd runs filters as user lp
-            path.chmod(0o777 if path.is_dir() else 0o666)
-        self._process = subprocess.Popen(
-            [
-                "cupsd",
-                "-f",
-                "-c",
-                str(root / "etc/cupsd.conf"),
-                "-s",
-                str(root / "etc/cups-files.conf"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        while self.run("lpstat", "-r").returncode != 0:
-            if time.monotonic() > deadline or self._process.poll() is not None:
-                raise RuntimeError(f"cupsd did not start:\n{self.log()}")
-            time.sleep(0.1)
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            args, env=self.env, capture_output=True, text=True, timeout=60, check=False
-        )
-
-    def log(self) -> str:
-        path = self.root / "log/error_log"
-        return path.read_text(errors="replace")[-6000:] if path.exists() else "(no log)"
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
-
-
 @pytest.fixture
 def cupsd() -> Iterator[PrivateCupsd]:
     # Not under pytest's tmp_path: its parents are private to root and cupsd's filters run as lp.
     root = Path(tempfile.mkdtemp(prefix="pp-cupsd-", dir="/tmp"))
-    server = PrivateCupsd(root)
+    server = PrivateCupsd(root, log_level="debug")
     try:
         server.start()
         yield server
