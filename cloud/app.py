@@ -18,6 +18,7 @@ from cloud.blobstore import BlobStore
 from cloud.config import CloudConfig
 from cloud.context import Clock, utc_now
 from cloud.ipp.endpoint import install_ipp
+from cloud.metrics import install_metrics
 from cloud.service import CloudService
 from cloud.sweeper import Sweeper
 
@@ -60,6 +61,7 @@ def create_app(
     app = FastAPI(title="PullPrint cloud", version="1", lifespan=lifespan)
     app.state.service = service
     app.state.sweeper = sweeper
+    install_metrics(app, service)
     install_api(app)
     install_ipp(app, service)
     return app

@@ -49,7 +49,7 @@ _STR_FIELDS = (
     "printer_location",
 )
 _MAX_PRINTER_TEXT = 127  # RFC 8011 §5.4.4 / §5.4.5: text(127)
-_SECRET_FIELDS = ("master_key", "pepper", "admin_token")
+_SECRET_FIELDS = ("master_key", "pepper", "admin_token", "metrics_token")
 _HOW_TO_SET = (
     "set it in the config file's [secrets] table, in the environment variable {env}, or in a "
     "secrets file (<data_dir>/secrets.toml, or the path in secrets_file / PULLPRINT_SECRETS_FILE; "
@@ -78,6 +78,8 @@ class CloudConfig:
     printer_uuid: str = ""
     printer_name: str = "PullPrint Secure Queue"
     printer_location: str = ""
+    # Bearer token for Prometheus scrapes of /metrics; empty means /metrics is not served.
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def blobs_dir(self) -> Path:
@@ -145,6 +147,7 @@ def generate_secrets(path: Path) -> None:
         f'master_key = "{secrets.token_hex(_KEY_BYTES)}"\n'
         f'pepper = "{secrets.token_hex(_KEY_BYTES)}"\n'
         f'admin_token = "ppa_{secrets.token_urlsafe(32)}"\n'
+        f'metrics_token = "ppm_{secrets.token_urlsafe(32)}"\n'
     )
     try:
         # O_EXCL: never clobber; the mode is applied at creation so the file is never readable
@@ -247,6 +250,7 @@ def _build(values: Mapping[str, Any]) -> CloudConfig:
         printer_uuid=printer.get("printer_uuid", config.printer_uuid),
         printer_name=printer.get("printer_name", config.printer_name),
         printer_location=printer.get("printer_location", config.printer_location),
+        metrics_token=_metrics_token(values.get("metrics_token")),
     )
 
 
@@ -291,6 +295,18 @@ def _hex_key(name: str, value: object) -> bytes:
             f"secret {name} must be {2 * _KEY_BYTES} hex characters ({_KEY_BYTES} bytes)"
         )
     return key
+
+
+def _metrics_token(value: object) -> str:
+    # Optional (metrics are off without it), but never weak when set: it guards counts that
+    # describe every site's activity.
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or len(value) < _MIN_ADMIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"secret metrics_token must be at least {_MIN_ADMIN_TOKEN_CHARS} characters"
+        )
+    return value
 
 
 def _admin_token(value: object) -> str:

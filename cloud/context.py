@@ -85,15 +85,16 @@ class ServiceContext:
         session_id: uuid.UUID | None = None,
         release_id: uuid.UUID | None = None,
         detail: str | None = None,
-        site: str | None = None,
+        site: str,
     ) -> None:
         """Record an audit event in the caller's transaction (ids only, never secrets).
 
-        `site` is the site the event belongs to (default: the config's site).
+        `site` is the site the event belongs to. It has no default on purpose: an event filed
+        under the wrong site shows one site's ids to another site's admin.
         """
         db.add(
             AuditEvent(
-                site=site or self.site,
+                site=site,
                 kind=kind,
                 at=self.now(),
                 user_id=user_id,

@@ -111,7 +111,7 @@ def destroy_content(
     )
     if cast("CursorResult[Any]", result).rowcount != 1:
         return False
-    site = db.scalar(select(Job.site).where(Job.id == job_id))
+    site = db.execute(select(Job.site).where(Job.id == job_id)).scalar_one()
     ctx.audit(db, "content-destroyed", job_id=job_id, detail=str(to), site=site)
     return True
 

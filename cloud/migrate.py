@@ -12,6 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from cloud.db import make_engine
@@ -30,6 +32,24 @@ def alembic_config() -> Config:
 def upgrade(target: Engine | str, revision: str = "head") -> None:
     """Bring the database at `target` (an engine or URL) up to `revision`."""
     _run(target, command.upgrade, revision)
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the package always ships its migrations
+    return head
+
+
+def current_revision(target: Engine | str) -> str | None:
+    """The revision the database at `target` is at; None for an empty database."""
+    engine = make_engine(target) if isinstance(target, str) else target
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        if isinstance(target, str):
+            engine.dispose()
 
 
 def downgrade(target: Engine | str, revision: str) -> None:

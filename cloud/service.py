@@ -32,6 +32,7 @@ from cloud.pairing import Pairing
 from cloud.passcodes import Passcodes
 from cloud.pins import Pins
 from cloud.releases import Releases
+from cloud.reports import Reports
 from cloud.sessions import Sessions
 from cloud.sites import Sites
 from cloud.stations import Stations
@@ -74,6 +75,7 @@ class CloudService:
         self.ipp_jobs = IppJobs(self.context)
         self.stations = Stations(self.context)
         self.pairing = Pairing(self.context)
+        self.reports = Reports(self.context)
 
     @classmethod
     def open(

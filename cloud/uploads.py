@@ -187,7 +187,13 @@ class JobUpload:
         log.info("upload by user %s discarded: %s", self._owner.id, reason)
         try:
             with self._ctx.write() as db:
-                self._ctx.audit(db, "upload-aborted", user_id=self._owner.id, detail=reason)
+                self._ctx.audit(
+                    db,
+                    "upload-aborted",
+                    user_id=self._owner.id,
+                    detail=reason,
+                    site=self._owner.site,
+                )
         except Exception:  # the upload is gone either way; do not mask the original error
             log.exception("could not record the aborted upload")
 

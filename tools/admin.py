@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tools import admin_reports
+
 if TYPE_CHECKING:
     from cloud.service import CloudService
 
@@ -214,6 +216,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--name", help="display name (default: the email)")
     _common(add)
     add.set_defaults(func=_cmd_user_add)
+    admin_reports.register_user_list(user, _common)
+    admin_reports.register(admin, _common)
 
     passcode = admin.add_parser("passcode", help="app passcodes for the IPP queue")
     commands = passcode.add_subparsers(dest="passcode_cmd", required=True)

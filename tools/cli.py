@@ -64,6 +64,37 @@ def _cmd_cloud_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cloud_migrate(args: argparse.Namespace) -> int:
+    from cloud.config import load_config
+    from cloud.db import make_engine
+    from cloud.errors import CloudError
+    from cloud.migrate import current_revision, head_revision, upgrade
+
+    env = dict(_environ())
+    if args.data_dir:
+        env["PULLPRINT_DATA_DIR"] = str(args.data_dir)
+    try:
+        config = load_config(Path(args.config) if args.config else None, env)
+    except CloudError as exc:
+        raise CliError(str(exc)) from exc
+    engine = make_engine(config.database_url)
+    try:
+        before = current_revision(engine)
+        head = head_revision()
+        if args.check:
+            # For deploy scripts: exit 1 when this code would migrate the database on start.
+            print(f"database at {before or 'empty'}; code at {head}")
+            return 0 if before == head else 1
+        if before == head:
+            print(f"database already at {head}; nothing to do")
+            return 0
+        upgrade(engine)
+        print(f"migrated {before or 'empty database'} -> {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _cmd_station_run(args: argparse.Namespace) -> int:
     from station.app import build_station
     from station.config import load_config
@@ -217,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     init = cloud.add_parser("init", help="make fresh random secrets in DATA_DIR/secrets.toml")
     init.add_argument("--data-dir", required=True)
     init.set_defaults(func=_cmd_cloud_init)
+    migrate = cloud.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("--data-dir", help="database, blobs and secrets.toml live here")
+    migrate.add_argument("--config", help="a cloud.toml")
+    migrate.add_argument(
+        "--check", action="store_true", help="only report; exit 1 if a migration is pending"
+    )
+    migrate.set_defaults(func=_cmd_cloud_migrate)
 
     station = sub.add_parser("station", help="the release station").add_subparsers(
         dest="station_cmd", required=True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from cloud.api import admin, jobs, pairing, station
+from cloud.api import admin, jobs, pairing, reports, station
 from cloud.api.problems import install_problem_handlers
 from cloud.api.schemas import Health
 
@@ -24,6 +24,7 @@ def install_api(app: FastAPI) -> None:
     install_problem_handlers(app)
     app.include_router(_health)
     app.include_router(admin.router)
+    app.include_router(reports.router)
     app.include_router(jobs.router)
     app.include_router(station.router)
     app.include_router(pairing.router)

@@ -39,6 +39,7 @@ REFUSED = {401, 403, 404, 405, 409, 422}
 # Routes that name no object of any site: they may answer, but must still leak nothing.
 PUBLIC = {
     ("GET", "/healthz"),
+    ("GET", "/metrics"),  # off without the scrape token; totals only, no site's names
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
@@ -57,6 +58,9 @@ PUBLIC = {
 OWN_SITE = {
     ("POST", "/api/v1/admin/users"),
     ("GET", "/api/v1/admin/stations"),
+    ("GET", "/api/v1/admin/users"),
+    ("GET", "/api/v1/admin/jobs"),
+    ("GET", "/api/v1/admin/audit"),
     ("POST", "/api/v1/admin/sweep"),
     ("POST", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs"),
