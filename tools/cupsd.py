@@ -105,15 +105,26 @@ class PrivateCupsd:
             time.sleep(0.05)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run a CUPS command-line tool against this cupsd."""
-        return subprocess.run(  # noqa: S603 - CUPS tools with our arguments
-            [tool(args[0]), *args[1:]],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        """Run a CUPS command-line tool against this cupsd.
+
+        A tool that could not connect at all is run again (up to 3 times): on a loaded machine
+        the CUPS client library now and then fails its unix-socket connect with "Bad file
+        descriptor" although cupsd is listening, and nothing reached cupsd in that case, so
+        running it again cannot do anything twice.
+        """
+        for attempt in range(3):
+            done = subprocess.run(  # noqa: S603 - CUPS tools with our arguments
+                [tool(args[0]), *args[1:]],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            if done.returncode == 0 or "Unable to connect to server" not in done.stderr:
+                return done
+            time.sleep(0.2 * (attempt + 1))
+        return done
 
     def log(self) -> str:
         """The end of cupsd's error log."""
