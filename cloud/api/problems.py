@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -125,8 +126,57 @@ def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(status, code, title, detail, dict(exc.headers or {}) or None)
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details; `code` is the stable, machine-readable part.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+    },
+}
+
+
+def _document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Describe the error responses as they are sent: problem documents, for every status.
+
+    FastAPI documents a 422 with its own `HTTPValidationError` body as `application/json`;
+    the handlers above answer `application/problem+json` for that and every other error, so the
+    document says so (a `default` response covers the statuses a route may answer besides its
+    success), and clients generated from it parse errors correctly.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    problem_response = {
+        "description": "An error, as RFC 9457 problem details.",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            responses.pop("422", None)
+            responses["default"] = problem_response
+    return schema
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Make every error the app returns a problem document."""
+    """Make every error the app returns a problem document, and document it so."""
     app.add_exception_handler(CloudError, _on_cloud_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
