@@ -216,6 +216,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.image_cmd",
     "tools.bench_ipp",
     "tools.discover_cmd",
+    "tools.bench_release",
 )
 
 
