@@ -586,7 +586,10 @@ class Station:
     def _watch_cloud(self) -> None:
         ping = getattr(self.client, "ping", None)
         if not callable(ping):
-            return  # a client without a probe: outages end with the next successful call
+            # A client without a probe: outages end with the next successful call. The thread
+            # stays, idle: the watchdog is only fed while every station thread is alive.
+            self._stopping.wait()
+            return
         attempt = 0
         while not self._stopping.is_set():
             if self.offline:
