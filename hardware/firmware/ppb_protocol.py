@@ -39,10 +39,7 @@ def crc8(data: bytes) -> int:
 def _valid_arg(arg: str) -> bool:
     if not 1 <= len(arg) <= 32:
         return False
-    for char in arg:
-        if char not in _ARG_CHARS:
-            return False
-    return True
+    return all(char in _ARG_CHARS for char in arg)
 
 
 def encode(verb: str, args: list[str]) -> bytes:
