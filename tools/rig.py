@@ -24,6 +24,7 @@ from cloud.config import generate_secrets
 from cloud.config import load_config as load_cloud_config
 from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
+from hardware.display.base import Display
 from hardware.display.simulated import SimulatedDisplay
 from hardware.printers.virtual import VirtualPrinter
 from hardware.readers.base import Credential
@@ -101,8 +102,14 @@ class LoopRig:
         extra_toml: str = "",
         cloud_backoff: Backoff | None = None,
         heartbeat_s: float = 30.0,
+        reader_kind: str = "simulated",
+        display: Display | None = None,
     ) -> None:
         self.work_dir = work_dir
+        # A reader other than "simulated" is built from the config ([reader] in extra_toml), as
+        # on a station; `display` replaces the simulated display (the HIL lab's panel).
+        self._reader_kind = reader_kind
+        self._display = display
         self._cloud_backoff = cloud_backoff  # how the station probes a cloud that went away
         self._heartbeat_s = heartbeat_s
         self._app: Any = None
@@ -124,7 +131,7 @@ class LoopRig:
         self.server: RunningServer | None = None
         self.station: Station | None = None
         self.reader = SimulatedCardReader()
-        self.display: SimulatedDisplay | None = None
+        self.display: Display | None = None
         self.admin_token = ""
         self.service: CloudService | None = None
         self.station_id = ""
@@ -172,7 +179,7 @@ class LoopRig:
             f'[identity]\nkey_file = "{spool / "station.key"}"\n'
             f'[site]\nkey_file = "{spool / "site.key"}"\n'
             f'[printer]\nuri = "{grant.printer_uri}"\ntimeout_s = 60\n'
-            '[hardware]\nreader = "simulated"\ndisplay = "simulated"\n'
+            f'[hardware]\nreader = "{self._reader_kind}"\ndisplay = "simulated"\n'
             f'display_width = {width}\ndisplay_height = {height}\ndisplay_mode = "RGB"\n'
             f"[session]\ntimeout_s = {self._session_timeout_s}\ndone_s = {self._done_s}\n"
             f"error_s = {self._error_s}\n"
@@ -180,10 +187,12 @@ class LoopRig:
         )
         os.chmod(station_toml, 0o600)
         station_config = load_station_config(station_toml, {})
-        self.display = SimulatedDisplay(width, height, "RGB", out_dir=self.frames_dir)
+        self.display = self._display or SimulatedDisplay(
+            width, height, "RGB", out_dir=self.frames_dir
+        )
         self.station = build_station(
             station_config,
-            reader=self.reader,
+            reader=self.reader if self._reader_kind == "simulated" else None,
             display=self.display,
             on_screen=self._screen_shown,
             backoff=self._cloud_backoff,
