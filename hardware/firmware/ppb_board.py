@@ -59,8 +59,8 @@ class UsbSerial:
         """The bytes that arrived within `timeout_ms` (at most 64)."""
         data = b""
         while len(data) < 64 and self.poller.poll(0 if data else timeout_ms):
-            data += sys.stdin.read(1).encode()
+            data += sys.stdin.buffer.read(1)
         return data
 
     def write(self, line: bytes) -> None:
-        sys.stdout.write(line.decode())
+        sys.stdout.buffer.write(line)
