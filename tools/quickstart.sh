@@ -84,5 +84,9 @@ need_apt pcscd pcscd --no-install-recommends
 need_file /usr/lib/pcsc/drivers/serial/libifdvpcd.so vsmartcard-vpcd --no-install-recommends
 need_apt ip iproute2
 need_apt unshare util-linux
+# The bridge firmware's pure modules also run on real MicroPython (its webassembly port, npm).
+need_apt node nodejs
+need_apt npm npm --no-install-recommends
+npm ci --prefix tests/hardware/firmware/micropython --no-audit --no-fund --silent
 .venv/bin/python -m pip install -q -e '.[all,test]'
 exec sh tools/check.sh "$@"
