@@ -212,6 +212,7 @@ class Station:
         self._offline = False  # guarded by _cloud_lock
         self._cloud_lock = threading.Lock()
         self._probe_now = threading.Event()
+        self._probe_asap = False  # a tap while offline: probe now, not at the next back-off step
         self.outages = 0  # how many times the cloud went away (tests, the bench)
         # Simulated displays take a label for frame file names; real panels do not.
         self._show_takes_label = "label" in inspect.signature(display.show).parameters
@@ -601,7 +602,9 @@ class Station:
             self._probe_now.clear()
             if self._stopping.is_set():
                 return
-            if woken:
+            with self._cloud_lock:
+                asap, self._probe_asap = self._probe_asap, False
+            if woken and not asap:
                 continue  # a call just failed: start the back-off from its first step
             try:
                 ping()
@@ -630,6 +633,12 @@ class Station:
             self._faults.clear("reader")
             if credential is not None:
                 self._post(CardPresented(credential_tag(self._site_key, credential)))
+                if self.offline:
+                    # Someone is waiting at the station: find out now whether the cloud is back
+                    # rather than at the next back-off step (up to Backoff.max_s away).
+                    with self._cloud_lock:
+                        self._probe_asap = True
+                    self._probe_now.set()
 
 
 def _may_have_printed(exc: PrinterError) -> bool:

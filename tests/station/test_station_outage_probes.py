@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from hardware.display.simulated import SimulatedDisplay
+from hardware.readers.formats import mifare_uid
 from hardware.readers.simulated import SimulatedCardReader
 from station.app import Backoff, build_station
 from station.config import load_config
@@ -74,5 +75,33 @@ def test_probes_back_off_up_to_the_bound_then_recover_and_settle(tmp_path: Path)
         assert cloud.reports == [("rel-1", "printed")]
         assert station.journal.entries() == []
         assert not station.offline and station.outages == 1
+    finally:
+        station.stop()
+
+
+def test_a_tap_while_offline_probes_at_once(tmp_path: Path) -> None:
+    (tmp_path / "station.toml").write_text(CONFIG + f'[spool]\ndir = "{tmp_path / "spool"}"\n')
+    config = load_config(tmp_path / "station.toml", {})
+    cloud = ProbedCloud()
+    reader = SimulatedCardReader()
+    station = build_station(
+        config,
+        reader=reader,
+        display=SimulatedDisplay(128, 64, "1"),
+        transport=FakePrinter(),
+        client=cloud,
+        backoff=Backoff(first_s=30, max_s=60),  # no probe of its own within this test
+        heartbeat_s=0.05,
+    )
+    station.start()
+    try:
+        assert station.wait_for_state(State.OFFLINE, 5)
+        probes = len(cloud.pings)
+        cloud.up.set()
+        time.sleep(0.3)
+        assert station.state is State.OFFLINE and len(cloud.pings) == probes
+        reader.present(mifare_uid(bytes.fromhex("04A1B2C3D4E5F6")))
+        assert station.wait_for_state(State.IDLE, 3)  # probed at the tap, found the cloud back
+        assert len(cloud.pings) == probes + 1
     finally:
         station.stop()
