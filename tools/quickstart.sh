@@ -79,6 +79,7 @@ need_apt shellcheck shellcheck
 # PC/SC: pyscard builds from source (swig + the pcsc-lite headers); the reader tests run a
 # private pcscd with vsmartcard's virtual reader in namespaces of their own (unshare, ip).
 need_apt swig swig
+need_file "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" python3-dev
 need_file /usr/include/PCSC/winscard.h libpcsclite-dev
 need_apt pcscd pcscd --no-install-recommends
 need_file /usr/lib/pcsc/drivers/serial/libifdvpcd.so vsmartcard-vpcd --no-install-recommends
