@@ -10,7 +10,13 @@ runs the release `Workflow` with three threads:
 * the worker carries out cloud and printer commands one at a time, in order, and turns what
   happened into events (a delivery blocks only the worker, never the screen);
 * the reader waits for badges and turns each into `CardPresented(tag)`: the tag is computed here
-  and the credential goes no further.
+  and the credential goes no further;
+* the cloud watch notices outages: any cloud call that cannot reach the cloud (or its own
+  heartbeat, `GET /healthz` every `heartbeat_s`) turns the station offline (`CloudDown`: the
+  offline screen, a tap says it cannot be checked); it then probes with exponential back-off and
+  jitter, bounded by `Backoff.max_s`, and on the first answer posts `CloudUp` (back to idle) and
+  has the worker settle the release journal, so an outcome that could not be reported during the
+  outage reaches the cloud without the job printing twice.
 
 Invariants: only the engine thread touches the workflow; a release that did not print is reported
 `failed` to the cloud (so the job is held again) before the screen says why; no card credential,
@@ -22,12 +28,14 @@ from __future__ import annotations
 import inspect
 import logging
 import queue
+import random
 import shutil
 import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
@@ -68,6 +76,8 @@ from station.workflow import (
     Button,
     ButtonPressed,
     CardPresented,
+    CloudDown,
+    CloudUp,
     Command,
     DeleteJob,
     DeliveryFinished,
@@ -99,6 +109,35 @@ class _Stop:
 
 
 _STOP = _Stop()
+
+
+class _Reconcile:
+    """The worker's command to settle the release journal (the cloud is back)."""
+
+
+_RECONCILE = _Reconcile()
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential back-off with jitter for probing an unreachable cloud.
+
+    Attempt n waits between half and all of `min(max_s, first_s * 2**n)`: the doubling spares a
+    cloud that is coming back up, the jitter keeps a building full of stations from probing in
+    step after a shared outage, and the half that is fixed keeps probes from bunching up.
+    """
+
+    first_s: float = 1.0
+    max_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.first_s <= self.max_s:
+            raise ValueError("back-off needs 0 < first_s <= max_s")
+
+    def delay_s(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
+        """The wait before probe number `attempt` (0-based); `draw` returns [0, 1)."""
+        ceiling = min(self.max_s, self.first_s * (1 << min(attempt, 32)))
+        return ceiling / 2 + draw() * ceiling / 2
 
 
 class _FaultLog:
@@ -141,6 +180,8 @@ class Station:
         clock: Callable[[], float] = time.monotonic,
         panel: Panel | None = None,
         notifier: SystemdNotifier | None = None,
+        backoff: Backoff | None = None,
+        heartbeat_s: float = 30.0,
     ) -> None:
         self.workflow = workflow
         self.notifier = notifier
@@ -160,12 +201,19 @@ class Station:
         self._tick_interval_s = tick_interval_s
         self._clock = clock
         self._events: queue.Queue[Event | _Stop] = queue.Queue()
-        self._commands: queue.Queue[Command | _Stop] = queue.Queue()
+        self._commands: queue.Queue[Command | _Stop | _Reconcile] = queue.Queue()
         self._changed = threading.Condition()
         self._settled: State | None = None  # the state whose screen was last drawn
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._faults = _FaultLog()
+        self.backoff = backoff or Backoff()
+        self.heartbeat_s = heartbeat_s
+        self._offline = False  # guarded by _cloud_lock
+        self._cloud_lock = threading.Lock()
+        self._probe_now = threading.Event()
+        self._probe_asap = False  # a tap while offline: probe now, not at the next back-off step
+        self.outages = 0  # how many times the cloud went away (tests, the bench)
         # Simulated displays take a label for frame file names; real panels do not.
         self._show_takes_label = "label" in inspect.signature(display.show).parameters
 
@@ -191,6 +239,7 @@ class Station:
             ("engine", self._engine),
             ("worker", self._worker),
             ("reader", self._read_badges),
+            ("cloud-watch", self._watch_cloud),
         ):
             thread = threading.Thread(target=target, name=f"station-{name}", daemon=True)
             self._threads.append(thread)
@@ -204,6 +253,7 @@ class Station:
         if self.notifier is not None:
             self.notifier.stopping()
         self._stopping.set()
+        self._probe_now.set()
         self._events.put(_STOP)
         self._commands.put(_STOP)
         deadline = time.monotonic() + timeout_s
@@ -225,6 +275,12 @@ class Station:
     def press(self, button: Button) -> None:
         """A button was pressed (physical buttons, a touch panel, the demo's keyboard)."""
         self._post(ButtonPressed(button))
+
+    @property
+    def offline(self) -> bool:
+        """True while the station believes the cloud is unreachable."""
+        with self._cloud_lock:
+            return self._offline
 
     def wait_for_state(self, state: State, timeout_s: float) -> bool:
         """Wait until the station is in `state` with its screen drawn; False after `timeout_s`."""
@@ -337,7 +393,10 @@ class Station:
             if isinstance(command, _Stop) or self._stopping.is_set():
                 return
             try:
-                self._execute(command)
+                if isinstance(command, _Reconcile):
+                    self.reconcile()
+                else:
+                    self._execute(command)
             except Exception:
                 logger.exception("command %s failed", type(command).__name__)
 
@@ -368,12 +427,12 @@ class Station:
             logger.info("badge not recognised")
             return SessionRefused("unknown-card", "Badge not recognised", attempt)
         except CloudUnreachableError as exc:
-            self._faults.fault("cloud", "cloud unreachable: %s", exc)
+            self._cloud_failed(exc)
             return SessionRefused("offline", OFFLINE_MESSAGE, attempt)
         except CloudError as exc:
             logger.warning("opening a session failed: %s", exc)
             return SessionRefused("error", "The print service refused the request", attempt)
-        self._faults.clear("cloud")
+        self._cloud_answered()
         return SessionOpened(info.session_id, info.display_name, info.jobs, attempt)
 
     def _release(self, command: ReleaseJobs) -> DeliveryFinished:
@@ -391,7 +450,7 @@ class Station:
         except SessionExpiredError:
             return DeliveryFinished(error="Session expired, tap your badge again")
         except CloudUnreachableError as exc:
-            self._faults.fault("cloud", "cloud unreachable: %s", exc)
+            self._cloud_failed(exc)
             return DeliveryFinished(error=OFFLINE_MESSAGE)
         except CloudError as exc:
             logger.warning("release failed: %s", exc)
@@ -437,7 +496,8 @@ class Station:
             logger.warning("release %s not delivered: %s", release.id, exc)
             reason = exc.reason
         except CloudUnreachableError as exc:
-            self._faults.fault("cloud", "release %s download failed: %s", release.id, exc)
+            logger.warning("release %s download failed: %s", release.id, exc)
+            self._cloud_failed(exc)
             reason = OFFLINE_MESSAGE
         except CloudError as exc:
             logger.warning("release %s download failed: %s", release.id, exc)
@@ -457,6 +517,11 @@ class Station:
     ) -> bool:
         try:
             self.client.report_outcome(release_id, outcome, reason, printer_job_id)
+        except CloudUnreachableError as exc:
+            # The journal keeps the outcome; it is reported when the cloud is back.
+            logger.warning("could not report release %s %s: %s", release_id, outcome, exc)
+            self._cloud_failed(exc)
+            return False
         except CloudError as exc:
             # The client already retried; the journal keeps the outcome for the next attempt.
             logger.warning("could not report release %s %s: %s", release_id, outcome, exc)
@@ -496,6 +561,65 @@ class Station:
             return None, None
         return "failed", "Interrupted by a station restart"
 
+    # ---- cloud watch ----
+
+    def _cloud_failed(self, exc: BaseException) -> None:
+        """A cloud call could not reach the cloud: go offline (once) and start probing."""
+        self._faults.fault("cloud", "cloud unreachable: %s", exc)
+        with self._cloud_lock:
+            if self._offline:
+                return
+            self._offline = True
+            self.outages += 1
+        self._post(CloudDown(OFFLINE_MESSAGE))
+        self._probe_now.set()  # the watch switches from heartbeat to back-off now
+
+    def _cloud_answered(self) -> None:
+        """A cloud call succeeded: if the station was offline, it is back."""
+        with self._cloud_lock:
+            was_offline, self._offline = self._offline, False
+        self._faults.clear("cloud")
+        if was_offline:
+            self._post(CloudUp())
+            # Outcomes that could not be reported during the outage, in order with other work.
+            self._commands.put(_RECONCILE)
+
+    def _watch_cloud(self) -> None:
+        ping = getattr(self.client, "ping", None)
+        if not callable(ping):
+            # A client without a probe: outages end with the next successful call. The thread
+            # stays, idle: the watchdog is only fed while every station thread is alive.
+            self._stopping.wait()
+            return
+        attempt = 0
+        while not self._stopping.is_set():
+            if self.offline:
+                wait_s = self.backoff.delay_s(attempt)
+                attempt += 1
+            else:
+                wait_s, attempt = self.heartbeat_s, 0
+            woken = self._probe_now.wait(wait_s)
+            self._probe_now.clear()
+            if self._stopping.is_set():
+                return
+            with self._cloud_lock:
+                asap, self._probe_asap = self._probe_asap, False
+            if woken and not asap:
+                continue  # a call just failed: start the back-off from its first step
+            try:
+                ping()
+            except CloudUnreachableError as exc:
+                self._cloud_failed(exc)
+                self._probe_now.clear()  # we know already; no need to wake ourselves
+                continue
+            except CloudError as exc:
+                # It answered, if not as hoped (a proxy's 404): reachable is what matters.
+                logger.debug("cloud probe: %s", exc)
+            except Exception:
+                logger.exception("cloud probe failed")
+                continue
+            self._cloud_answered()
+
     # ---- reader ----
 
     def _read_badges(self) -> None:
@@ -509,6 +633,12 @@ class Station:
             self._faults.clear("reader")
             if credential is not None:
                 self._post(CardPresented(credential_tag(self._site_key, credential)))
+                if self.offline:
+                    # Someone is waiting at the station: find out now whether the cloud is back
+                    # rather than at the next back-off step (up to Backoff.max_s away).
+                    with self._cloud_lock:
+                        self._probe_asap = True
+                    self._probe_now.set()
 
 
 def _may_have_printed(exc: PrinterError) -> bool:
@@ -528,6 +658,8 @@ def build_station(
     on_screen: Callable[[Screen], None] | None = None,
     panel: Panel | None = None,
     notifier: SystemdNotifier | None = None,
+    backoff: Backoff | None = None,
+    heartbeat_s: float = 30.0,
 ) -> Station:
     """Build a station from its config; parts passed in are used instead of the configured ones.
 
@@ -581,4 +713,6 @@ def build_station(
         on_screen=on_screen,
         panel=panel,
         notifier=notifier,
+        backoff=backoff,
+        heartbeat_s=heartbeat_s,
     )

@@ -190,6 +190,13 @@ class CloudClient:
         path = f"/api/v1/station/releases/{release_id}/outcome"
         self._json("POST", path, payload, expect=200, retry=True)
 
+    def ping(self) -> None:
+        """One unretried GET /healthz: raises CloudUnreachableError while the cloud is away.
+
+        The station's outage probe: it has its own back-off, so no retries here.
+        """
+        self._request("GET", "/healthz", expect=200).close()
+
     # ---- HTTP ----
 
     @staticmethod

@@ -30,6 +30,12 @@ The rules::
     DELIVERING   DeliveryFinished, any not printed     ERROR        Error (the reason), EndSession
     DONE, ERROR  Tick past done_s / error_s, a button  IDLE         Idle
     DONE, ERROR  CardPresented                         IDENTIFYING  Reading, OpenSession
+    (outages)    CloudDown in IDLE, DONE, ERROR        OFFLINE      Offline (other states finish
+                                                                    first, then go OFFLINE
+                                                                    instead of IDLE)
+    OFFLINE      CardPresented                         OFFLINE      Offline "cannot check your
+                                                                    badge" for error_s
+    OFFLINE      CloudUp (any state: forgets the outage) IDLE       Idle
 
 Every other (state, event) pair is ignored and returns no commands; in particular a badge tapped
 while delivering is ignored (the delivery goes on, no second session is opened), and no timeout
@@ -68,6 +74,7 @@ CLOUD_TIMEOUT_MESSAGE = "Cloud not responding"
 class State(enum.Enum):
     """Where the workflow is."""
 
+    OFFLINE = "offline"  # the cloud is unreachable; the runtime probes it and says when it is back
     IDLE = "idle"
     IDENTIFYING = "identifying"
     JOB_LIST = "job-list"
@@ -169,8 +176,28 @@ class Tick:
     now_s: float
 
 
+# ---- outage events (station-hw) ----
+
+
+@dataclass(frozen=True, slots=True)
+class CloudDown:
+    """The cloud stopped answering; `message` says so in words."""
+
+    message: str = "Cannot reach the print service"
+
+
+@dataclass(frozen=True, slots=True)
+class CloudUp:
+    """The cloud answers again."""
+
+
+OFFLINE_TAP_MESSAGE = "Your badge cannot be checked until the print service is back"
+
+
 Event = (
-    CardPresented
+    CloudDown
+    | CloudUp
+    | CardPresented
     | SessionOpened
     | SessionRefused
     | ButtonPressed
@@ -254,6 +281,7 @@ class Workflow:
         self._selected: frozenset[str] = frozenset()
         self._items: dict[str, DeliveryItem] = {}
         self._reasons: dict[str, str] = {}
+        self._offline: str | None = None  # the outage message while the cloud is away
         # Deadlines are set from the latest Tick; before the first Tick, on the first one.
         self._now: float | None = None
         self._timeout_s: float | None = None
@@ -282,6 +310,8 @@ class Workflow:
                 return self._progress(event)
             case DeliveryFinished(error=error):
                 return self._finished(error)
+            case CloudDown() | CloudUp():
+                return self._outage(event)
             case _:
                 assert_never(event)
 
@@ -296,6 +326,8 @@ class Workflow:
 
     def _idle(self) -> list[Command]:
         self._forget_session()
+        if self._offline is not None:  # "idle" while the cloud is away is the offline screen
+            return self._go(State.OFFLINE, OfflineScreen(self._offline))
         return self._go(State.IDLE, IdleScreen(self.station_name))
 
     def _error(self, screen: Screen) -> list[Command]:
@@ -341,6 +373,9 @@ class Workflow:
         return self._idle()  # DONE or ERROR shown long enough
 
     def _card(self, tag: str) -> list[Command]:
+        if self.state is State.OFFLINE:
+            # Say clearly that the tap was seen and why nothing happens; no session is tried.
+            return self._go(State.OFFLINE, OfflineScreen(OFFLINE_TAP_MESSAGE), self.timings.error_s)
         if self.state in (State.IDLE, State.DONE, State.ERROR):
             return self._identify(tag)
         if self.state is State.JOB_LIST:
@@ -475,6 +510,17 @@ class Workflow:
             "Not printed" if printed == 0 else f"{not_printed} of {len(self._items)} not printed"
         )
         return [*self._error(ErrorScreen(title, message)), *end]
+
+    # ---- outages (station-hw) ----
+
+    def _outage(self, event: CloudDown | CloudUp) -> list[Command]:
+        if isinstance(event, CloudUp):
+            self._offline = None
+            return self._idle() if self.state is State.OFFLINE else []
+        self._offline = event.message
+        if self.state in (State.IDLE, State.DONE, State.ERROR):
+            return self._idle()
+        return []  # a session or a delivery in progress finishes (or fails) first
 
     # ---- screens ----
 

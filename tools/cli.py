@@ -217,6 +217,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.bench_ipp",
     "tools.discover_cmd",
     "tools.bench_release",
+    "tools.bench_station",
 )
 
 

@@ -37,6 +37,11 @@ need_apt() {  # need_apt COMMAND PACKAGE [apt-get options...]: install PACKAGE i
   fi
 }
 
+need_file() {  # need_file PATH PACKAGE: install PACKAGE if PATH is missing (libraries, drivers)
+  path="$1"; shift
+  if [ ! -e "$path" ]; then apt_install "$@"; fi
+}
+
 PY="${PYTHON:-python3}"
 need_apt "$PY" python3
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
@@ -71,5 +76,18 @@ need_apt debugfs e2fsprogs         # station images: ext4 edited without mountin
 need_apt xz xz-utils
 need_apt systemd-analyze systemd   # the station's units are verified offline
 need_apt shellcheck shellcheck
+# PC/SC: pyscard builds from source (swig + the pcsc-lite headers); the reader tests run a
+# private pcscd with vsmartcard's virtual reader in namespaces of their own (unshare, ip).
+need_apt swig swig
+need_file "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" python3-dev
+need_file /usr/include/PCSC/winscard.h libpcsclite-dev
+need_apt pcscd pcscd --no-install-recommends
+need_file /usr/lib/pcsc/drivers/serial/libifdvpcd.so vsmartcard-vpcd --no-install-recommends
+need_apt ip iproute2
+need_apt unshare util-linux
+# The bridge firmware's pure modules also run on real MicroPython (its webassembly port, npm).
+need_apt node nodejs
+need_apt npm npm --no-install-recommends
+npm ci --prefix tests/hardware/firmware/micropython --no-audit --no-fund --silent
 .venv/bin/python -m pip install -q -e '.[all,test]'
 exec sh tools/check.sh "$@"

@@ -24,11 +24,12 @@ from cloud.config import generate_secrets
 from cloud.config import load_config as load_cloud_config
 from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
+from hardware.display.base import Display
 from hardware.display.simulated import SimulatedDisplay
 from hardware.printers.virtual import VirtualPrinter
 from hardware.readers.base import Credential
 from hardware.readers.simulated import SimulatedCardReader
-from station.app import Station, build_station
+from station.app import Backoff, Station, build_station
 from station.config import load_config as load_station_config
 from station.pairing import PairingClient, PairingGrant, write_site_key
 from station.screens import Screen
@@ -99,8 +100,20 @@ class LoopRig:
         done_s: float = 4.0,
         error_s: float = 6.0,
         extra_toml: str = "",
+        cloud_backoff: Backoff | None = None,
+        heartbeat_s: float = 30.0,
+        reader_kind: str = "simulated",
+        display: Display | None = None,
     ) -> None:
         self.work_dir = work_dir
+        # A reader other than "simulated" is built from the config ([reader] in extra_toml), as
+        # on a station; `display` replaces the simulated display (the HIL lab's panel).
+        self._reader_kind = reader_kind
+        self._display = display
+        self._cloud_backoff = cloud_backoff  # how the station probes a cloud that went away
+        self._heartbeat_s = heartbeat_s
+        self._app: Any = None
+        self._cloud_port = 0
         self.frames_dir = frames_dir
         self.screens = ScreenLog()
         self._on_screen = on_screen
@@ -118,7 +131,7 @@ class LoopRig:
         self.server: RunningServer | None = None
         self.station: Station | None = None
         self.reader = SimulatedCardReader()
-        self.display: SimulatedDisplay | None = None
+        self.display: Display | None = None
         self.admin_token = ""
         self.service: CloudService | None = None
         self.station_id = ""
@@ -141,8 +154,10 @@ class LoopRig:
         cloud_config = load_cloud_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)})
         self.admin_token = cloud_config.admin_token
         app = create_app(cloud_config)
+        self._app = app
         self.service = app.state.service
         self.server = start_in_thread(app, host="127.0.0.1", port=0)
+        self._cloud_port = self.server.port
 
         if self._printer_uri is None:
             self.printer = VirtualPrinter(
@@ -164,7 +179,7 @@ class LoopRig:
             f'[identity]\nkey_file = "{spool / "station.key"}"\n'
             f'[site]\nkey_file = "{spool / "site.key"}"\n'
             f'[printer]\nuri = "{grant.printer_uri}"\ntimeout_s = 60\n'
-            '[hardware]\nreader = "simulated"\ndisplay = "simulated"\n'
+            f'[hardware]\nreader = "{self._reader_kind}"\ndisplay = "simulated"\n'
             f'display_width = {width}\ndisplay_height = {height}\ndisplay_mode = "RGB"\n'
             f"[session]\ntimeout_s = {self._session_timeout_s}\ndone_s = {self._done_s}\n"
             f"error_s = {self._error_s}\n"
@@ -172,9 +187,16 @@ class LoopRig:
         )
         os.chmod(station_toml, 0o600)
         station_config = load_station_config(station_toml, {})
-        self.display = SimulatedDisplay(width, height, "RGB", out_dir=self.frames_dir)
+        self.display = self._display or SimulatedDisplay(
+            width, height, "RGB", out_dir=self.frames_dir
+        )
         self.station = build_station(
-            station_config, reader=self.reader, display=self.display, on_screen=self._screen_shown
+            station_config,
+            reader=self.reader if self._reader_kind == "simulated" else None,
+            display=self.display,
+            on_screen=self._screen_shown,
+            backoff=self._cloud_backoff,
+            heartbeat_s=self._heartbeat_s,
         )
         self.station.start()
 
@@ -225,9 +247,20 @@ class LoopRig:
 
     @property
     def cloud_url(self) -> str:
-        """Base URL of the embedded cloud."""
-        assert self.server is not None, "rig not started"
-        return self.server.url
+        """Base URL of the embedded cloud (the same while it is stopped for an outage test)."""
+        assert self._cloud_port, "rig not started"
+        return f"http://127.0.0.1:{self._cloud_port}"
+
+    def stop_cloud(self) -> None:
+        """An outage: stop the cloud's server (its data stays; `start_cloud` brings it back)."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def start_cloud(self) -> None:
+        """End an outage: serve the same cloud on the same port again."""
+        if self.server is None:
+            self.server = start_in_thread(self._app, host="127.0.0.1", port=self._cloud_port)
 
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call the admin API; raise with the problem's detail on failure."""

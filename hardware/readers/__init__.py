@@ -1,8 +1,8 @@
 """Badge readers behind one `CardReader` port.
 
 `reader_from_config(kind, options)` builds one by name ("simulated", "wedge", "serial",
-"bridge"); the formats and `parse_reader_text` are pure and importable without evdev or pyserial
-(the device modules are imported only when their reader is built).
+"bridge", "pcsc"); the formats and `parse_reader_text` are pure and importable without evdev,
+pyserial or pyscard (the device modules are imported only when their reader is built).
 """
 
 from hardware.readers.base import CardReader, Credential
@@ -10,6 +10,7 @@ from hardware.readers.errors import (
     BridgeProtocolError,
     BridgeVersionError,
     CardFormatError,
+    CardReadError,
     ReaderDisconnectedError,
 )
 from hardware.readers.formats import corp1000, h10301, iclass_csn, mifare_uid, wiegand
@@ -22,6 +23,7 @@ __all__ = [
     "BridgeProtocolError",
     "BridgeVersionError",
     "CardFormatError",
+    "CardReadError",
     "CardReader",
     "Credential",
     "ReaderDisconnectedError",

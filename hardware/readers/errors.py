@@ -3,6 +3,7 @@
 ReaderError                              (hardware.errors)
 ├── CardFormatError          (ValueError) the input is not a valid badge of the configured format
 ├── ReaderDisconnectedError  (ConnectionError) the device is gone (unplugged); the reader reopens
+├── CardReadError                         a card was presented but could not be read (PC/SC)
 └── BridgeProtocolError      (ValueError) a reader-bridge line is malformed or fails its checksum
     └── BridgeVersionError                the bridge speaks a protocol version we do not
 
@@ -22,6 +23,10 @@ class CardFormatError(ReaderError, ValueError):
 
 class ReaderDisconnectedError(ReaderError, ConnectionError):
     """The reader device is not there (unplugged, not enumerated yet); it is reopened later."""
+
+
+class CardReadError(ReaderError):
+    """A card was on the reader but its UID could not be read (it left, or the reader refused)."""
 
 
 class BridgeProtocolError(ReaderError, ValueError):

@@ -13,6 +13,7 @@ Kinds and their options (defaults in brackets):
 * "serial": `port` (device path or pyserial URL), `baudrate` [9600], `max_line_bytes` [128],
   the format options.
 * "bridge": `port`, `baudrate` [115200], `handshake_timeout_s` [1.0].
+* "pcsc": `reader` (a part of the PC/SC reader's name; the first reader if not set).
 * every kind but "simulated": `reopen_max_s` [5.0], the longest wait between reopen attempts.
 
 Format options (wedge, serial; see `ReaderFormat`): `technology` ["h10301"], `encoding`
@@ -130,6 +131,13 @@ def _bridge(opts: _Options) -> CardReader:
     )
 
 
+def _pcsc(opts: _Options) -> CardReader:
+    from hardware.readers.pcsc import PcscCardReader  # noqa: PLC0415  (pyscard: an extra)
+
+    name = opts.get("reader", str, "") or None
+    return PcscCardReader(name, reopen_max_s=_reopen_max_s(opts))
+
+
 def _reopen_max_s(opts: _Options) -> float:
     value = opts.get("reopen_max_s", float, 5.0)
     if not 0.25 <= value <= 300:
@@ -142,6 +150,7 @@ _BUILDERS: dict[str, Callable[[_Options], CardReader]] = {
     "wedge": _wedge,
     "serial": _serial,
     "bridge": _bridge,
+    "pcsc": _pcsc,
 }
 READER_KINDS: tuple[str, ...] = tuple(_BUILDERS)
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -149,6 +158,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "wedge": ("device", "gap_ms", "reopen_max_s", *_FORMAT_KEYS),
     "serial": ("port", "baudrate", "max_line_bytes", "reopen_max_s", *_FORMAT_KEYS),
     "bridge": ("port", "baudrate", "handshake_timeout_s", "reopen_max_s"),
+    "pcsc": ("reader", "reopen_max_s"),
 }
 
 

@@ -24,9 +24,9 @@ from tests.hardware.test_reader_wedge import FakeInputDevice, now_s, typed
 
 
 def test_unknown_kind_names_the_choices() -> None:
-    with pytest.raises(ValueError, match="simulated, wedge, serial, bridge"):
+    with pytest.raises(ValueError, match="simulated, wedge, serial, bridge, pcsc"):
         reader_from_config("pcsc-typo", {})
-    assert READER_KINDS == ("simulated", "wedge", "serial", "bridge")
+    assert READER_KINDS == ("simulated", "wedge", "serial", "bridge", "pcsc")
 
 
 def test_simulated_is_built_only_by_name() -> None:
