@@ -26,15 +26,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
-
-from hardware.readers.bridge_sim import SimulatedBridge
 from hardware.readers.formats import mifare_uid
 from station.screens import IdleScreen, JobListScreen
-from tools.rig import LoopRig
 from tools.samples import make_pdf
+
+if TYPE_CHECKING:
+    from tools.rig import LoopRig
 
 BADGE = mifare_uid(bytes.fromhex("04A1B2C3D4E5F6"))
 LIST_LABEL = JobListScreen("", ()).label  # what the station puts in STATUS= for the job list
@@ -84,6 +83,10 @@ def _percentile(values: list[float], q: int) -> float:
 
 def bench_station(taps: int = 20, idle_s: float = 10.0) -> dict[str, Any]:
     """Measure one station process; see the module docstring."""
+    # Imported here: `pullprint` builds its parser from every command module, and a station
+    # installed without the test and bench extras (no pyserial, no psutil) must still start.
+    from tools.rig import LoopRig  # noqa: PLC0415
+
     with tempfile.TemporaryDirectory(prefix="pullprint-bench-station-") as tmp:
         work = Path(tmp)
         with LoopRig(work / "rig", keep_documents=False, session_timeout_s=0.3) as rig:
@@ -107,6 +110,8 @@ def bench_station(taps: int = 20, idle_s: float = 10.0) -> dict[str, Any]:
 
 
 def _measure(rig: LoopRig, work: Path, taps: int, idle_s: float) -> dict[str, Any]:
+    from hardware.readers.bridge_sim import SimulatedBridge  # noqa: PLC0415 - see bench_station
+
     bridge = SimulatedBridge()
     config = rig.work_dir / "station.toml"
     text = config.read_text().replace('reader = "simulated"', 'reader = "bridge"')
@@ -126,6 +131,8 @@ def _measure(rig: LoopRig, work: Path, taps: int, idle_s: float) -> dict[str, An
         ready_at = notify.wait_for("READY=1", 60)
         if not bridge.wait_for_hello(10):
             raise RuntimeError("the station never opened its reader")
+        import psutil  # noqa: PLC0415 - the bench extra; a station installs without it
+
         station = psutil.Process(process.pid)
         time.sleep(1.0)  # let start-up work (journal, first frames, handshake) finish
         notify.drain()
