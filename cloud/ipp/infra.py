@@ -135,7 +135,9 @@ class InfraCall:
 
     @property
     def device_uuid(self) -> str | None:
-        """The output-device-uuid the request names, if any."""
+        """The output-device-uuid the request names, if any. PWG 5100.18 makes Proxies send
+        it; when they do it must be the caller's, and when they do not, the credentials (one
+        device each) already say which device is asking."""
         return self.operation.get_str("output-device-uuid")
 
     @property
@@ -392,12 +394,12 @@ class InfraOperations:
         group = call.group(Tag.PRINTER_ATTRIBUTES)
         attrs = [] if group is None else group.attributes
         encoded = encode_message(IppMessage(0, 1, [AttributeGroup(Tag.PRINTER_ATTRIBUTES, attrs)]))
-        self._infra.update_attributes(call.proxy, _required_uuid(call), encoded)
+        self._infra.update_attributes(call.proxy, call.device_uuid, encoded)
         return response(call.request)
 
     def get_output_device_attributes(self, call: InfraCall) -> IppMessage:
         """PWG 5100.18 Get-Output-Device-Attributes: what the device last reported."""
-        device = self._infra.device(call.proxy, _required_uuid(call))
+        device = self._infra.device(call.proxy, call.device_uuid)
         stored: list[Attribute] = []
         if device.attributes:
             message, _ = decode_message(device.attributes)
@@ -417,23 +419,21 @@ class InfraOperations:
 
     def deregister_output_device(self, call: InfraCall) -> IppMessage:
         """PWG 5100.18 Deregister-Output-Device: unstarted jobs return to their owners."""
-        self._infra.deregister(call.proxy, _required_uuid(call))
+        self._infra.deregister(call.proxy, call.device_uuid)
         return response(call.request)
 
     # --- fetching ---
 
     def fetch_job(self, call: InfraCall) -> IppMessage:
         """PWG 5100.18 Fetch-Job."""
-        view = self._infra.fetch_job(call.proxy, _required_uuid(call), _job_id(call))
+        view = self._infra.fetch_job(call.proxy, call.device_uuid, _job_id(call))
         out = response(call.request)
         out.add_group(Tag.JOB_ATTRIBUTES, *_job_attributes(call, view))
         return out
 
     def acknowledge_job(self, call: InfraCall) -> IppMessage:
         """PWG 5100.18 Acknowledge-Job (with fetch-status-code: the device gives it back)."""
-        self._infra.acknowledge_job(
-            call.proxy, _required_uuid(call), _job_id(call), _fetch_error(call)
-        )
+        self._infra.acknowledge_job(call.proxy, call.device_uuid, _job_id(call), _fetch_error(call))
         return response(call.request)
 
     def fetch_document(self, call: InfraCall) -> Answer:
@@ -441,7 +441,7 @@ class InfraOperations:
         number = call.operation.get_int("document-number") or 1
         accepted = call.operation.get_strs("document-format-accepted")
         view, document = self._infra.open_document(
-            call.proxy, _required_uuid(call), _job_id(call), number
+            call.proxy, call.device_uuid, _job_id(call), number
         )
         if accepted and view.document_format not in accepted:
             document.close()
@@ -470,7 +470,7 @@ class InfraOperations:
         if number != 1:
             raise IppStatusError(StatusCode.CLIENT_ERROR_NOT_FOUND, "no such document")
         self._infra.acknowledge_document(
-            call.proxy, _required_uuid(call), _job_id(call), _fetch_error(call)
+            call.proxy, call.device_uuid, _job_id(call), _fetch_error(call)
         )
         return response(call.request)
 
@@ -493,7 +493,7 @@ class InfraOperations:
         reason = message or (", ".join(reasons) if reasons else None)
         self._infra.update_job_status(
             call.proxy,
-            _required_uuid(call),
+            call.device_uuid,
             _job_id(call),
             state,
             reason=reason[:200] if reason else None,
@@ -506,7 +506,7 @@ class InfraOperations:
         group = call.group(Tag.DOCUMENT_ATTRIBUTES) or AttributeGroup(Tag.DOCUMENT_ATTRIBUTES)
         code = group.get_int("output-device-document-state") or group.get_int("document-state")
         state = _DOCUMENT_STATES.get(code or 5, "processing")
-        self._infra.update_document_status(call.proxy, _required_uuid(call), _job_id(call), state)
+        self._infra.update_document_status(call.proxy, call.device_uuid, _job_id(call), state)
         return response(call.request)
 
     def update_active_jobs(self, call: InfraCall) -> IppMessage:
@@ -518,7 +518,7 @@ class InfraOperations:
                 StatusCode.CLIENT_ERROR_BAD_REQUEST,
                 "job-ids and output-device-job-states must have as many values",
             )
-        views, unknown = self._infra.active_jobs(call.proxy, _required_uuid(call), job_ids)
+        views, unknown = self._infra.active_jobs(call.proxy, call.device_uuid, job_ids)
         said = dict(zip(job_ids, device_states, strict=True))
         differ = [v for v in views if int(job_state(v)) != said[v.job_id] and _ended(v)]
         out = response(call.request)
