@@ -374,7 +374,7 @@ class InfraProxy:
 
     # --- finding work ---
 
-    def wait_for_events(self, timeout_s: float = 30.0) -> int:
+    def wait_for_events(self, timeout_s: float = 60.0) -> int:
         """Get-Notifications (a long poll with notify-wait); returns how many events arrived.
 
         A subscription the cloud no longer knows (it restarted and lost nothing but the
@@ -391,7 +391,7 @@ class InfraProxy:
         answer = self._client.call(
             Operation.GET_NOTIFICATIONS,
             *attrs,
-            timeout_s=timeout_s + 10,
+            timeout_s=timeout_s,  # longer than the server holds a long poll (20 s)
             ok=(StatusCode.CLIENT_ERROR_NOT_FOUND,),
         )
         if answer.operation_id_or_status_code == StatusCode.CLIENT_ERROR_NOT_FOUND:
@@ -415,10 +415,10 @@ class InfraProxy:
         ids = [g.get_int("job-id") for g in answer.groups_of(Tag.JOB_ATTRIBUTES)]
         return [i for i in ids if i is not None]
 
-    def poll(self, *, wait: bool = False, wait_s: float = 30.0) -> ProxyReport:
+    def poll(self, *, wait: bool = False, timeout_s: float = 60.0) -> ProxyReport:
         """One round: (optionally) wait for events, then process every fetchable job."""
         if wait:
-            self.wait_for_events(wait_s)
+            self.wait_for_events(timeout_s)
         report = ProxyReport([], [])
         for job_id in self.fetchable():
             if self.process(job_id):
@@ -569,7 +569,7 @@ class InfraProxy:
 
     # --- running ---
 
-    def run(self, stop: threading.Event, *, wait_s: float = 30.0, retry_s: float = 5.0) -> None:
+    def run(self, stop: threading.Event, *, timeout_s: float = 60.0, retry_s: float = 5.0) -> None:
         """Register, recover, then poll until `stop` is set; cloud outages are waited out."""
         registered = False
         while not stop.is_set():
@@ -578,7 +578,7 @@ class InfraProxy:
                     self.register()
                     self.recover()
                     registered = True
-                self.poll(wait=True, wait_s=wait_s)
+                self.poll(wait=True, timeout_s=timeout_s)
             except (StationError, PrinterError) as exc:
                 log.warning("INFRA proxy: %s; trying again in %.0f s", exc, retry_s)
                 registered = registered and not isinstance(exc, InfraProxyError)
