@@ -433,6 +433,8 @@ class InfraSubscription(Base):
     site: Mapped[str] = mapped_column(String(63))
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infra_devices.id"), index=True)
     events: Mapped[str] = mapped_column(String(500))
+    user_data: Mapped[bytes | None] = mapped_column(LargeBinary(63))  # notify-user-data, echoed
+    subscriber: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

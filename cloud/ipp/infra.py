@@ -45,6 +45,7 @@ from cloud.ipp.infra_store import (
     ABORTED,
     CANCELED,
     COMPLETED,
+    EVENT_RETENTION,
     EVENTS_SUPPORTED,
     FETCHABLE,
     PROCESSING,
@@ -68,6 +69,7 @@ from hardware.ipp.codec import (
     AttributeGroup,
     IppError,
     IppMessage,
+    RangeOfInteger,
     decode_message,
     encode_message,
     validate_request,
@@ -80,6 +82,8 @@ INFRA_PATH = "/ipp/infra"
 MAX_REQUEST_BYTES = 1 << 20  # Proxies send attributes only; the largest is a printer's attributes
 DEFAULT_NOTIFY_WAIT_S = 20.0
 NOTIFY_GET_INTERVAL_S = 30
+DEFAULT_LEASE_S = 86400  # RFC 3995 §5.3.8: a client that names no lease gets a day
+MAX_LEASE_S = 67108863  # RFC 3995 §5.3.8: the largest lease; 0 means "until canceled"
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="PullPrint INFRA"'}
 
 OPERATIONS = (
@@ -223,8 +227,13 @@ def infra_printer_attributes(service: CloudService, call: InfraCall) -> list[Att
         Attribute.of("natural-language-configured", Tag.NATURAL_LANGUAGE, "en"),
         Attribute.of("notify-events-default", Tag.KEYWORD, "job-fetchable"),
         Attribute.of("notify-events-supported", Tag.KEYWORD, *EVENTS_SUPPORTED),
-        Attribute.of("notify-lease-duration-default", Tag.INTEGER, 0),
+        Attribute.of("ippget-event-life", Tag.INTEGER, int(EVENT_RETENTION.total_seconds())),
+        Attribute.of("notify-lease-duration-default", Tag.INTEGER, DEFAULT_LEASE_S),
+        Attribute.of(
+            "notify-lease-duration-supported", Tag.RANGE_OF_INTEGER, RangeOfInteger(0, MAX_LEASE_S)
+        ),
         Attribute.of("notify-max-events-supported", Tag.INTEGER, len(EVENTS_SUPPORTED)),
+        Attribute.of("notify-schemes-supported", Tag.URI_SCHEME, "ippget"),
         Attribute.of("notify-pull-method-supported", Tag.KEYWORD, "ippget"),
         Attribute.of("operations-supported", Tag.ENUM, *(int(op) for op in OPERATIONS)),
         Attribute.of("pdl-override-supported", Tag.KEYWORD, "attempted"),
@@ -553,9 +562,19 @@ class InfraOperations:
                 answers.append([Attribute.of("notify-status-code", Tag.ENUM, int(status))])
                 continue
             events = group.get_strs("notify-events") or ["job-fetchable"]
-            lease = group.get_int("notify-lease-duration") or 0
+            lease = group.get_int("notify-lease-duration")
+            lease = DEFAULT_LEASE_S if lease is None else min(max(lease, 0), MAX_LEASE_S)
+            user_data = group.get("notify-user-data")
+            data = user_data.first if user_data is not None else None
+            subscriber = call.operation.get_str("requesting-user-name") or ""
             try:
-                sub = self._infra.subscribe(call.proxy, events, lease)
+                sub = self._infra.subscribe(
+                    call.proxy,
+                    events,
+                    lease,
+                    user_data=data if isinstance(data, bytes) else None,
+                    subscriber=subscriber,
+                )
             except InvalidRequestError:
                 status = StatusCode.CLIENT_ERROR_ATTRIBUTES_OR_VALUES_NOT_SUPPORTED
                 answers.append([Attribute.of("notify-status-code", Tag.ENUM, int(status))])
@@ -564,7 +583,7 @@ class InfraOperations:
             answers.append(
                 [
                     Attribute.of("notify-subscription-id", Tag.INTEGER, sub.id),
-                    Attribute.of("notify-lease-duration", Tag.INTEGER, lease if lease > 0 else 0),
+                    Attribute.of("notify-lease-duration", Tag.INTEGER, lease),
                 ]
             )
         if made == 0:
@@ -579,10 +598,20 @@ class InfraOperations:
         return out
 
     def _subscription_group(self, call: InfraCall, sub: SubscriptionView) -> list[Attribute]:
+        extra = []
+        if sub.user_data is not None:
+            extra.append(Attribute.of("notify-user-data", Tag.OCTET_STRING, sub.user_data))
         return [
+            *extra,
+            Attribute.of("notify-charset", Tag.CHARSET, "utf-8"),
+            Attribute.of("notify-natural-language", Tag.NATURAL_LANGUAGE, "en"),
             Attribute.of("notify-subscription-id", Tag.INTEGER, sub.id),
             Attribute.of("notify-events", Tag.KEYWORD, *sub.events),
             Attribute.of("notify-pull-method", Tag.KEYWORD, "ippget"),
+            Attribute.of("notify-lease-duration", Tag.INTEGER, sub.lease_s),
+            Attribute.of("notify-printer-up-time", Tag.INTEGER, call.up_time),
+            Attribute.of("notify-sequence-number", Tag.INTEGER, 0),
+            Attribute.of("notify-subscriber-user-name", Tag.NAME_WITHOUT_LANGUAGE, sub.subscriber),
             Attribute.of("notify-printer-uri", Tag.URI, call.printer_uri),
             Attribute.of(
                 "notify-lease-expiration-time",
@@ -617,7 +646,8 @@ class InfraOperations:
 
     def renew_subscription(self, call: InfraCall) -> IppMessage:
         """RFC 3995 §11.2.6."""
-        lease = call.operation.get_int("notify-lease-duration") or 0
+        lease = call.operation.get_int("notify-lease-duration")
+        lease = DEFAULT_LEASE_S if lease is None else min(max(lease, 0), MAX_LEASE_S)
         self._infra.renew(call.proxy, self._subscription_id(call), lease)
         out = response(call.request)
         out.groups[0].attributes.append(Attribute.of("notify-lease-duration", Tag.INTEGER, lease))
@@ -678,7 +708,10 @@ class InfraOperations:
             attrs += [
                 Attribute.of("printer-state", Tag.ENUM, 3),
                 Attribute.of("printer-state-reasons", Tag.KEYWORD, "none"),
+                Attribute.of("printer-is-accepting-jobs", Tag.BOOLEAN, True),
             ]
+        if event.user_data is not None:
+            attrs.append(Attribute.of("notify-user-data", Tag.OCTET_STRING, event.user_data))
         return attrs
 
 

@@ -81,7 +81,19 @@ CANCELED = "canceled"
 TERMINAL = frozenset({COMPLETED, ABORTED, CANCELED})
 IN_PROGRESS = frozenset({FETCHED, ACKNOWLEDGED, PROCESSING})
 
-EVENTS_SUPPORTED = ("job-fetchable", "job-state-changed", "job-completed", "printer-config-changed")
+# RFC 3995 §5.3.3 and PWG 5100.18 §5.3: "none" subscribes to nothing; printer-stopped is never
+# sent (the Infrastructure Printer does not stop) but may be subscribed to.
+EVENTS_SUPPORTED = (
+    "none",
+    "job-created",
+    "job-fetchable",
+    "job-state-changed",
+    "job-completed",
+    "printer-config-changed",
+    "printer-state-changed",
+    "printer-stopped",
+)
+MAX_USER_DATA = 63  # RFC 3995 §5.3.2: notify-user-data is at most 63 octets
 
 
 class OutputDeviceNotFoundError(NotFoundError):
@@ -204,6 +216,7 @@ class EventView:
     kind: str
     job_id: int | None
     at: datetime
+    user_data: bytes | None = None  # the subscription's notify-user-data, echoed
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +226,18 @@ class SubscriptionView:
     id: int
     events: tuple[str, ...]
     expires_at: datetime | None
+    user_data: bytes | None = None
+    subscriber: str = ""
+    lease_s: int = 0
+
+
+def _sub_view(row: InfraSubscription) -> SubscriptionView:
+    lease = 0
+    if row.expires_at is not None:
+        lease = max(1, int((row.expires_at - row.created_at).total_seconds()))
+    return SubscriptionView(
+        row.id, tuple(row.events.split(",")), row.expires_at, row.user_data, row.subscriber, lease
+    )
 
 
 class PlainDocument:
@@ -430,6 +455,7 @@ class Infra:
             device.attributes = encoded
             device.last_seen_at = self._ctx.now()
             self._event(db, device, "printer-config-changed", None)
+            self._event(db, device, "printer-state-changed", None)
             view = _device_view(device)
         self._wake()
         return view
@@ -514,6 +540,7 @@ class Infra:
                 )
                 db.add(row)
                 db.flush()
+                self._event(db, device, "job-created", row.id)
                 self._event(db, device, "job-fetchable", row.id)
                 out.append(InfraReleaseView(grant.id, grant.job_id, row.id))
         self._wake()
@@ -824,12 +851,20 @@ class Infra:
             self._changed.notify_all()
 
     def subscribe(
-        self, proxy: ProxyPrincipal, events: Sequence[str], lease_s: int
+        self,
+        proxy: ProxyPrincipal,
+        events: Sequence[str],
+        lease_s: int,
+        *,
+        user_data: bytes | None = None,
+        subscriber: str = "",
     ) -> SubscriptionView:
         """Create-Printer-Subscriptions (ippget): events are filtered to those supported."""
         wanted = tuple(e for e in dict.fromkeys(events) if e in EVENTS_SUPPORTED)
         if not wanted:
             raise InvalidRequestError("none of the notify-events is supported")
+        if user_data is not None and len(user_data) > MAX_USER_DATA:
+            raise InvalidRequestError("notify-user-data is longer than 63 octets")
         now = self._ctx.now()
         expires = None if lease_s <= 0 else now + timedelta(seconds=lease_s)
         with self._ctx.write() as db:
@@ -838,12 +873,14 @@ class Infra:
                 site=proxy.site,
                 device_id=device.id,
                 events=",".join(wanted),
+                user_data=user_data,
+                subscriber=subscriber[:255] or proxy.station.name,
                 created_at=now,
                 expires_at=expires,
             )
             db.add(row)
             db.flush()
-            return SubscriptionView(row.id, wanted, expires)
+            return _sub_view(row)
 
     def _subscription(self, db: Session, device: InfraDevice, sub_id: int) -> InfraSubscription:
         row = db.scalar(
@@ -861,7 +898,7 @@ class Infra:
         """Get-Subscription-Attributes."""
         with self._ctx.read() as db:
             row = self._subscription(db, self._device(db, proxy, None), sub_id)
-            return SubscriptionView(row.id, tuple(row.events.split(",")), row.expires_at)
+            return _sub_view(row)
 
     def subscriptions(self, proxy: ProxyPrincipal) -> list[SubscriptionView]:
         """Get-Subscriptions: the device's live subscriptions."""
@@ -875,18 +912,17 @@ class Infra:
                 )
                 .order_by(InfraSubscription.id)
             )
-            return [
-                SubscriptionView(r.id, tuple(r.events.split(",")), r.expires_at)
-                for r in rows
-                if r.expires_at is None or r.expires_at > now
-            ]
+            return [_sub_view(r) for r in rows if r.expires_at is None or r.expires_at > now]
 
     def renew(self, proxy: ProxyPrincipal, sub_id: int, lease_s: int) -> SubscriptionView:
         """Renew-Subscription."""
         with self._ctx.write() as db:
             row = self._subscription(db, self._device(db, proxy, None), sub_id)
             row.expires_at = None if lease_s <= 0 else self._ctx.now() + timedelta(seconds=lease_s)
-            return SubscriptionView(row.id, tuple(row.events.split(",")), row.expires_at)
+            view = _sub_view(row)
+            return SubscriptionView(
+                view.id, view.events, view.expires_at, view.user_data, view.subscriber, lease_s
+            )
 
     def cancel_subscription(self, proxy: ProxyPrincipal, sub_id: int) -> None:
         """Cancel-Subscription."""
@@ -939,7 +975,8 @@ class Infra:
                     .order_by(InfraEvent.id)
                     .limit(MAX_EVENTS_RETURNED)
                 )
-                out += [EventView(r.id, sub_id, r.kind, r.job_id, r.at) for r in rows]
+                data = sub.user_data
+                out += [EventView(r.id, sub_id, r.kind, r.job_id, r.at, data) for r in rows]
         return out
 
 

@@ -89,6 +89,8 @@ def upgrade() -> None:
         sa.Column("site", sa.String(length=63), nullable=False),
         sa.Column("device_id", sa.Uuid(), nullable=False),
         sa.Column("events", sa.String(length=500), nullable=False),
+        sa.Column("user_data", sa.LargeBinary(length=63), nullable=True),
+        sa.Column("subscriber", sa.String(length=255), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
