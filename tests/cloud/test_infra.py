@@ -13,14 +13,30 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cloud.errors import ReleaseConflictError, UnauthorizedError
 from cloud.ipp.infra import INFRA_PATH
-from cloud.ipp.infra_store import Infra
+from cloud.ipp.infra_store import (
+    DocumentUnavailableError,
+    Infra,
+    InfraJobNotFoundError,
+    NotFetchableError,
+    OutputDeviceNotFoundError,
+    ProxyPrincipal,
+)
+from cloud.service import CloudService
 from hardware.ipp.codec import Attribute, AttributeGroup, IppMessage, decode_message, encode_message
 from hardware.ipp.enums import JobState, Operation, StatusCode, Tag
 from hardware.printers.virtual import VirtualPrinter
 from station.infra_proxy import InfraClient, InfraProxy, InfraProxyError
 from station.signing import SignatureAuth
-from tests.cloud.conftest import PairedStation, SignedAuth, make_config, pair_station
+from tests.cloud.conftest import (
+    Enrolled,
+    FakeClock,
+    PairedStation,
+    SignedAuth,
+    make_config,
+    pair_station,
+)
 from tests.cloud.ipp.conftest import IppWorld, start_world
 
 PDF = b"%PDF-1.4\n" + b"infra test page\n" * 5000 + b"%%EOF\n"  # ~80 KB: several chunks
@@ -337,3 +353,109 @@ def test_proxy_errors_are_typed(world: IppWorld, printer: VirtualPrinter, tmp_pa
     with pytest.raises(InfraProxyError) as caught:
         proxy.fetchable()  # not registered yet
     assert caught.value.status == StatusCode.CLIENT_ERROR_NOT_FOUND
+
+
+# --- the domain rules, at the service level with a clock that moves only when told -------------
+
+
+def _ready(service: CloudService, enrolled: Enrolled) -> tuple[Infra, ProxyPrincipal, int]:
+    infra = Infra(service.context, service.releases)
+    proxy = infra.for_station(enrolled.station)
+    infra.register(proxy, DEVICE)
+    proxy = infra.for_station(enrolled.station)  # now with its device
+    service.uploads.submit(enrolled.user, "doc.pdf", iter([PDF]), document_format="application/pdf")
+    session = service.sessions.open(enrolled.station, enrolled.tag)
+    [made] = infra.release(enrolled.station, session.id, None)
+    return infra, proxy, made.infra_job_id
+
+
+def test_an_expired_lease_ends_fetchability_and_a_late_completion_still_counts_once(
+    service: CloudService, enrolled: Enrolled, clock: FakeClock
+) -> None:
+    infra, proxy, job_id = _ready(service, enrolled)
+    assert [v.job_id for v in infra.list_jobs(proxy, "fetchable", 10)] == [job_id]
+    clock.advance(seconds=service.config.release_lease_s + 1)
+    assert service.releases.expire_leases() == 1
+    assert infra.list_jobs(proxy, "fetchable", 10) == [], "the owner must release it again"
+    with pytest.raises(NotFetchableError):
+        infra.fetch_job(proxy, DEVICE, job_id)
+    assert len(service.jobs.list_held(enrolled.user.id)) == 1
+
+
+def test_fetch_renews_the_lease_and_outcomes_are_compare_and_set(
+    service: CloudService, enrolled: Enrolled, clock: FakeClock
+) -> None:
+    infra, proxy, job_id = _ready(service, enrolled)
+    clock.advance(seconds=service.config.release_lease_s - 5)
+    infra.fetch_job(proxy, DEVICE, job_id)  # renews: the sweep below must not fail it
+    infra.acknowledge_job(proxy, DEVICE, job_id)
+    clock.advance(seconds=10)
+    assert service.releases.expire_leases() == 0
+    view, document = infra.open_document(proxy, DEVICE, job_id, 1)
+    assert b"".join(document) == PDF and view.release_state == "delivering"
+    with pytest.raises(InfraJobNotFoundError):
+        infra.open_document(proxy, DEVICE, job_id, 2)
+    done = infra.update_job_status(proxy, DEVICE, job_id, "completed", impressions=1)
+    assert done.state == "completed" and done.release_state == "printed"
+    again = infra.update_job_status(proxy, DEVICE, job_id, "completed")
+    assert again.state == "completed"
+    with pytest.raises(ReleaseConflictError):
+        infra.update_job_status(proxy, DEVICE, job_id, "aborted")
+    with pytest.raises(NotFetchableError):
+        infra.open_document(proxy, DEVICE, job_id, 1)  # printed: content destroyed
+    assert service.jobs.list_held(enrolled.user.id) == []
+
+
+def test_a_damaged_container_is_refused_before_any_byte(
+    service: CloudService, enrolled: Enrolled
+) -> None:
+    infra, proxy, job_id = _ready(service, enrolled)
+    infra.fetch_job(proxy, DEVICE, job_id)
+    view = infra.job(proxy, job_id)
+    job = service.jobs.get(view.cloud_job_id)
+    blob = Path(service.config.data_dir) / "blobs"
+    [stored] = [p for p in blob.rglob("*") if p.is_file()]
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    stored.write_bytes(bytes(data))
+    with pytest.raises(DocumentUnavailableError):
+        infra.open_document(proxy, DEVICE, job_id, 1)
+    assert job.state == "releasing"
+
+
+def test_deregistering_gives_unstarted_jobs_back(service: CloudService, enrolled: Enrolled) -> None:
+    infra, proxy, _ = _ready(service, enrolled)
+    assert infra.deregister(proxy, DEVICE) == 1
+    assert len(service.jobs.list_held(enrolled.user.id)) == 1
+    with pytest.raises(OutputDeviceNotFoundError):
+        infra.list_jobs(proxy, "fetchable", 10)
+
+
+def test_the_cli_issues_a_device_token_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cloud.config import generate_secrets, load_config
+    from tools.cli import main
+
+    data = tmp_path / "cloud"
+    data.mkdir()
+    generate_secrets(data / "secrets.toml")
+    assert main(["infra", "token", str(uuid.uuid4()), "--data-dir", str(data)]) != 0
+    opened = CloudService.open(load_config(None, {"PULLPRINT_DATA_DIR": str(data)}))
+    try:
+        station = pair_station(opened, "Floor 1")
+    finally:
+        opened.close()
+    capsys.readouterr()
+    assert main(["infra", "token", str(station.principal.id), "--data-dir", str(data)]) == 0
+    token = capsys.readouterr().out.split(": ", 1)[1].split()[0]
+    assert token.startswith("ppd_")
+    opened = CloudService.open(load_config(None, {"PULLPRINT_DATA_DIR": str(data)}))
+    try:
+        infra = Infra(opened.context, opened.releases)
+        assert infra.authenticate_token(token).station.id == station.principal.id
+        assert main(["infra", "revoke", str(station.principal.id), "--data-dir", str(data)]) == 0
+        with pytest.raises(UnauthorizedError):
+            infra.authenticate_token(token)
+    finally:
+        opened.close()
