@@ -40,7 +40,8 @@ from cloud.ipp.infra_store import Infra
 from hardware.ipp.codec import Attribute, IppMessage, decode_message, encode_message
 from hardware.ipp.enums import Operation, Tag
 from tests.cloud.conftest import make_config, pair_station
-from tests.cloud.ipp.conftest import IppWorld, environment_without_proxies, start_world
+from tests.cloud.ipp.conftest import IppWorld, start_world
+from tools.cupsd import environment_without_proxies
 
 PACKAGE = "ippsample-data"
 # Operations of the INFRA model that pwg5100.18.test requires, and that must be advertised.
