@@ -22,13 +22,16 @@ with a Content-Length, so a Proxy can tell a cut-off transfer from a whole one.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+import anyio
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
@@ -667,8 +670,9 @@ class InfraOperations:
             )
         sequences = call.operation.get_ints("notify-sequence-numbers")
         wanted = [(sub, sequences[i] if i < len(sequences) else 1) for i, sub in enumerate(ids)]
-        wait = self.notify_wait_s if call.operation.get_bool("notify-wait") else 0.0
-        events = self._infra.notifications(call.proxy, wanted, wait)
+        # notify-wait is served by the endpoint (`InfraEndpoint._long_poll`), which asks again
+        # when events arrive without holding a worker thread meanwhile.
+        events = self._infra.notifications(call.proxy, wanted)
         out = response(call.request)
         out.groups[0].attributes += [
             Attribute.of("notify-get-interval", Tag.INTEGER, NOTIFY_GET_INTERVAL_S),
@@ -735,6 +739,31 @@ class InfraEndpoint:
         self.infra = infra
         self.operations = InfraOperations(service, infra)
         self.started_at = started_at
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        infra.add_listener(self._changed)
+
+    def _changed(self) -> None:
+        for loop, event in list(self._waiters):
+            loop.call_soon_threadsafe(event.set)
+
+    async def _long_poll(self, call: InfraCall) -> Answer:
+        """Get-Notifications with notify-wait: ask, and while there is nothing, wait for a change
+        in this process (or one second, for changes made by other replicas) and ask again, up to
+        `notify_wait_s`. Waiting holds no worker thread, so idle proxies cost no threads."""
+        deadline = time.monotonic() + self.operations.notify_wait_s
+        loop = asyncio.get_running_loop()
+        while True:
+            entry = (loop, asyncio.Event())
+            self._waiters.add(entry)  # before asking: a change meanwhile is not missed
+            try:
+                answer = await to_thread.run_sync(self.operations.handle, call)
+                remaining = deadline - time.monotonic()
+                if not _empty_notifications(answer) or remaining <= 0:
+                    return answer
+                with anyio.move_on_after(min(remaining, 1.0)):
+                    await entry[1].wait()
+            finally:
+                self._waiters.discard(entry)
 
     def _authenticate(self, request: Request, body: bytes) -> ProxyPrincipal:
         headers = request.headers
@@ -789,7 +818,11 @@ class InfraEndpoint:
         call = InfraCall(
             message, proxy, _printer_uri(request), self._service.context.now(), self.started_at
         )
-        answer = await to_thread.run_sync(self.operations.handle, call)
+        code = message.operation_id_or_status_code
+        if code == Operation.GET_NOTIFICATIONS and call.operation.get_bool("notify-wait"):
+            answer = await self._long_poll(call)
+        else:
+            answer = await to_thread.run_sync(self.operations.handle, call)
         if isinstance(answer, IppMessage):
             return _ipp(answer)
         head, document = answer
@@ -805,6 +838,14 @@ class InfraEndpoint:
         router = APIRouter(tags=["ipp"])
         router.add_api_route(INFRA_PATH, self.handle, methods=["POST"], include_in_schema=False)
         return router
+
+
+def _empty_notifications(answer: Answer) -> bool:
+    return (
+        isinstance(answer, IppMessage)
+        and answer.is_success
+        and not answer.groups_of(Tag.EVENT_NOTIFICATION_ATTRIBUTES)
+    )
 
 
 def _with_head(head: bytes, document: PlainDocument) -> Iterator[bytes]:

@@ -30,7 +30,7 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -285,6 +285,7 @@ class Infra:
         self._ctx = ctx
         self._releases = releases
         self._changed = threading.Condition()  # wakes long polls in this process
+        self._listeners: list[Callable[[], None]] = []
 
     # --- devices and credentials ---
 
@@ -846,9 +847,15 @@ class Infra:
             )
         )
 
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from any thread) whenever an event is recorded in this process."""
+        self._listeners.append(listener)
+
     def _wake(self) -> None:
         with self._changed:
             self._changed.notify_all()
+        for listener in self._listeners:
+            listener()
 
     def subscribe(
         self,

@@ -459,3 +459,55 @@ def test_the_cli_issues_a_device_token_once(
             infra.authenticate_token(token)
     finally:
         opened.close()
+
+
+def test_long_polls_hold_no_worker_threads(world: IppWorld) -> None:
+    """More waiting proxies than the worker-thread pool has threads (40): the queue still
+    answers while every one of them is still waiting."""
+    import threading
+    import time
+
+    world.server.app.state.infra.operations.notify_wait_s = 4.0
+    station = pair_station(world.service, "Floor 9")
+    infra = _infra(world)
+    token = infra.issue_token(station.principal.site, station.principal.id).token
+    bearer = {"Authorization": f"Bearer {token}"}
+    register = _request(
+        world,
+        Operation.REGISTER_OUTPUT_DEVICE,
+        Attribute.of("output-device-uuid", Tag.URI, DEVICE),
+    )
+    assert decode_message(_raw(world, register, **bearer).content)[0].is_success
+    subscribe = _request(world, Operation.CREATE_PRINTER_SUBSCRIPTIONS)
+    subscribe.add_group(
+        Tag.SUBSCRIPTION_ATTRIBUTES,
+        Attribute.of("notify-pull-method", Tag.KEYWORD, "ippget"),
+        Attribute.of("notify-events", Tag.KEYWORD, "job-fetchable"),
+    )
+    answer, _ = decode_message(_raw(world, subscribe, **bearer).content)
+    sub_id = answer.get_int(Tag.SUBSCRIPTION_ATTRIBUTES, "notify-subscription-id")
+    assert sub_id is not None
+    poll = _request(
+        world,
+        Operation.GET_NOTIFICATIONS,
+        Attribute.of("notify-subscription-ids", Tag.INTEGER, sub_id),
+        Attribute.of("notify-wait", Tag.BOOLEAN, True),
+    )
+    finished: list[float] = []
+
+    def wait_for_events() -> None:
+        reply = _raw(world, poll, **bearer)
+        assert reply.status_code == 200
+        finished.append(time.monotonic())
+
+    pollers = [threading.Thread(target=wait_for_events) for _ in range(45)]
+    for each in pollers:
+        each.start()
+    time.sleep(0.5)  # every poll is waiting now
+    printer = world.call(Operation.GET_PRINTER_ATTRIBUTES)
+    answered = time.monotonic()
+    assert printer.is_success
+    for each in pollers:
+        each.join(30)
+    assert len(finished) == 45
+    assert answered < min(finished), "the queue waited for the long polls to end"
