@@ -168,3 +168,64 @@ def test_a_proxy_restarted_mid_job_reports_what_the_printer_did_and_never_reprin
     assert gone.status_code == StatusCode.CLIENT_ERROR_NOT_FETCHABLE
     state = client.call(Operation.GET_JOB_ATTRIBUTES, job_attr, device)
     assert state.get_int(Tag.JOB_ATTRIBUTES, "job-state") == JobState.COMPLETED
+
+
+def test_pullprint_infra_proxy_runs_from_the_station_config(
+    world: IppWorld, printer: IppEvePrinter, tmp_path: Path
+) -> None:
+    """The command a station runs (`pullprint infra proxy --config station.toml`), as a process:
+    it signs with the station's key file, pulls the released job, and stops on SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from station.pairing import write_site_key
+    from station.signing import load_or_create_identity
+    from tests.cloud.conftest import SITE_KEY
+    from tools.infra_cmd import device_uuid_for
+
+    state = tmp_path / "station"
+    state.mkdir(mode=0o700)
+    identity = load_or_create_identity(state / "station.key")
+    write_site_key(SITE_KEY, state / "site.key")
+    issued = world.service.pairing.request(
+        identity.signing_public, identity.exchange_public, "127.0.0.1"
+    )
+    approved = world.service.pairing.approve(
+        issued.user_code, site_key=SITE_KEY, printer_name="Floor 2", printer_uri=printer.uri
+    )
+    world.server.app.state.infra.operations.notify_wait_s = 2.0
+    config = state / "station.toml"
+    config.write_text(
+        '[station]\nname = "Floor 2"\n'
+        f'[cloud]\nurl = "{world.server.url}"\nstation_id = "{approved.station_id}"\n'
+        f'[identity]\nkey_file = "{state / "station.key"}"\n'
+        f'[site]\nkey_file = "{state / "site.key"}"\n'
+        f'[printer]\nuri = "{printer.uri}"\n'
+        f'[spool]\ndir = "{state / "spool"}"\n'
+    )
+    os.chmod(config, 0o600)
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "tools.cli", "infra", "proxy", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        from cloud.identity import StationPrincipal
+
+        station = StationPrincipal(approved.station_id, approved.site, "Floor 2", printer.uri)
+        infra = world.server.app.state.infra.infra
+        _wait(lambda: infra.for_station(station).device_id is not None, 30)
+        _print(world, "from-the-command.pdf")
+        session = world.service.sessions.open(station, world.tag)
+        [made] = infra.release(station, session.id, None)
+        _wait(printer.documents, 60)
+        _wait(lambda: world.service.jobs.get(made.cloud_job_id).state == "printed", 30)
+        assert printer.documents()[0].read_bytes() == PDF
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        output, _ = proxy.communicate(timeout=30)
+    assert proxy.returncode == 0, output
+    assert device_uuid_for(str(approved.station_id)) in output
