@@ -467,7 +467,7 @@ def test_long_polls_hold_no_worker_threads(world: IppWorld) -> None:
     import threading
     import time
 
-    world.server.app.state.infra.operations.notify_wait_s = 4.0
+    world.server.app.state.infra.operations.notify_wait_s = 60.0  # they end by an event below
     station = pair_station(world.service, "Floor 9")
     infra = _infra(world)
     token = infra.issue_token(station.principal.site, station.principal.id).token
@@ -482,7 +482,7 @@ def test_long_polls_hold_no_worker_threads(world: IppWorld) -> None:
     subscribe.add_group(
         Tag.SUBSCRIPTION_ATTRIBUTES,
         Attribute.of("notify-pull-method", Tag.KEYWORD, "ippget"),
-        Attribute.of("notify-events", Tag.KEYWORD, "job-fetchable"),
+        Attribute.of("notify-events", Tag.KEYWORD, "printer-config-changed"),
     )
     answer, _ = decode_message(_raw(world, subscribe, **bearer).content)
     sub_id = answer.get_int(Tag.SUBSCRIPTION_ATTRIBUTES, "notify-subscription-id")
@@ -503,11 +503,18 @@ def test_long_polls_hold_no_worker_threads(world: IppWorld) -> None:
     pollers = [threading.Thread(target=wait_for_events) for _ in range(45)]
     for each in pollers:
         each.start()
-    time.sleep(0.5)  # every poll is waiting now
+    time.sleep(1.0)  # every poll is waiting now
     printer = world.call(Operation.GET_PRINTER_ATTRIBUTES)
-    answered = time.monotonic()
     assert printer.is_success
+    assert finished == [], "a long poll ended without an event"
+    # An event ends every poll at once (the queue answered while all 45 were waiting).
+    update = _request(
+        world,
+        Operation.UPDATE_OUTPUT_DEVICE_ATTRIBUTES,
+        Attribute.of("output-device-uuid", Tag.URI, DEVICE),
+    )
+    update.add_group(Tag.PRINTER_ATTRIBUTES, Attribute.of("printer-state", Tag.ENUM, 3))
+    assert decode_message(_raw(world, update, **bearer).content)[0].is_success
     for each in pollers:
-        each.join(30)
+        each.join(60)
     assert len(finished) == 45
-    assert answered < min(finished), "the queue waited for the long polls to end"
