@@ -358,6 +358,87 @@ class AuditEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
 
+# --- ipp-infra ---
+
+
+class InfraDevice(Base):
+    """An Output Device that pulls work from the Infrastructure Printer (PWG 5100.18).
+
+    One per station (the printer beside it): a paired station acting as the Proxy signs its
+    requests; a cloud-aware printer (or ipptool) presents the per-device token issued by an admin,
+    stored only as HMAC(pepper, secret) in `token_hash`. `output_device_uuid` is bound at the
+    first Register-Output-Device and must match on every later request; `attributes` holds the
+    printer attributes the Proxy last reported, IPP-encoded (what Get-Output-Device-Attributes
+    answers).
+    """
+
+    __tablename__ = "infra_devices"
+    __table_args__ = (UniqueConstraint("site", "output_device_uuid"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stations.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    output_device_uuid: Mapped[str | None] = mapped_column(String(64))
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    attributes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deregistered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InfraJob(Base):
+    """A release made in "infra" delivery mode: fetchable by one Output Device.
+
+    `id` is the job-id the Proxy sees. `state` is the fetch life (fetchable -> fetched ->
+    acknowledged -> processing -> completed | aborted | canceled); the release row stays the
+    truth for whether the job may still print (its lease, its outcome).
+    """
+
+    __tablename__ = "infra_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(63))
+    release_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("releases.id"), unique=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infra_devices.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    document_state: Mapped[str | None] = mapped_column(String(16))
+    output_device_job_id: Mapped[int | None] = mapped_column(Integer)
+    impressions: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InfraEvent(Base):
+    """An event for one Output Device (RFC 3995 notification); `id` orders them."""
+
+    __tablename__ = "infra_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(63))
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infra_devices.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InfraSubscription(Base):
+    """A Proxy's printer subscription (RFC 3995, pull method ippget, RFC 3996)."""
+
+    __tablename__ = "infra_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(63))
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infra_devices.id"), index=True)
+    events: Mapped[str] = mapped_column(String(500))
+    user_data: Mapped[bytes | None] = mapped_column(LargeBinary(63))  # notify-user-data, echoed
+    subscriber: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions.
 

@@ -218,6 +218,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.discover_cmd",
     "tools.bench_release",
     "tools.bench_station",
+    "tools.infra_cmd",
 )
 
 

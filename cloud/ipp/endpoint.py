@@ -37,6 +37,7 @@ from starlette.requests import ClientDisconnect
 from cloud.errors import TruncatedUploadError, UnauthorizedError
 from cloud.identity import UserPrincipal
 from cloud.ipp.documents import DocumentStream, IppDocuments
+from cloud.ipp.infra import install_infra
 from cloud.ipp.operations import (
     IppCall,
     IppOperations,
@@ -273,4 +274,5 @@ def install_ipp(app: FastAPI, service: CloudService) -> IppEndpoint:
     endpoint = IppEndpoint(service)
     app.include_router(endpoint.router())
     app.state.ipp = endpoint
+    install_infra(app, service, endpoint.started_at)  # PWG 5100.18: /ipp/infra beside the queue
     return endpoint

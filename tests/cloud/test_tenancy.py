@@ -87,6 +87,10 @@ class Tenant:
     release_id: str
     ipp_job_id: int
     secrets: list[str] = field(default_factory=list)
+    # --- ipp-infra --- the tenant's INFRA output device (token) and a job fetchable by it
+    infra_device: dict[str, str] = field(default_factory=dict)
+    infra_uuid: str = ""
+    infra_job_id: int = 0
 
     def ids(self) -> dict[str, str]:
         return {
@@ -206,7 +210,53 @@ def tenants(client: TestClient, clock: FakeClock) -> tuple[Tenant, Tenant]:
     # B has IPP jobs 1 and 2, A only 1: asking for B's job 2 must not find it.
     b = make_tenant(client, clock, "site-b", bearer(site_b.admin_token), "bob", ipp_jobs=2)
     b.secrets.append(site_b.admin_token.partition(".")[2])
+    add_infra(client, a)
+    add_infra(client, b)
     return a, b
+
+
+# --- ipp-infra ---
+INFRA_URI = "ipp://testserver/ipp/infra"
+
+
+def infra_ipp(operation: Operation, *attributes: Attribute) -> bytes:
+    request = IppMessage.request(
+        operation, 1, Attribute.of("printer-uri", Tag.URI, INFRA_URI), *attributes
+    )
+    return encode_message(request)
+
+
+def add_infra(client: TestClient, t: Tenant) -> None:
+    """Give the tenant's printer a registered output device with one fetchable job."""
+    from cloud.identity import StationPrincipal
+    from cloud.ipp.infra_store import Infra
+
+    service = cast(CloudService, client.app.state.service)  # type: ignore[attr-defined]
+    infra = cast(Infra, client.app.state.infra.infra)  # type: ignore[attr-defined]
+    issued = infra.issue_token(t.site, uuid.UUID(t.station_id))
+    t.infra_device = bearer(issued.token)
+    t.infra_uuid = f"urn:uuid:{uuid.uuid4()}"
+    t.secrets.append(issued.token.partition(".")[2])
+    registered = client.post(
+        "/ipp/infra",
+        content=infra_ipp(
+            Operation.REGISTER_OUTPUT_DEVICE,
+            Attribute.of("output-device-uuid", Tag.URI, t.infra_uuid),
+        ),
+        headers={**t.infra_device, "Content-Type": "application/ipp"},
+    )
+    assert decode_message(registered.content)[0].is_success
+    job = client.post(
+        "/api/v1/jobs",
+        params={"name": f"infra-{t.job_name}"},
+        content=b"infra content",
+        headers={**t.user, "Content-Type": "text/plain"},
+    )
+    assert job.status_code == 201, job.text
+    station = StationPrincipal(uuid.UUID(t.station_id), t.site, t.station_name, "ipp://x")
+    [made] = infra.release(station, uuid.UUID(t.session_id), [uuid.UUID(job.json()["id"])])
+    t.infra_job_id = made.infra_job_id
+    assert service is not None
 
 
 def routes(client: TestClient) -> list[tuple[str, str]]:
@@ -278,6 +328,10 @@ def send(
         kwargs.setdefault("headers", {})["Content-Type"] = "application/ipp"
         target = Attribute.of("job-id", Tag.INTEGER, theirs.ipp_job_id)
         kwargs["content"] = ipp(Operation.GET_JOB_ATTRIBUTES, target)
+    elif path == "/ipp/infra":  # --- ipp-infra --- fetch B's fetchable job
+        kwargs.setdefault("headers", {})["Content-Type"] = "application/ipp"
+        target = Attribute.of("job-id", Tag.INTEGER, theirs.infra_job_id)
+        kwargs["content"] = infra_ipp(Operation.FETCH_JOB, target)
     elif method in ("POST", "PUT", "PATCH"):
         kwargs["json"] = body if body is not None else bodies_for(path, theirs)[0]
         if path == "/api/v1/jobs":
@@ -313,6 +367,7 @@ def test_site_a_reaches_nothing_of_site_b_through_any_route(
         "site admin": a.admin,
         "user": a.user,
         "station": a.station,
+        "output device": a.infra_device,
     }
     walked = routes(client)
     assert ("POST", "/ipp/print") in walked and len(walked) > 15
@@ -324,7 +379,7 @@ def test_site_a_reaches_nothing_of_site_b_through_any_route(
                     response = send(client, method, path, credential, b, body)
                     if found := leaks(response, b):
                         failures.append(f"{who} {method} {path}: leaked {found}")
-                    if template == "/ipp/print":
+                    if template in ("/ipp/print", "/ipp/infra"):
                         if response.status_code == 200:
                             reply, _ = decode_message(response.content)
                             if reply.status_code != StatusCode.CLIENT_ERROR_NOT_FOUND:
@@ -358,6 +413,10 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         response = send(client, method, path, credential, b)
         assert response.status_code == 200, (path, response.text)
         assert leaks(response, b), path
+    infra_reply = send(client, "POST", "/ipp/infra", b.infra_device, b)  # --- ipp-infra ---
+    fetched, _ = decode_message(infra_reply.content)
+    assert fetched.status_code == StatusCode.SUCCESSFUL_OK
+    assert leaks(infra_reply, b)
     ipp_reply = send(client, "POST", "/ipp/print", b.user, b)
     reply, _ = decode_message(ipp_reply.content)
     assert reply.status_code == StatusCode.SUCCESSFUL_OK
