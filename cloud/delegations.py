@@ -70,7 +70,10 @@ class Delegations:
             row = db.get(Delegation, (owner.id, delegate.id))
             if row is None:
                 row = Delegation(
-                    owner_id=owner.id, delegate_id=delegate.id, site=owner.site, created_at=ctx.now()
+                    owner_id=owner.id,
+                    delegate_id=delegate.id,
+                    site=owner.site,
+                    created_at=ctx.now(),
                 )
                 db.add(row)
                 ctx.audit(

@@ -55,6 +55,7 @@ class JobView:
     sides: str | None = None
     color_mode: str | None = None
     key_wrap: str = "master"
+    replayed: bool = False  # the answer to an idempotent retry: the job already existed
 
     @property
     def zero_knowledge(self) -> bool:

@@ -418,9 +418,8 @@ class PdfPageCounter:
         return found + len(_ENDSTREAM)
 
     def _stream_data(self, data: bytes) -> None:
-        if self._objstm is not None and data:
-            if not self._objstm.feed(data):
-                self._objstm = None
+        if self._objstm is not None and data and not self._objstm.feed(data):
+            self._objstm = None
 
     def _end_stream(self) -> None:
         if self._objstm is not None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
@@ -26,6 +26,8 @@ from cloud.errors import ConflictError, InvalidRequestError
 from cloud.sites import require_site
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024
 MAX_EXPIRY_H = 24 * 90
@@ -132,20 +134,16 @@ class Policies:
                 and change.public_key != current.public_key
             ):
                 raise ConflictError("the site key of a zero-knowledge site cannot be replaced")
-            new = replace(
-                current,
-                **{
-                    name: value
-                    for name, value in (
-                        ("zero_knowledge", change.zero_knowledge),
-                        ("public_key", change.public_key),
-                        ("job_names", change.job_names),
-                        ("job_expiry_h", change.job_expiry_h),
-                        ("keep_printed", change.keep_printed),
-                        ("release_all_on_tap", change.release_all_on_tap),
-                    )
-                    if value is not None
-                },
+            c = change
+            new = Policy(
+                site=site,
+                zero_knowledge=_pick(c.zero_knowledge, current.zero_knowledge),
+                public_key=_pick(c.public_key, current.public_key),
+                job_names=_pick(c.job_names, current.job_names),
+                job_expiry_h=_pick(c.job_expiry_h, current.job_expiry_h),
+                quota_bytes=current.quota_bytes,
+                keep_printed=_pick(c.keep_printed, current.keep_printed),
+                release_all_on_tap=_pick(c.release_all_on_tap, current.release_all_on_tap),
             )
             if change.quota_bytes is not None:
                 new = replace(new, quota_bytes=change.quota_bytes or None)
@@ -164,11 +162,17 @@ class Policies:
             row.release_all_on_tap = new.release_all_on_tap
             row.updated_at = ctx.now()
             changed = sorted(
-                name for name in PolicyChange.__dataclass_fields__ if getattr(change, name) is not None
+                name
+                for name in PolicyChange.__dataclass_fields__
+                if getattr(change, name) is not None
             )
             ctx.audit(db, "site-policy-changed", detail=",".join(changed), site=site)
         log.info("site %s policy changed (%s)", site, ", ".join(changed))
         return new
+
+
+def _pick(new: _T | None, old: _T) -> _T:
+    return old if new is None else new
 
 
 def _validate(change: PolicyChange) -> None:

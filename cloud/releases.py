@@ -200,7 +200,9 @@ class Releases:
                 db.add(release)
                 owner = owners[job.owner_id]
                 delegated = owner.id != user.id
-                notes = [note for note, on in (("delegated", delegated), ("reprint", reprint)) if on]
+                notes = [
+                    note for note, on in (("delegated", delegated), ("reprint", reprint)) if on
+                ]
                 ctx.audit(
                     db,
                     "release-requested",
@@ -446,4 +448,3 @@ class Releases:
         if expired:
             log.info("%d release lease(s) expired; jobs returned to the held list", expired)
         return expired
-

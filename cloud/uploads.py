@@ -31,13 +31,13 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
 from anyio import to_thread
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -451,7 +451,7 @@ def _resolve_replay(
             )
         job = db.get(Job, row.job_id)
         assert job is not None  # foreign key
-        return JobView.of(job)
+        return replace(JobView.of(job), replayed=True)
 
 
 class IdempotentReplay:
@@ -679,6 +679,6 @@ class Uploads:
         before = ctx.now() - timedelta(hours=IDEMPOTENCY_TTL_H)
         with ctx.write() as db:
             result = db.execute(
-                JobIdempotencyKey.__table__.delete().where(JobIdempotencyKey.created_at <= before)
+                delete(JobIdempotencyKey).where(JobIdempotencyKey.created_at <= before)
             )
         return int(getattr(result, "rowcount", 0) or 0)

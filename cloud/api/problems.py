@@ -21,10 +21,10 @@ from cloud.errors import (
     DeviceGrantError,
     ForbiddenError,
     GoneError,
+    IdempotencyKeyReusedError,
     InvalidRequestError,
     InvalidTagError,
     NotFoundError,
-    IdempotencyKeyReusedError,
     PinLockedError,
     QuotaExceededError,
     TooManyRequestsError,
@@ -83,6 +83,7 @@ def problem(
     title: str,
     detail: str,
     headers: dict[str, str] | None = None,
+    *,
     extensions: dict[str, int] | None = None,
 ) -> JSONResponse:
     """Build a problem response (`extensions`: RFC 9457 §3.2 extension members)."""
@@ -112,7 +113,7 @@ def _on_cloud_error(_request: Request, exc: Exception) -> JSONResponse:
         headers = {"WWW-Authenticate": exc.challenge}
     elif isinstance(exc, TooManyRequestsError):
         headers = {"Retry-After": str(exc.retry_after_s)}  # RFC 9110 §10.2.3, in seconds
-    return problem(status, exc.code, exc.title, exc.detail, headers, extensions)
+    return problem(status, exc.code, exc.title, exc.detail, headers, extensions=extensions)
 
 
 def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
