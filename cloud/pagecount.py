@@ -387,7 +387,8 @@ class PdfPageCounter:
             first = _FIRST_RE.search(body)
             count = _N_RE.search(body)
             flate = filters is not None and filters.group(2) == b"FlateDecode"
-            single = filters is not None and b"/" not in body[filters.end() : filters.end() + 1]
+            # One filter: a bare name, or an array holding just that name.
+            single = filters is not None and (not filters.group(1) or filters.group(3) == b"]")
             if flate and single and first and count:
                 self._objstm = _ObjStmParser(int(count.group(1)), int(first.group(1)), self)
         self._mode = "stream"
