@@ -394,7 +394,9 @@ class JobUpload:
         except IntegrityError:
             if self._key is None:
                 raise
-            # Another request with the same key won the race: answer as a replay of it.
+            # Another request with the same key won the race: ours was a duplicate, so its blob
+            # goes, and the answer is the winner's job (or the refusal of a different request).
+            ctx.blobs.delete(self._blob_key)
             return _resolve_replay(ctx, self._owner, self._key, fingerprint)
         log.info(
             "job %s submitted by user %s (%d bytes, %s)",
