@@ -355,7 +355,11 @@ def test_release_shape_and_conflicts(world: World) -> None:
         "user_name", "data_key", "site", "state", "key_wrap", "wrapped_key", "owner_name",
         "reprint",
     }  # fmt: skip
-    assert (release["key_wrap"], release["wrapped_key"], release["reprint"]) == ("master", None, False)
+    assert (release["key_wrap"], release["wrapped_key"], release["reprint"]) == (
+        "master",
+        None,
+        False,
+    )
     assert (release["job_id"], release["copies"], release["state"], release["site"]) == (
         job["id"],
         3,
