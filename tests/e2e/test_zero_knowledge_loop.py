@@ -62,8 +62,8 @@ def test_sealed_job_prints_through_the_station_and_the_cloud_cannot_open_it(
         assert wrapped is not None
         with pytest.raises(ContainerError):
             unwrap_key(rig.service.config.master_key, wrapped, uuid.UUID(job["id"]))
+        stand_in = X25519PrivateKey.from_private_bytes(rig.service.config.master_key)
         with pytest.raises(ContainerError):
-            stand_in = X25519PrivateKey.from_private_bytes(rig.service.config.master_key)
             hpke_unwrap_key(stand_in, wrapped, uuid.UUID(job["id"]), rig.service.config.site)
 
         tapped = rig.tap(BADGE)
