@@ -305,7 +305,9 @@ class Pairing:
                 row.station_id = station_id
                 row.sealed_grant = seal(row.exchange_key, plaintext, grant_aad(str(row.id)))
                 row.expires_at = now + timedelta(seconds=PAIRING_TTL_S)
-                ctx.audit(db, "station-paired", station_id=station_id, detail=str(row.id))
+                ctx.audit(
+                    db, "station-paired", station_id=station_id, detail=str(row.id), site=site
+                )
                 view = ApprovedStation(
                     station_id, site, printer_name, printer_uri, fingerprint(row.signing_key)
                 )
