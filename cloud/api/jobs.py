@@ -21,7 +21,7 @@ from __future__ import annotations
 import binascii
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.requests import ClientDisconnect
@@ -38,7 +38,7 @@ from cloud.api.schemas import (
     from_b64url,
 )
 from cloud.errors import InvalidRequestError, InvalidSealedJobError, TruncatedUploadError
-from cloud.uploads import DEFAULT_FORMAT, SealedJob, held_bytes
+from cloud.uploads import DEFAULT_FORMAT, PrintOptions, SealedJob, held_bytes
 
 SEALED_JOB_TYPE = "application/vnd.pullprint.sealed-job"
 WRAPPED_KEY_HEADER = "PullPrint-Wrapped-Key"
@@ -101,6 +101,14 @@ async def submit_job(  # noqa: PLR0917 - FastAPI passes each parameter by name
         str | None, Query(alias="format", max_length=127, description="sealed jobs")
     ] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+    sides: Annotated[
+        Literal["one-sided", "two-sided-long-edge", "two-sided-short-edge"] | None,
+        Query(description="RFC 8011 §5.2.8"),
+    ] = None,
+    color_mode: Annotated[
+        Literal["auto", "color", "monochrome"] | None,
+        Query(alias="color-mode", description="PWG 5100.13 print-color-mode"),
+    ] = None,
 ) -> UserJob:
     """Park the request body as an encrypted job owned by the authenticated user."""
     sealed, media_type = _sealed(request, job_id, pages, document_format)
@@ -109,7 +117,7 @@ async def submit_job(  # noqa: PLR0917 - FastAPI passes each parameter by name
         name,
         _body(request),
         document_format=media_type,
-        copies=copies,
+        options=PrintOptions(copies=copies, sides=sides, color_mode=color_mode),
         expected_bytes=_declared_length(request),
         sealed=sealed,
         idempotency_key=idempotency_key,

@@ -182,3 +182,14 @@ def test_station_cancels_a_release(world: World) -> None:
     assert [j["state"] for j in listed] == ["held"]
     late = world.client.post(outcome, json={"outcome": "printed"}, auth=world.station)
     assert_problem(late, 409, "release-conflict")
+
+
+def test_print_options_are_recorded(world: World) -> None:
+    job = world.submit(copies=2, sides="two-sided-long-edge", **{"color-mode": "monochrome"})
+    assert (job["copies"], job["sides"], job["color_mode"]) == (
+        2,
+        "two-sided-long-edge",
+        "monochrome",
+    )
+    bad = post_job(world, b"x", None, sides="three-sided")
+    assert_problem(bad, 422, "invalid-request")
