@@ -214,7 +214,9 @@ class JobUpload:
         self._key = idempotency_key
         self._fingerprint = _fingerprinter(name, document_format, options, sealed)
         self.job_id = sealed.job_id if sealed is not None else uuid.uuid4()
-        self._blob_key = self.job_id.hex
+        # A sealed job's id comes from the submitter: its blob gets a name of our own, so a
+        # reused id can never overwrite (or, on failure, delete) another job's content.
+        self._blob_key = uuid.uuid4().hex if sealed is not None else self.job_id.hex
         self.size_bytes = 0
         self._finished = False
         self._content_bytes = 0
@@ -224,7 +226,11 @@ class JobUpload:
             self._encryptor: Encryptor | None = Encryptor(self._data_key, self.job_id, owner.site)
             self._sha256 = None if policy.zero_knowledge else hashlib.sha256()
             self._pages = page_counter_for(document_format)
-            self._emit(self._encryptor.header)
+            try:
+                self._emit(self._encryptor.header)
+            except BaseException:
+                self._writer.abort()  # no context manager owns the writer yet
+                raise
         else:
             self._encryptor = None
             self._sha256 = None
@@ -572,6 +578,10 @@ class Uploads:
             used = held_bytes(db, owner.site, owner.id) if policy.quota_bytes is not None else 0
         if sealed is not None and not policy.zero_knowledge:
             raise InvalidSealedJobError("this site is not zero-knowledge; send the document")
+        if sealed is not None:
+            with ctx.read() as db:
+                if db.get(Job, sealed.job_id) is not None:
+                    raise ConflictError("a job with this id exists; seal the job again")
         if sealed is None and policy.zero_knowledge and not seal_on_intake:
             raise SealedJobRequiredError(
                 "this site is zero-knowledge: encrypt the job to the site key (pullprint submit)"

@@ -459,9 +459,13 @@ def test_zero_knowledge_intake_rules(service: CloudService, enrolled: Enrolled) 
     with pytest.raises(InvalidSealedJobError):
         service.uploads.submit(enrolled.user, "x", [b"not a container"], sealed=other)
     assert blob_files(service) == []
-    service.uploads.submit(enrolled.user, "x", [container], sealed=sealed)
+    first = service.uploads.submit(enrolled.user, "x", [container], sealed=sealed)
+    stored = blob_files(service)
     with pytest.raises(ConflictError):  # the same job id twice
         service.uploads.submit(enrolled.user, "x", [container], sealed=sealed)
+    # ... and the refused one touched nothing of the first job's content.
+    assert blob_files(service) == stored and stored[0].read_bytes() == container
+    assert job_row(service, first.id).wrapped_key == sealed.wrapped_key
     # Once zero-knowledge, always: neither switched off nor re-keyed.
     with pytest.raises(ConflictError):
         service.policies.update(site, PolicyChange(zero_knowledge=False))
