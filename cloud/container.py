@@ -17,8 +17,14 @@ Invariants (DESIGN.md, "Jobs at rest"):
   Rogaway and Vizar), so reordered, dropped, duplicated or truncated chunks fail to authenticate;
 * the decryptor only releases plaintext that has been authenticated, one chunk at a time.
 
-The data key itself is wrapped (AES-256-GCM, job id as associated data) by the cloud's master key,
-so destroying the wrapped key destroys the content even if a copy of the blob survives.
+The data key itself is wrapped, so destroying the wrapped key destroys the content even if a
+copy of the blob survives. It is wrapped one of two ways (`KeyWrap`):
+
+* `master`: AES-256-GCM under the cloud's master key, job id as associated data (cloud storage
+  mode: the cloud can unwrap it and hands the data key to the releasing station);
+* `hpke`: HPKE (RFC 9180, base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM) to the
+  site's X25519 public key, with the site and job id in the HPKE `info` (zero-knowledge mode: only
+  a holder of the site private key, i.e. a paired station, can unwrap it; the cloud cannot).
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ import os
 import struct
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -267,3 +275,69 @@ def unwrap_key(master_key: bytes, wrapped: bytes, job_id: uuid.UUID) -> bytes:
         return AESGCM(master_key).decrypt(nonce, sealed, b"pullprint/wrap/v1|" + job_id.bytes)
     except InvalidTag as exc:
         raise ContainerIntegrityError("data key was not wrapped for this job") from exc
+
+
+class KeyWrap(StrEnum):
+    """How a job's data key is wrapped at rest (see the module docstring)."""
+
+    MASTER = "master"
+    HPKE = "hpke"
+
+
+# RFC 9180 suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM (a KEM output of 32 bytes
+# followed by the 32-byte key and its 16-byte tag).
+_HPKE_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+HPKE_WRAPPED_BYTES = 32 + KEY_BYTES + TAG_BYTES
+PUBLIC_KEY_BYTES = 32
+
+
+def _hpke_info(site: str, job_id: uuid.UUID) -> bytes:
+    return b"pullprint/job-key/v1|" + site.encode() + b"|" + job_id.bytes
+
+
+def hpke_wrap_key(site_public_key: bytes, data_key: bytes, job_id: uuid.UUID, site: str) -> bytes:
+    """Wrap a data key to a site's raw X25519 public key, bound to the site and the job id.
+
+    Raises:
+        ValueError: the public key or the data key has the wrong length.
+    """
+    if len(data_key) != KEY_BYTES:
+        raise ValueError("data key must be 32 bytes")
+    public = X25519PublicKey.from_public_bytes(site_public_key)
+    return _HPKE_SUITE.encrypt(data_key, public, info=_hpke_info(site, job_id))
+
+
+def hpke_unwrap_key(
+    site_private_key: X25519PrivateKey, wrapped: bytes, job_id: uuid.UUID, site: str
+) -> bytes:
+    """Recover a data key wrapped by `hpke_wrap_key`.
+
+    Raises:
+        ContainerIntegrityError: not wrapped to this key, or for another job or site.
+    """
+    if len(wrapped) != HPKE_WRAPPED_BYTES:
+        raise ContainerIntegrityError("a wrapped job key has the wrong length")
+    try:
+        key = _HPKE_SUITE.decrypt(wrapped, site_private_key, info=_hpke_info(site, job_id))
+    except (InvalidTag, ValueError) as exc:
+        raise ContainerIntegrityError("the job key was not wrapped for this site and job") from exc
+    if len(key) != KEY_BYTES:
+        raise ContainerIntegrityError("a wrapped job key has the wrong length")
+    return key
+
+
+def body_plaintext_bytes(body_bytes: int, chunk_bytes: int) -> int | None:
+    """The document size a container body (everything after the header) of `body_bytes` holds.
+
+    None if no sequence of full chunks plus one final chunk has that size (cut short or padded).
+    """
+    sealed = chunk_bytes + TAG_BYTES
+    if body_bytes < TAG_BYTES:
+        return None
+    full, rest = divmod(body_bytes, sealed)
+    if rest == 0:
+        # Only full chunks: the last of them is the final chunk (a document of exact chunks).
+        return full * chunk_bytes if full else None
+    if rest < TAG_BYTES:
+        return None
+    return full * chunk_bytes + rest - TAG_BYTES

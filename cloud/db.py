@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Engine,
@@ -237,11 +238,15 @@ class Job(Base):
     document_format: Mapped[str] = mapped_column(String(127))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     content_bytes: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the plaintext; None for zero-knowledge jobs (a digest of a guessable document
+    # would let the cloud confirm what it holds).
+    sha256: Mapped[str | None] = mapped_column(String(64))
     copies: Mapped[int] = mapped_column(Integer)
     pages: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # How `wrapped_key` is wrapped (`cloud.container.KeyWrap`): "master" or "hpke" (zero-knowledge).
+    key_wrap: Mapped[str] = mapped_column(String(16), server_default="master")
     blob_key: Mapped[str | None] = mapped_column(String(128))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -336,6 +341,12 @@ class Release(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(Text)
     printer_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The printer the station delivers to, copied at creation (a station may be re-pointed later).
+    printer_uri: Mapped[str | None] = mapped_column(String(2048))
+    # A reprint of a job kept after printing: when it ends unprinted the job goes back to printed.
+    reprint: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    # Who released it: the job's owner, or a user the owner delegated releasing to.
+    released_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class AuditEvent(Base):
@@ -437,6 +448,60 @@ class InfraSubscription(Base):
     subscriber: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- jobs-zk ---
+
+
+class SitePolicy(Base):
+    """A site's job policies; a site without a row has the defaults (`cloud.policies`).
+
+    `public_key` is the site's raw X25519 public key, set for zero-knowledge sites: submitters
+    wrap each job's data key to it with HPKE. The private key never reaches the cloud: the admin
+    keeps it and `pullprint pair` seals it into each new station's grant.
+    """
+
+    __tablename__ = "site_policies"
+
+    site: Mapped[str] = mapped_column(String(63), primary_key=True)
+    zero_knowledge: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    job_names: Mapped[str] = mapped_column(String(8), server_default="keep")
+    job_expiry_h: Mapped[int | None] = mapped_column(Integer)
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    keep_printed: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    release_all_on_tap: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JobIdempotencyKey(Base):
+    """An `Idempotency-Key` a user submitted with, and the job it created.
+
+    `fingerprint` is SHA-256 over the submission's parameters and body, so a retry with the same
+    key and the same request gets the same job, and the same key with another request is refused.
+    """
+
+    __tablename__ = "job_idempotency_keys"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Delegation(Base):
+    """`owner_id` lets `delegate_id` (same site) release the owner's jobs at a station."""
+
+    __tablename__ = "delegations"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    delegate_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id"), primary_key=True, index=True
+    )
+    site: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def make_engine(url: str) -> Engine:

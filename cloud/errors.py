@@ -23,12 +23,16 @@
     │   ├── SiteExistsError                        site-exists
     │   ├── JobNotHeldError                        job-not-held
     │   ├── ReleaseNotActiveError                  release-not-active
-    │   └── ReleaseConflictError                   release-conflict
+    │   ├── ReleaseConflictError                   release-conflict
+    │   ├── IdempotencyKeyReusedError              idempotency-key-reused
+    │   └── SealedJobRequiredError                 sealed-job-required
     ├── InvalidRequestError (ValueError)           invalid-request
     │   ├── InvalidTagError                        invalid-tag
     │   ├── EmptyDocumentError                     empty-document
     │   ├── TruncatedUploadError (EOFError)        truncated-upload
-    │   └── ContentDigestMismatchError             content-digest-mismatch
+    │   ├── ContentDigestMismatchError             content-digest-mismatch
+    │   └── InvalidSealedJobError                  invalid-sealed-job
+    ├── QuotaExceededError                         quota-exceeded
     ├── DeviceGrantError                           (RFC 8628 §3.5 error codes)
     │   ├── AuthorizationPendingError              authorization_pending
     │   ├── SlowDownError                          slow_down
@@ -214,6 +218,32 @@ class ReleaseConflictError(ConflictError):
     title = "Release conflict"
 
 
+class IdempotencyKeyReusedError(ConflictError):
+    """An `Idempotency-Key` already used for a different request (another body or parameters)."""
+
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused"
+
+
+class SealedJobRequiredError(ConflictError):
+    """The site is zero-knowledge: the submitter must encrypt the job to the site's public key."""
+
+    code = "sealed-job-required"
+    title = "Sealed job required"
+
+
+class QuotaExceededError(CloudError):
+    """The user's held jobs would exceed the site's per-user quota of held bytes."""
+
+    code = "quota-exceeded"
+    title = "Quota exceeded"
+
+    def __init__(self, detail: str | None = None, *, used_bytes: int, quota_bytes: int) -> None:
+        super().__init__(detail)
+        self.used_bytes = used_bytes
+        self.quota_bytes = quota_bytes
+
+
 class InvalidRequestError(CloudError, ValueError):
     """The request is malformed."""
 
@@ -247,6 +277,13 @@ class ContentDigestMismatchError(InvalidRequestError):
 
     code = "content-digest-mismatch"
     title = "Content digest mismatch"
+
+
+class InvalidSealedJobError(InvalidRequestError):
+    """A sealed (zero-knowledge) job whose container header or wrapped key does not fit it."""
+
+    code = "invalid-sealed-job"
+    title = "Invalid sealed job"
 
 
 class DeviceGrantError(CloudError):

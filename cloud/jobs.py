@@ -5,7 +5,10 @@ Invariants:
 * destroying content erases the wrapped data key in the same transaction as the state change
   (that alone makes the ciphertext unreadable), then deletes the blob; `blob_key` is cleared only
   once the blob is gone, so `purge_orphan_blobs` can finish a deletion that failed;
-* a job counts as expired from `expires_at` on, whether or not the sweeper has run yet.
+* a job counts as expired from `expires_at` on, whether or not the sweeper has run yet;
+* a site that keeps printed jobs for reprint (`cloud.policies`) leaves a printed job's content in
+  place until its expiry; the sweeper then destroys it (the job stays `printed`). Content is
+  destroyed once: every destruction is a compare-and-set on the state *and* a present key.
 
 How jobs arrive is `cloud.uploads`.
 """
@@ -41,7 +44,7 @@ class JobView:
     document_format: str
     size_bytes: int
     content_bytes: int
-    sha256: str
+    sha256: str | None
     copies: int
     pages: int | None
     state: JobState
@@ -51,6 +54,18 @@ class JobView:
     content_held: bool
     sides: str | None = None
     color_mode: str | None = None
+    key_wrap: str = "master"
+    replayed: bool = False  # the answer to an idempotent retry: the job already existed
+
+    @property
+    def zero_knowledge(self) -> bool:
+        """The data key is wrapped to the site key: the cloud cannot read this job."""
+        return self.key_wrap == "hpke"
+
+    @property
+    def reprintable(self) -> bool:
+        """Printed, and kept for reprint: a new release may print it again."""
+        return self.state is JobState.PRINTED and self.content_held
 
     @classmethod
     def of(cls, job: Job) -> JobView:
@@ -73,6 +88,7 @@ class JobView:
             content_held=job.wrapped_key is not None,
             sides=job.sides,
             color_mode=job.color_mode,
+            key_wrap=job.key_wrap,
         )
 
 
@@ -90,6 +106,21 @@ def held_jobs_query(site: str, owner_id: uuid.UUID, now: datetime) -> Select[Job
     )
 
 
+def reprintable_jobs_query(site: str, owner_id: uuid.UUID, now: datetime) -> Select[Job]:
+    """The owner's printed jobs still kept for reprint, most recently printed first."""
+    return (
+        select(Job)
+        .where(
+            Job.site == site,
+            Job.owner_id == owner_id,
+            Job.state == JobState.PRINTED,
+            Job.wrapped_key.is_not(None),
+            Job.expires_at > now,
+        )
+        .order_by(Job.printed_at.desc(), Job.id)
+    )
+
+
 def destroy_content(
     ctx: ServiceContext,
     db: Session,
@@ -104,10 +135,16 @@ def destroy_content(
     `remove_blob` after its transaction commits.
     """
     values: dict[str, object] = {"state": to, "wrapped_key": None}
-    if to is JobState.PRINTED:
+    if to is JobState.PRINTED and JobState.PRINTED not in from_states:
         values["printed_at"] = ctx.now()
     result = db.execute(
-        update(Job).where(Job.id == job_id, Job.state.in_(list(from_states))).values(**values)
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.state.in_(list(from_states)),
+            Job.wrapped_key.is_not(None),
+        )
+        .values(**values)
     )
     if cast("CursorResult[Any]", result).rowcount != 1:
         return False
@@ -129,6 +166,8 @@ def remove_blob(ctx: ServiceContext, job_id: uuid.UUID) -> None:
         return
     with ctx.write() as db:
         db.execute(update(Job).where(Job.id == job_id).values(blob_key=None))
+        site = db.execute(select(Job.site).where(Job.id == job_id)).scalar_one()
+        ctx.audit(db, "blob-deleted", job_id=job_id, site=site)
 
 
 class Jobs:
@@ -137,12 +176,19 @@ class Jobs:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
-    def list_held(self, owner_id: uuid.UUID, site: str | None = None) -> list[JobView]:
-        """The owner's held jobs in `site` (default: the config's), oldest first."""
+    def list_held(
+        self, owner_id: uuid.UUID, site: str | None = None, *, reprintable: bool = False
+    ) -> list[JobView]:
+        """The owner's held jobs in `site` (default: the config's), oldest first; with
+        `reprintable`, then the printed jobs kept for reprint."""
         site = site or self._ctx.site
+        now = self._ctx.now()
         with self._ctx.read() as db:
-            rows = db.scalars(held_jobs_query(site, owner_id, self._ctx.now()))
-            return [JobView.of(job) for job in rows]
+            views = [JobView.of(job) for job in db.scalars(held_jobs_query(site, owner_id, now))]
+            if reprintable:
+                kept = db.scalars(reprintable_jobs_query(site, owner_id, now))
+                views += [JobView.of(job) for job in kept]
+            return views
 
     def get(self, job_id: uuid.UUID, site: str | None = None) -> JobView:
         """Any job of `site` (default: the config's), in any state (for admins).
@@ -172,10 +218,10 @@ class Jobs:
             )
             if job is None:
                 raise JobNotFoundError("no such job")
-            if job.state in JOB_FINISHED:
+            if job.state in JOB_FINISHED and job.wrapped_key is None:
                 return  # already gone; deleting again changes nothing
             if not destroy_content(
-                ctx, db, job_id, to=JobState.DELETED, from_states=[JobState.HELD]
+                ctx, db, job_id, to=JobState.DELETED, from_states=[JobState.HELD, JobState.PRINTED]
             ):
                 raise JobNotHeldError("the job is being released and cannot be deleted now")
             ctx.audit(db, "job-deleted", user_id=owner_id, job_id=job_id, site=site)
@@ -183,20 +229,26 @@ class Jobs:
         remove_blob(ctx, job_id)
 
     def expire_due(self) -> int:
-        """Expire held jobs (of every site) whose expiry has passed; returns how many."""
+        """Expire held jobs (of every site) whose expiry has passed, and destroy the content of
+        printed jobs kept for reprint whose expiry has passed; returns how many."""
         ctx = self._ctx
         now = ctx.now()
         with ctx.read() as db:
             due = list(
-                db.scalars(select(Job.id).where(Job.state == JobState.HELD, Job.expires_at <= now))
+                db.execute(
+                    select(Job.id, Job.state).where(
+                        Job.state.in_([JobState.HELD, JobState.PRINTED]),
+                        Job.wrapped_key.is_not(None),
+                        Job.expires_at <= now,
+                    )
+                )
             )
         expired = []
-        for job_id in due:
+        for job_id, state in due:
             # One transaction per job: a job released meanwhile simply fails the CAS.
+            to = JobState.EXPIRED if state == JobState.HELD else JobState.PRINTED
             with ctx.write() as db:
-                if destroy_content(
-                    ctx, db, job_id, to=JobState.EXPIRED, from_states=[JobState.HELD]
-                ):
+                if destroy_content(ctx, db, job_id, to=to, from_states=[JobState(state)]):
                     expired.append(job_id)
         for job_id in expired:
             remove_blob(ctx, job_id)

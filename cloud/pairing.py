@@ -20,6 +20,7 @@ lives `PAIRING_TTL_S` (an approval restarts the clock so the station has time to
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import secrets
@@ -27,8 +28,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -46,6 +48,7 @@ from cloud.errors import (
     SlowDownError,
     TooManyRequestsError,
 )
+from cloud.policies import Policy, load_policy
 from cloud.sealing import KEY_BYTES, fingerprint, grant_aad, seal
 from cloud.sites import require_site
 
@@ -240,6 +243,7 @@ class Pairing:
         printer_name: str,
         printer_uri: str,
         site: str | None = None,
+        site_private_key: bytes | None = None,
     ) -> ApprovedStation:
         """Approve a pending request: create the station and seal its grant.
 
@@ -249,10 +253,15 @@ class Pairing:
             printer_name: the printer's name (also the station's name).
             printer_uri: where the station delivers, e.g. `ipps://printer.local/ipp/print`.
             site: the site to pair into (default: the cloud's site).
+            site_private_key: the site's X25519 private key, required for a zero-knowledge site
+                (it must match the site's public key) and refused for any other: the station
+                needs it to unwrap job keys, and it is sealed into the grant like the site key.
 
         Raises:
             PairingNotFoundError: no such pending request.
-            InvalidRequestError: the site key is not 32 bytes, or a name is empty.
+            InvalidRequestError: the site key is not 32 bytes, a name is empty, or the site
+                private key is missing, given for a site that is not zero-knowledge, or does
+                not match the site's public key.
             ConflictError: this key is already a station's.
             NotFoundError: the site was never added (`pullprint admin site add`).
         """
@@ -268,13 +277,16 @@ class Pairing:
             with ctx.write() as db:
                 require_site(db, site)
                 row = self._pending(db, user_code)
-                grant = {
+                _check_private_key(load_policy(ctx, db, site), site_private_key)
+                grant: dict[str, object] = {
                     "version": 1,
                     "station_id": str(station_id),
                     "site": site,
                     "printer": {"name": printer_name, "uri": printer_uri},
                     "site_key": site_key.hex(),
                 }
+                if site_private_key is not None:
+                    grant["site_private_key"] = site_private_key.hex()
                 plaintext = json.dumps(grant, separators=(",", ":")).encode()
                 db.add(
                     Station(
@@ -361,6 +373,22 @@ class Pairing:
 
     def _device_hash(self, device_code: str) -> str:
         return self._ctx.keyed_hash(b"pairing-device/v1|" + device_code.encode())
+
+
+def _check_private_key(policy: Policy, private_key: bytes | None) -> None:
+    if not policy.zero_knowledge:
+        if private_key is not None:
+            raise InvalidRequestError("only a zero-knowledge site has a site private key")
+        return
+    if private_key is None:
+        raise InvalidRequestError("a zero-knowledge site's station needs the site private key")
+    try:
+        public = X25519PrivateKey.from_private_bytes(private_key).public_key()
+    except ValueError:
+        raise InvalidRequestError("the site private key is a raw 32-byte X25519 key") from None
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if policy.public_key is None or not hmac.compare_digest(raw, policy.public_key):
+        raise InvalidRequestError("the site private key does not match the site's public key")
 
 
 def _check_keys(signing_key: bytes, exchange_key: bytes) -> None:

@@ -4,12 +4,18 @@ The state machine is drawn in `cloud.states`. Invariants:
 
 * only the station that requested a release may fetch its content or report its outcome;
 * creating releases is all-or-nothing: if one chosen job is not held, none is released;
-* the data key goes only to the station, in the create response; the content endpoint serves
-  ciphertext exactly as stored (the station decrypts chunk by chunk);
+* a session user releases their own jobs and those of users who delegated releasing to them
+  (`cloud.delegations`); a release records who released it;
+* the data key goes only to the station, in the create response; in a zero-knowledge site the
+  cloud has no data key to give: the station gets the HPKE-wrapped key and unwraps it with the
+  site private key from its pairing grant. The content endpoint serves ciphertext exactly as
+  stored (the station decrypts chunk by chunk);
 * "printed" destroys the content (wrapped key erased in the same transaction, blob deleted right
-  after); "failed" returns the job to the held list;
+  after) unless the site keeps printed jobs for reprint; "failed" and "cancelled" return the job
+  to the held list (a reprint: to the printed list);
 * a lease that runs out (station crashed, lost power) fails the release and returns the job to
-  the held list; content fetches renew the lease.
+  the held list; content fetches renew the lease;
+* every state change is an audit event, in the transaction that makes it.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from typing import Any, BinaryIO, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from cloud.container import unwrap_key
+from cloud.container import KeyWrap, unwrap_key
 from cloud.context import ServiceContext
 from cloud.db import Job, Release, User
+from cloud.delegations import delegating_owners
 from cloud.errors import (
     InvalidRequestError,
     JobNotFoundError,
@@ -38,6 +45,7 @@ from cloud.errors import (
 )
 from cloud.identity import StationPrincipal
 from cloud.jobs import destroy_content, held_jobs_query, remove_blob
+from cloud.policies import load_policy, shown_name
 from cloud.sessions import active_session
 from cloud.states import LEASE_EXPIRED_REASON, RELEASE_ACTIVE, JobState, ReleaseState
 
@@ -45,12 +53,16 @@ log = logging.getLogger(__name__)
 
 CONTENT_CHUNK_BYTES = 64 * 1024
 _MAX_REASON_CHARS = 500
-OUTCOMES = frozenset({ReleaseState.PRINTED, ReleaseState.FAILED})
+OUTCOMES = frozenset({ReleaseState.PRINTED, ReleaseState.FAILED, ReleaseState.CANCELLED})
 
 
 @dataclass(frozen=True, slots=True)
 class ReleaseGrant:
-    """What a station needs to print one released job; `data_key` is never in the repr."""
+    """What a station needs to print one released job; keys are never in the repr.
+
+    Exactly one of `data_key` (cloud storage mode) and `wrapped_key` (zero-knowledge: HPKE to
+    the site key, `key_wrap` "hpke") is set.
+    """
 
     id: uuid.UUID
     job_id: uuid.UUID
@@ -62,7 +74,11 @@ class ReleaseGrant:
     user_name: str
     site: str
     state: ReleaseState
-    data_key: bytes = field(repr=False)
+    data_key: bytes | None = field(repr=False)
+    wrapped_key: bytes | None = field(default=None, repr=False)
+    key_wrap: KeyWrap = KeyWrap.MASTER
+    owner_name: str | None = None  # set when a delegate released another user's job
+    reprint: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +131,13 @@ class Releases:
         session_id: uuid.UUID,
         job_ids: Sequence[uuid.UUID] | None,
     ) -> list[ReleaseGrant]:
-        """Release the given jobs (None: all the user's held jobs) to this station's printer.
+        """Release the given jobs (None: all held jobs the session user may release) to this
+        station's printer. A chosen printed job kept for reprint is released again.
 
         Raises:
             SessionNotFoundError, SessionExpiredError: see `cloud.sessions.active_session`.
-            JobNotFoundError: a job does not exist or is not the session user's.
+            JobNotFoundError: a job does not exist, or is neither the session user's nor
+                delegated to them.
             JobNotHeldError: a job is not held (nothing is released then).
             InvalidRequestError: an empty list of jobs.
         """
@@ -133,9 +151,13 @@ class Releases:
                 select(User).where(User.id == session.user_id, User.site == station.site)
             )
             assert user is not None  # foreign key, and a session is in its user's site
+            policy = load_policy(ctx, db, station.site)
+            owners = {user.id: user, **delegating_owners(db, station.site, user.id)}
             if job_ids is None:
-                held_ids = held_jobs_query(station.site, user.id, now).with_only_columns(Job.id)
-                ids = list(db.scalars(held_ids))
+                ids = []
+                for owner_id in owners:
+                    held = held_jobs_query(station.site, owner_id, now).with_only_columns(Job.id)
+                    ids += list(db.scalars(held))
             elif not job_ids:
                 raise InvalidRequestError("no jobs chosen")
             else:
@@ -143,16 +165,20 @@ class Releases:
             for job_id in ids:
                 job = db.scalar(
                     select(Job).where(
-                        Job.id == job_id, Job.site == station.site, Job.owner_id == user.id
+                        Job.id == job_id, Job.site == station.site, Job.owner_id.in_(list(owners))
                     )
                 )
                 if job is None:
                     raise JobNotFoundError("no such job")
                 if job.expires_at <= now or job.wrapped_key is None:
                     raise JobNotHeldError("the job is no longer held")
-                held = Job.state == JobState.HELD
+                reprint = job.state == JobState.PRINTED and policy.keep_printed
+                from_state = JobState.PRINTED if reprint else JobState.HELD
                 if not _cas(
-                    db, update(Job).where(Job.id == job_id, held).values(state="releasing")
+                    db,
+                    update(Job)
+                    .where(Job.id == job_id, Job.state == from_state, Job.wrapped_key.is_not(None))
+                    .values(state=JobState.RELEASING),
                 ):
                     raise JobNotHeldError("the job is not held (already released or deleted)")
                 release = Release(
@@ -167,8 +193,16 @@ class Releases:
                     finished_at=None,
                     reason=None,
                     printer_job_id=None,
+                    printer_uri=station.printer_uri,
+                    reprint=reprint,
+                    released_by=user.id,
                 )
                 db.add(release)
+                owner = owners[job.owner_id]
+                delegated = owner.id != user.id
+                notes = [
+                    note for note, on in (("delegated", delegated), ("reprint", reprint)) if on
+                ]
                 ctx.audit(
                     db,
                     "release-requested",
@@ -177,21 +211,29 @@ class Releases:
                     session_id=session_id,
                     job_id=job_id,
                     release_id=release.id,
+                    detail=",".join(notes) or None,
                     site=station.site,
                 )
+                hpke = job.key_wrap == KeyWrap.HPKE
                 grants.append(
                     ReleaseGrant(
                         id=release.id,
                         job_id=job_id,
-                        name=job.name,
+                        name=shown_name(policy, job.name),
                         document_format=job.document_format,
                         copies=job.copies,
                         size_bytes=job.size_bytes,
                         content_bytes=job.content_bytes,
-                        user_name=user.display_name,
+                        user_name=owner.display_name,
                         site=job.site,
                         state=ReleaseState.REQUESTED,
-                        data_key=unwrap_key(ctx.config.master_key, job.wrapped_key, job_id),
+                        data_key=None
+                        if hpke
+                        else unwrap_key(ctx.config.master_key, job.wrapped_key, job_id),
+                        wrapped_key=job.wrapped_key if hpke else None,
+                        key_wrap=KeyWrap.HPKE if hpke else KeyWrap.MASTER,
+                        owner_name=owner.display_name if delegated else None,
+                        reprint=reprint,
                     )
                 )
         log.info("station %s: %d release(s) in session %s", station.id, len(grants), session_id)
@@ -270,17 +312,19 @@ class Releases:
         reason: str | None = None,
         printer_job_id: int | None = None,
     ) -> OutcomeView:
-        """Record what the printer did; idempotent for a repeated report.
+        """Record what the printer did (or that the release was cancelled before printing);
+        idempotent for a repeated report.
 
         Raises:
-            InvalidRequestError: `outcome` is neither printed nor failed.
+            InvalidRequestError: `outcome` is not printed, failed or cancelled.
             ReleaseNotFoundError: no such release for this station.
             ReleaseConflictError: a different outcome was already recorded.
         """
         if outcome not in OUTCOMES:
-            raise InvalidRequestError("the outcome is printed or failed")
+            raise InvalidRequestError("the outcome is printed, failed or cancelled")
         ctx = self._ctx
         reason = reason[:_MAX_REASON_CHARS] if reason else None
+        destroyed = False
         with ctx.write() as db:
             release = self._owned(db, station, release_id)
             job_id = release.job_id
@@ -306,19 +350,17 @@ class Releases:
             )
             if not recorded:
                 raise ReleaseConflictError("the release changed meanwhile; report again")
+            resting = JobState.PRINTED if release.reprint else JobState.HELD
             if outcome is ReleaseState.PRINTED:
-                # A late confirmation finds the job back in the held list; accept it only if
-                # the job was not released again meanwhile, or it could print twice.
-                from_state = JobState.HELD if late_print else JobState.RELEASING
-                if not destroy_content(
-                    ctx, db, job_id, to=JobState.PRINTED, from_states=[from_state]
-                ):
-                    raise ReleaseConflictError("the job was released again meanwhile")
+                # A late confirmation finds the job back where it rested; accept it only if the
+                # job was not released again meanwhile, or it could print twice.
+                from_state = resting if late_print else JobState.RELEASING
+                destroyed = self._printed(db, station.site, job_id, from_state)
             else:
                 db.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.state == JobState.RELEASING)
-                    .values(state=JobState.HELD)
+                    .values(state=resting)
                 )
             ctx.audit(
                 db,
@@ -330,9 +372,36 @@ class Releases:
                 site=station.site,
             )
         log.info("release %s %s at station %s", release_id, outcome, station.id)
-        if outcome is ReleaseState.PRINTED:
+        if destroyed:
             remove_blob(ctx, job_id)
         return OutcomeView(release_id, outcome)
+
+    def _printed(self, db: Session, site: str, job_id: uuid.UUID, from_state: JobState) -> bool:
+        """Settle a printed job: destroy its content, or keep it for reprint; True if destroyed.
+
+        Raises:
+            ReleaseConflictError: the job is no longer in `from_state` (released again).
+        """
+        ctx = self._ctx
+        if load_policy(ctx, db, site).keep_printed:
+            if from_state is JobState.PRINTED:
+                return False  # a late report of a reprint: the job is already printed and kept
+            values: dict[str, object] = {"state": JobState.PRINTED, "printed_at": ctx.now()}
+            kept = _cas(
+                db,
+                update(Job)
+                .where(Job.id == job_id, Job.state == from_state, Job.wrapped_key.is_not(None))
+                .values(**values),
+            )
+            if not kept:
+                raise ReleaseConflictError("the job was released again meanwhile")
+            ctx.audit(db, "content-kept-for-reprint", job_id=job_id, site=site)
+            return False
+        if not destroy_content(ctx, db, job_id, to=JobState.PRINTED, from_states=[from_state]):
+            if from_state is JobState.PRINTED:
+                return False  # a late report of a reprint whose content is already gone
+            raise ReleaseConflictError("the job was released again meanwhile")
+        return True
 
     def expire_leases(self) -> int:
         """Fail releases (of every site) whose lease ran out; their jobs return to the held list."""
@@ -364,13 +433,15 @@ class Releases:
                 )
                 if not failed:
                     continue  # reported or renewed meanwhile
-                job_id, site = db.execute(
-                    select(Release.job_id, Release.site).where(Release.id == release_id)
+                job_id, site, reprint = db.execute(
+                    select(Release.job_id, Release.site, Release.reprint).where(
+                        Release.id == release_id
+                    )
                 ).one()
                 db.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.state == JobState.RELEASING)
-                    .values(state=JobState.HELD)
+                    .values(state=JobState.PRINTED if reprint else JobState.HELD)
                 )
                 ctx.audit(db, "lease-expired", job_id=job_id, release_id=release_id, site=site)
                 expired += 1

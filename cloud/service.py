@@ -24,6 +24,7 @@ from cloud.blobstore import BlobStore, FilesystemBlobStore
 from cloud.config import CloudConfig
 from cloud.context import Clock, ServiceContext, utc_now
 from cloud.db import make_engine
+from cloud.delegations import Delegations
 from cloud.identity import Identity
 from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
@@ -31,6 +32,7 @@ from cloud.migrate import upgrade
 from cloud.pairing import Pairing
 from cloud.passcodes import Passcodes
 from cloud.pins import Pins
+from cloud.policies import Policies
 from cloud.releases import Releases
 from cloud.reports import Reports
 from cloud.sessions import Sessions
@@ -76,6 +78,8 @@ class CloudService:
         self.stations = Stations(self.context)
         self.pairing = Pairing(self.context)
         self.reports = Reports(self.context)
+        self.policies = Policies(self.context)
+        self.delegations = Delegations(self.context)
 
     @classmethod
     def open(
@@ -121,6 +125,7 @@ class CloudService:
         self.ipp_jobs.abort_stale()
         self.stations.sweep_nonces()
         self.pairing.sweep()
+        self.uploads.sweep_idempotency_keys()
         return SweepReport(expired_jobs=jobs, expired_leases=leases)
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
 from cloud.db import Credential, Job, StationSession, User
+from cloud.delegations import delegating_owners
 from cloud.errors import (
     JobNotFoundError,
     JobNotHeldError,
@@ -29,8 +30,15 @@ from cloud.errors import (
     UnknownCredentialError,
 )
 from cloud.identity import StationPrincipal, parse_tag
-from cloud.jobs import JobView, destroy_content, held_jobs_query, remove_blob
+from cloud.jobs import (
+    JobView,
+    destroy_content,
+    held_jobs_query,
+    remove_blob,
+    reprintable_jobs_query,
+)
 from cloud.pins import Pins
+from cloud.policies import load_policy, shown_name
 from cloud.states import JOB_FINISHED, JobState
 
 log = logging.getLogger(__name__)
@@ -38,13 +46,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class SessionView:
-    """An open session and the user's held jobs at the moment it opened."""
+    """An open session and the jobs the user may release at the moment it opened.
+
+    `jobs` are the user's held jobs, then those of users who delegated releasing to them (their
+    owner's name in `delegated`, by job id), then the user's printed jobs kept for reprint.
+    `release_all` is the site's release-all-on-tap policy: the station prints every held job
+    (own and delegated) at once instead of showing the list.
+    """
 
     id: uuid.UUID
     user_id: uuid.UUID
     display_name: str
     expires_at: datetime
     jobs: list[JobView]
+    delegated: dict[uuid.UUID, str] = field(default_factory=dict)
+    release_all: bool = False
 
 
 def active_session(
@@ -152,9 +168,30 @@ class Sessions:
             session_id=session.id,
             site=station.site,
         )
+        policy = load_policy(ctx, db, station.site)
+
+        def shown(job: JobView) -> JobView:
+            return replace(job, name=shown_name(policy, job.name))
+
         held = held_jobs_query(station.site, user.id, now)
-        jobs = [JobView.of(job) for job in db.scalars(held)]
-        return SessionView(session.id, user.id, user.display_name, session.expires_at, jobs)
+        jobs = [shown(JobView.of(job)) for job in db.scalars(held)]
+        delegated: dict[uuid.UUID, str] = {}
+        for owner in delegating_owners(db, station.site, user.id).values():
+            for job in db.scalars(held_jobs_query(station.site, owner.id, now)):
+                jobs.append(shown(JobView.of(job)))
+                delegated[job.id] = owner.display_name
+        if policy.keep_printed:
+            kept = reprintable_jobs_query(station.site, user.id, now)
+            jobs += [shown(JobView.of(job)) for job in db.scalars(kept)]
+        return SessionView(
+            session.id,
+            user.id,
+            user.display_name,
+            session.expires_at,
+            jobs,
+            delegated,
+            policy.release_all_on_tap,
+        )
 
     def end(self, station: StationPrincipal, session_id: uuid.UUID) -> None:
         """End a session (idempotent). Releases already requested carry on.
@@ -197,10 +234,10 @@ class Sessions:
             )
             if job is None:
                 raise JobNotFoundError("no such job")
-            if job.state in JOB_FINISHED:
+            if job.state in JOB_FINISHED and job.wrapped_key is None:
                 return
             if not destroy_content(
-                ctx, db, job_id, to=JobState.DELETED, from_states=[JobState.HELD]
+                ctx, db, job_id, to=JobState.DELETED, from_states=[JobState.HELD, JobState.PRINTED]
             ):
                 raise JobNotHeldError("the job is being released and cannot be deleted now")
             ctx.audit(

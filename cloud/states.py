@@ -7,11 +7,18 @@ Jobs::
     releasing -> held            the release failed, or its lease expired
     held -> expired              expiry passed while held                  (content destroyed)
     held -> deleted              the owner deleted it                      (content destroyed)
+    releasing -> printed         ... in a site that keeps printed jobs: content kept until expiry
+    printed -> releasing         a reprint of a job kept for reprint (a new release)
+    releasing -> printed         the reprint failed, was cancelled, or its lease expired
+    printed -> printed           a kept job's expiry passed                (content destroyed)
+    printed -> deleted           the owner deleted a kept job              (content destroyed)
 
 Releases (each with a lease, renewed when delivery starts)::
 
     requested -> delivering      the station started fetching the content (may fetch again)
     requested | delivering -> printed | failed      the station's outcome report
+    requested | delivering -> cancelled             the user (or the station) gave up before
+                                                    anything was sent; the job rests again
     requested | delivering -> failed                the lease expired ("lease expired")
     failed("lease expired") -> printed              a late "printed" report, accepted only while
                                                     the job is still held, so a station that was

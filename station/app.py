@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from PIL import Image
 
 from hardware.display.base import Display
@@ -433,7 +434,9 @@ class Station:
             logger.warning("opening a session failed: %s", exc)
             return SessionRefused("error", "The print service refused the request", attempt)
         self._cloud_answered()
-        return SessionOpened(info.session_id, info.display_name, info.jobs, attempt)
+        return SessionOpened(
+            info.session_id, info.display_name, info.jobs, attempt, release_all=info.release_all
+        )
 
     def _release(self, command: ReleaseJobs) -> DeliveryFinished:
         # Ask the printer first: a printer out of paper or with its door open is refused before
@@ -685,7 +688,17 @@ def build_station(
         if config.cloud.station_id is None or config.cloud.key_file is None:
             raise ConfigError("[cloud] station_id and the station key are set at pairing")
         auth = SignatureAuth(load_identity(config.cloud.key_file), config.cloud.station_id)
-        client = CloudClient(config.cloud.url, auth, timeout_s=config.cloud.timeout_s)
+        site_private = (
+            X25519PrivateKey.from_private_bytes(config.site_private_key)
+            if config.site_private_key is not None
+            else None
+        )
+        client = CloudClient(
+            config.cloud.url,
+            auth,
+            timeout_s=config.cloud.timeout_s,
+            site_private_key=site_private,
+        )
     owns_spool_dir = config.spool_dir is None
     if config.spool_dir is None:
         spool_dir = Path(tempfile.mkdtemp(prefix="pullprint-spool-"))  # mode 0700

@@ -20,6 +20,7 @@ import base64
 import binascii
 import logging
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +28,9 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from cloud.container import ContainerError, hpke_unwrap_key
 from station.errors import (
     CloudError,
     CloudRejectedError,
@@ -53,6 +56,7 @@ class SessionInfo:
     display_name: str
     expires_at: datetime | None
     jobs: tuple[JobSummary, ...]
+    release_all: bool = False  # the site's release-all-on-tap policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,8 @@ class CloudClient:
         retries: how many times an idempotent call is retried (after a connection error, a
             timeout, 429 or 502-504).
         backoff_s: the first pause between retries, doubled each time (0.1 s, 0.2 s, ...).
+        site_private_key: the site's X25519 private key, for zero-knowledge sites: releases
+            there carry the data key wrapped to the site key, not the data key.
     """
 
     def __init__(
@@ -111,8 +117,11 @@ class CloudClient:
         session: requests.Session | None = None,
         retries: int = 3,
         backoff_s: float = 0.1,
+        site_private_key: X25519PrivateKey | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Zero-knowledge sites: the key that unwraps job keys (from the pairing grant).
+        self._site_private_key = site_private_key
         self._auth = auth
         self._timeout = (timeout_s, timeout_s)
         self._retries = retries
@@ -139,6 +148,7 @@ class CloudClient:
                 display_name=str(body["user"]["display_name"]),
                 expires_at=_time(body["expires_at"]) if body.get("expires_at") else None,
                 jobs=jobs,
+                release_all=body.get("release_all") is True,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CloudError("malformed session from the cloud") from exc
@@ -160,7 +170,9 @@ class CloudClient:
         path = f"/api/v1/station/sessions/{session_id}/releases"
         body = self._json("POST", path, payload, expect=201)
         try:
-            return [_release(item) for item in body["releases"]]
+            return [_release(item, self._site_private_key) for item in body["releases"]]
+        except ContainerError as exc:
+            raise CloudError("a job key does not open with this station's site key") from exc
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise CloudError("malformed releases from the cloud") from exc
 
@@ -290,18 +302,31 @@ def _time(text: str) -> datetime:
 
 def _job(item: dict[str, Any]) -> JobSummary:
     pages = item.get("pages")
+    owner = item.get("owner_name")
+    name = str(item["name"])
     return JobSummary(
         job_id=str(item["id"]),
-        name=str(item["name"]),
+        # A job another user delegated releasing of is labelled with its owner.
+        name=f"{owner}: {name}" if owner else name,
         submitted_at=_time(item["submitted_at"]),
         size_bytes=int(item["size_bytes"]),
         pages=int(pages) if pages is not None else None,
         copies=int(item.get("copies", 1)),
+        reprint=item.get("state") == "printed",
     )
 
 
-def _release(item: dict[str, Any]) -> ReleaseInfo:
-    data_key = base64.b64decode(item["data_key"], validate=True)
+def _release(item: dict[str, Any], site_private_key: X25519PrivateKey | None) -> ReleaseInfo:
+    if item.get("key_wrap", "master") == "hpke":
+        # Zero-knowledge: only this station (holding the site private key) can open the job key.
+        if site_private_key is None:
+            raise CloudError("a zero-knowledge job, but this station has no site private key")
+        wrapped = base64.b64decode(item["wrapped_key"], validate=True)
+        data_key = hpke_unwrap_key(
+            site_private_key, wrapped, uuid.UUID(str(item["job_id"])), str(item["site"])
+        )
+    else:
+        data_key = base64.b64decode(item["data_key"], validate=True)
     if len(data_key) != 32:
         raise ValueError("data key is not 32 bytes")
     return ReleaseInfo(

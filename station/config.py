@@ -51,7 +51,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "allow_insecure_http": bool,
     },
     "identity": {"key_file": Path},
-    "site": {"key_hex": str, "key_file": Path},
+    "site": {"key_hex": str, "key_file": Path, "private_key_hex": str, "private_key_file": Path},
     "printer": {
         "uri": str,
         "timeout_s": float,
@@ -177,6 +177,8 @@ class StationConfig:
     hardware: HardwareConfig
     session: SessionConfig
     spool_dir: Path | None = None  # None: a private temporary directory made at start
+    # Zero-knowledge sites only: the site's X25519 private key (32 bytes), which unwraps job keys.
+    site_private_key: bytes | None = field(default=None, repr=False)
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> StationConfig:
@@ -335,6 +337,9 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
         name=station.text("name"),
         cloud=_cloud(cloud, section("identity"), spool_dir),
         site_key=_site_key(site.secret("key_hex", "key_file")),
+        site_private_key=_site_key(site.secret("private_key_hex", "private_key_file"))
+        if site.has("private_key_hex") or site.has("private_key_file")
+        else None,
         printer=PrinterConfig(
             uri=_printer_uri(printer.text("uri")),
             timeout_s=printer.number("timeout_s", 30.0),

@@ -19,3 +19,5 @@ class JobSummary:
     size_bytes: int
     pages: int | None = None  # unknown until the cloud has counted them
     copies: int = 1
+    # Printed already and kept for reprint by the site: listed, but "print all" leaves it out.
+    reprint: bool = False

@@ -11,7 +11,8 @@ seconds: `authorization_pending` waits, `slow_down` adds 5 s (RFC 8628 §3.5), `
 `invalid_grant` starts over with a new code (shown again), and `access_denied` stops with
 `PairingDeniedError`. The grant is sealed to the station's X25519 key (see `open_grant`, the
 inverse of `cloud.sealing.seal`), bound to the request id, and carries the station id, the site,
-the printer (name, URI) and the site key for credential tags.
+the printer (name, URI), the site key for credential tags, and for a zero-knowledge site the site's
+X25519 private key, which unwraps job keys.
 
 Neither codes nor keys are logged; the user code is shown on the station's own screen only.
 """
@@ -76,6 +77,8 @@ class PairingGrant:
     printer_name: str
     printer_uri: str
     site_key: bytes = field(repr=False)
+    # Zero-knowledge sites only: the site's X25519 private key, which unwraps job keys.
+    site_private_key: bytes | None = field(default=None, repr=False)
 
 
 class PairingClient:
@@ -242,12 +245,17 @@ def open_grant(identity: StationIdentity, request_id: str, sealed: bytes) -> Pai
         site_key = bytes.fromhex(data["site_key"])
         if data.get("version") != 1 or len(site_key) != _KEY_BYTES:
             raise ValueError("unsupported grant")
+        private = data.get("site_private_key")
+        site_private_key = bytes.fromhex(private) if private is not None else None
+        if site_private_key is not None and len(site_private_key) != _KEY_BYTES:
+            raise ValueError("unsupported grant")
         return PairingGrant(
             station_id=str(data["station_id"]),
             site=str(data["site"]),
             printer_name=str(data["printer"]["name"]),
             printer_uri=str(data["printer"]["uri"]),
             site_key=site_key,
+            site_private_key=site_private_key,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CloudError("malformed pairing grant") from exc

@@ -11,13 +11,15 @@ The rules::
     IDLE         CardPresented                         IDENTIFYING  Reading, OpenSession
     IDENTIFYING  SessionOpened (this attempt, jobs)    JOB_LIST     JobList
     IDENTIFYING  SessionOpened (this attempt, no jobs) DONE         NoJobs, EndSession
+    IDENTIFYING  SessionOpened (release_all, held)     DELIVERING   Delivering, ReleaseJobs(held)
     IDENTIFYING  SessionRefused unknown-card           ERROR        Error "Badge not recognised"
     IDENTIFYING  SessionRefused offline                ERROR        Offline
     IDENTIFYING  SessionRefused error                  ERROR        Error
     IDENTIFYING  Tick past identify_s                  ERROR        Error "Cloud not responding"
     IDENTIFYING  CANCEL                                IDLE         Idle
     JOB_LIST     UP / DOWN / SELECT                    JOB_LIST     JobList (the cursor wraps)
-    JOB_LIST     PRINT_ALL                             DELIVERING   Delivering, ReleaseJobs(shown)
+    JOB_LIST     PRINT_ALL                             DELIVERING   Delivering, ReleaseJobs(shown,
+                                                                    but not jobs kept for reprint)
     JOB_LIST     PRINT_SELECTED                        DELIVERING   Delivering, ReleaseJobs(ticked,
                                                                     or the one under the cursor)
     JOB_LIST     DELETE                                JOB_LIST     DeleteJob(under the cursor)
@@ -113,6 +115,8 @@ class SessionOpened:
     display_name: str
     jobs: tuple[JobSummary, ...]
     attempt: int
+    # The site's release-all-on-tap policy: print every held job at once, without the list.
+    release_all: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +402,9 @@ class Workflow:
             commands = self._end_session()
             screen = NoJobsScreen(event.display_name)
             return [*self._go(State.DONE, screen, self.timings.done_s), *commands]
+        held = tuple(job.job_id for job in event.jobs if not job.reprint)
+        if event.release_all and held:
+            return self._deliver(held)  # touchless: the tap was the choice
         return self._go(State.JOB_LIST, self._job_list(), self.timings.session_s)
 
     def _refused(self, event: SessionRefused) -> list[Command]:
@@ -430,7 +437,9 @@ class Workflow:
             return [*commands, *self._idle()]
         if button in (Button.PRINT_ALL, Button.PRINT_SELECTED):
             if button is Button.PRINT_ALL:
-                chosen = tuple(job.job_id for job in self._jobs)
+                # Jobs kept for reprint print again only when chosen one by one.
+                chosen = tuple(job.job_id for job in self._jobs if not job.reprint)
+                chosen = chosen or (job_id,)
             else:
                 chosen = tuple(j.job_id for j in self._jobs if j.job_id in self._selected)
                 chosen = chosen or (job_id,)

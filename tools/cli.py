@@ -219,6 +219,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.bench_release",
     "tools.bench_station",
     "tools.infra_cmd",
+    "tools.policy_cmd",
 )
 
 

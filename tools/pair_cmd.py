@@ -31,6 +31,11 @@ def default_site_key_path(site: str) -> Path:
     return Path(base) / "pullprint" / "site-keys" / f"{site}.key"
 
 
+def default_site_private_key_path(site: str) -> Path:
+    """Where `pullprint policy zk-init` puts a zero-knowledge site's X25519 private key."""
+    return default_site_key_path(site).with_name(f"{site}.zk.key")
+
+
 def write_new_site_key(path: Path) -> None:
     """Write a fresh random site key (64 hex characters, mode 0600), never overwriting one.
 
@@ -81,6 +86,14 @@ def _cmd_pair(args: argparse.Namespace) -> int:
         site = args.site or service.config.site
         key_path = Path(args.site_key_file) if args.site_key_file else default_site_key_path(site)
         site_key = read_site_key(key_path)
+        site_private_key = None
+        if service.policies.get(site).zero_knowledge:
+            private_path = (
+                Path(args.site_private_key_file)
+                if args.site_private_key_file
+                else default_site_private_key_path(site)
+            )
+            site_private_key = read_site_key(private_path)
         pending = service.pairing.find(args.code)
         print(f"pairing request {pending.request_id}")
         print(f"  key fingerprint: {pending.fingerprint}")
@@ -96,6 +109,7 @@ def _cmd_pair(args: argparse.Namespace) -> int:
             printer_name=args.printer,
             printer_uri=args.printer_uri,
             site=site,
+            site_private_key=site_private_key,
         )
     print(f"paired station {approved.station_id} ({approved.name})")
     print("The station picks up its configuration at its next poll.")
@@ -110,6 +124,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pair.add_argument("--printer-uri", required=True, help="e.g. ipps://printer.local/ipp/print")
     pair.add_argument("--site", help="the site (default: the cloud's)")
     pair.add_argument("--site-key-file", help="the site key (default: see `admin site init`)")
+    pair.add_argument(
+        "--site-private-key-file",
+        help="zero-knowledge sites: the site private key (default: see `policy zk-init`)",
+    )
     pair.add_argument("--yes", action="store_true", help="approve without asking (scripts)")
     pair.add_argument("--data-dir", help="the cloud's data directory (database, secrets.toml)")
     pair.add_argument("--config", help="the cloud's cloud.toml")

@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cloud.app import create_app
 from cloud.config import generate_secrets
 from cloud.config import load_config as load_cloud_config
+from cloud.policies import PolicyChange
 from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
 from hardware.display.base import Display
@@ -104,6 +107,7 @@ class LoopRig:
         heartbeat_s: float = 30.0,
         reader_kind: str = "simulated",
         display: Display | None = None,
+        zero_knowledge: bool = False,
     ) -> None:
         self.work_dir = work_dir
         # A reader other than "simulated" is built from the config ([reader] in extra_toml), as
@@ -126,6 +130,10 @@ class LoopRig:
         self._error_s = error_s
         self._extra_toml = extra_toml  # more station.toml tables, e.g. a [panel]
         self.site_key = secrets.token_bytes(32)
+        # A zero-knowledge site: the admin's X25519 key pair (the cloud gets the public half).
+        self.site_private_key: X25519PrivateKey | None = (
+            X25519PrivateKey.generate() if zero_knowledge else None
+        )
         self.http = requests.Session()
         self.printer: VirtualPrinter | None = None
         self.server: RunningServer | None = None
@@ -156,6 +164,13 @@ class LoopRig:
         app = create_app(cloud_config)
         self._app = app
         self.service = app.state.service
+        if self.site_private_key is not None:
+            public = self.site_private_key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+            self.service.policies.update(
+                cloud_config.site, PolicyChange(zero_knowledge=True, public_key=public)
+            )
         self.server = start_in_thread(app, host="127.0.0.1", port=0)
         self._cloud_port = self.server.port
 
@@ -178,7 +193,12 @@ class LoopRig:
             "timeout_s = 10\n"
             f'[identity]\nkey_file = "{spool / "station.key"}"\n'
             f'[site]\nkey_file = "{spool / "site.key"}"\n'
-            f'[printer]\nuri = "{grant.printer_uri}"\ntimeout_s = 60\n'
+            + (
+                f'private_key_file = "{spool / "site-private.key"}"\n'
+                if grant.site_private_key is not None
+                else ""
+            )
+            + f'[printer]\nuri = "{grant.printer_uri}"\ntimeout_s = 60\n'
             f'[hardware]\nreader = "{self._reader_kind}"\ndisplay = "simulated"\n'
             f'display_width = {width}\ndisplay_height = {height}\ndisplay_mode = "RGB"\n'
             f"[session]\ntimeout_s = {self._session_timeout_s}\ndone_s = {self._done_s}\n"
@@ -211,16 +231,28 @@ class LoopRig:
             pending = self.service.pairing.find(code.user_code)
             if pending.fingerprint != code.fingerprint:
                 raise RuntimeError("the pairing request is not this station's")
+            private = (
+                self.site_private_key.private_bytes(
+                    serialization.Encoding.Raw,
+                    serialization.PrivateFormat.Raw,
+                    serialization.NoEncryption(),
+                )
+                if self.site_private_key is not None
+                else None
+            )
             self.service.pairing.approve(
                 code.user_code,
                 site_key=self.site_key,
                 printer_name="demo-station",
                 printer_uri=printer_uri,
+                site_private_key=private,
             )
             grant = client.poll(code)
         finally:
             client.close()
         write_site_key(grant.site_key, state_dir / "site.key")
+        if grant.site_private_key is not None:
+            write_site_key(grant.site_private_key, state_dir / "site-private.key")
         self.station_id = grant.station_id
         return grant
 

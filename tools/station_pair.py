@@ -3,7 +3,8 @@
 It makes (or reuses) the station's keys, asks the cloud for a pairing code, shows the code and the
 key fingerprint (on the terminal, and as the pairing screen on the station's display when one is
 configured), waits for an admin to run `pullprint pair CODE ...`, then writes what it received: the
-site key (0600) and a station.toml (0600) naming the station id, the printer and those files.
+site key (0600), for a zero-knowledge site the site private key (0600), and a station.toml (0600)
+naming the station id, the printer and those files.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ def station_toml(grant: PairingGrant, cloud_url: str, state_dir: Path, name: str
         f'[cloud]\nurl = "{q(cloud_url)}"\nstation_id = "{q(grant.station_id)}"\n'
         f'[identity]\nkey_file = "{q(str(state_dir / "station.key"))}"\n'
         f'[site]\nkey_file = "{q(str(state_dir / "site.key"))}"\n'
-        f'[printer]\nuri = "{q(grant.printer_uri)}"\n'
+        + (
+            f'private_key_file = "{q(str(state_dir / "site-private.key"))}"\n'
+            if grant.site_private_key is not None
+            else ""
+        )
+        + f'[printer]\nuri = "{q(grant.printer_uri)}"\n'
         f'[spool]\ndir = "{q(str(state_dir / "spool"))}"\n'
     )
 
@@ -57,6 +63,8 @@ def pair_and_configure(
     identity = load_or_create_identity(state_dir / "station.key")
     grant = pair_station(cloud_url, identity, on_code=show, sleep=sleep or time.sleep)
     write_site_key(grant.site_key, state_dir / "site.key")
+    if grant.site_private_key is not None:  # a zero-knowledge site
+        write_site_key(grant.site_private_key, state_dir / "site-private.key")
     config_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:

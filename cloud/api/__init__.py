@@ -26,5 +26,6 @@ def install_api(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.include_router(reports.router)
     app.include_router(jobs.router)
+    app.include_router(jobs.site_router)
     app.include_router(station.router)
     app.include_router(pairing.router)

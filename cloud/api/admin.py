@@ -6,7 +6,9 @@ with `pullprint pair`, which holds the site key the cloud must never see in the 
 
 from __future__ import annotations
 
+import binascii
 import uuid
+from dataclasses import replace
 
 from fastapi import APIRouter
 
@@ -19,9 +21,14 @@ from cloud.api.schemas import (
     CreatedCard,
     CreatedUser,
     CreateUserRequest,
+    SitePolicyRequest,
+    SitePolicyView,
     SweepResult,
+    from_b64url,
+    policy_job_names,
 )
-from cloud.errors import ForbiddenError
+from cloud.errors import ForbiddenError, InvalidRequestError
+from cloud.policies import PolicyChange, shown_name
 
 # Every route takes the admin principal and acts only within its site.
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -69,8 +76,45 @@ def revoke_station(station_id: uuid.UUID, admin: AdminDep, service: ServiceDep) 
 
 @router.get("/jobs/{job_id}")
 def get_job(job_id: uuid.UUID, admin: AdminDep, service: ServiceDep) -> AdminJob:
-    """Any job of the site, in any state, including whether its content is still held."""
-    return AdminJob.of(service.jobs.get(job_id, admin.site))
+    """Any job of the site, in any state, including whether its content is still held.
+
+    A site that hides job names shows admins a placeholder instead."""
+    job = service.jobs.get(job_id, admin.site)
+    policy = service.policies.get(admin.site)
+    return AdminJob.of(replace(job, name=shown_name(policy, job.name)))
+
+
+@router.get("/site-policy")
+def get_site_policy(admin: AdminDep, service: ServiceDep) -> SitePolicyView:
+    """The admin's site's job policies."""
+    return SitePolicyView.of(service.policies.get(admin.site))
+
+
+@router.put("/site-policy")
+def update_site_policy(
+    body: SitePolicyRequest, admin: AdminDep, service: ServiceDep
+) -> SitePolicyView:
+    """Change the admin's site's job policies (fields left out stay as they are).
+
+    Zero-knowledge mode needs `public_key` (the site's X25519 key; `pullprint admin site zk-init`
+    makes the pair) and cannot be turned off again.
+    """
+    public_key = None
+    if body.public_key is not None:
+        try:
+            public_key = from_b64url(body.public_key)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError("public_key is not base64url") from None
+    change = PolicyChange(
+        zero_knowledge=body.zero_knowledge,
+        public_key=public_key,
+        job_names=policy_job_names(body.job_names),
+        job_expiry_h=body.job_expiry_h,
+        quota_bytes=body.quota_bytes,
+        keep_printed=body.keep_printed,
+        release_all_on_tap=body.release_all_on_tap,
+    )
+    return SitePolicyView.of(service.policies.update(admin.site, change))
 
 
 @router.post("/sweep")

@@ -22,10 +22,12 @@ from cloud.errors import (
     DeviceGrantError,
     ForbiddenError,
     GoneError,
+    IdempotencyKeyReusedError,
     InvalidRequestError,
     InvalidTagError,
     NotFoundError,
     PinLockedError,
+    QuotaExceededError,
     TooManyRequestsError,
     UnauthorizedError,
 )
@@ -40,6 +42,10 @@ STATUS_BY_ERROR: dict[type[CloudError], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,
     InvalidTagError: 422,
+    # draft-ietf-httpapi-idempotency-key-header §2.7: a key reused with another payload is 422.
+    IdempotencyKeyReusedError: 422,
+    # RFC 9110 §15.5.14: the content is larger than the server is willing to hold for this user.
+    QuotaExceededError: 413,
     InvalidRequestError: 400,
     NotFoundError: 404,
     ConflictError: 409,
@@ -78,15 +84,18 @@ def problem(
     title: str,
     detail: str,
     headers: dict[str, str] | None = None,
+    *,
+    extensions: dict[str, int] | None = None,
 ) -> JSONResponse:
-    """Build a problem response."""
-    body = {
+    """Build a problem response (`extensions`: RFC 9457 §3.2 extension members)."""
+    body: dict[str, object] = {
         "type": PROBLEM_TYPE_PREFIX + code,
         "title": title,
         "status": status,
         "detail": detail,
         "code": code,
     }
+    body.update(extensions or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -98,11 +107,14 @@ def _on_cloud_error(_request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error (%s): %s", exc.code, exc.detail)
         return problem(status, exc.code, exc.title, "the cloud could not complete the request")
     headers: dict[str, str] | None = None
+    extensions: dict[str, int] | None = None
+    if isinstance(exc, QuotaExceededError):
+        extensions = {"used_bytes": exc.used_bytes, "quota_bytes": exc.quota_bytes}
     if isinstance(exc, UnauthorizedError):
         headers = {"WWW-Authenticate": exc.challenge}
     elif isinstance(exc, TooManyRequestsError):
         headers = {"Retry-After": str(exc.retry_after_s)}  # RFC 9110 §10.2.3, in seconds
-    return problem(status, exc.code, exc.title, exc.detail, headers)
+    return problem(status, exc.code, exc.title, exc.detail, headers, extensions=extensions)
 
 
 def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from cloud.delegations import DelegationView
 from cloud.jobs import JobView
+from cloud.policies import JobNames, Policy
 from cloud.releases import ReleaseGrant
 from cloud.stations import StationView
 
@@ -93,12 +95,106 @@ class CreateReleasesRequest(BaseModel):
 class OutcomeRequest(BaseModel):
     """POST /api/v1/station/releases/{release_id}/outcome."""
 
-    outcome: Literal["printed", "failed"]
+    outcome: Literal["printed", "failed", "cancelled"]
     reason: str | None = Field(default=None, max_length=2000)
     printer_job_id: int | None = None
 
 
+class SitePolicyRequest(BaseModel):
+    """PUT /api/v1/admin/site-policy: the fields to change (absent: unchanged)."""
+
+    zero_knowledge: bool | None = None
+    public_key: str | None = Field(
+        default=None, min_length=43, max_length=44, description="X25519 public key, base64url"
+    )
+    job_names: Literal["keep", "hide", "drop"] | None = None
+    job_expiry_h: int | None = Field(default=None, ge=1, le=24 * 90)
+    quota_bytes: int | None = Field(default=None, ge=0, description="0: no quota")
+    keep_printed: bool | None = None
+    release_all_on_tap: bool | None = None
+
+
+class DelegationRequest(BaseModel):
+    """POST /api/v1/delegations: let this user (same site) release my jobs."""
+
+    email: str = Field(min_length=3, max_length=320)
+
+
 # -- responses ------------------------------------------------------------------------------
+
+
+def b64url(data: bytes) -> str:
+    """RFC 4648 §5 without padding."""
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def from_b64url(text: str) -> bytes:
+    """Inverse of `b64url`; raises ValueError (binascii.Error) on bad input."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SitePolicyView(BaseModel):
+    """A site's job policies (GET/PUT /api/v1/admin/site-policy, and users' GET /api/v1/site)."""
+
+    site: str
+    zero_knowledge: bool
+    public_key: str | None
+    job_names: str
+    job_expiry_h: int
+    quota_bytes: int | None
+    keep_printed: bool
+    release_all_on_tap: bool
+
+    @classmethod
+    def of(cls, policy: Policy) -> SitePolicyView:
+        """From the domain policy."""
+        return cls(
+            site=policy.site,
+            zero_knowledge=policy.zero_knowledge,
+            public_key=b64url(policy.public_key) if policy.public_key else None,
+            job_names=str(policy.job_names),
+            job_expiry_h=policy.job_expiry_h,
+            quota_bytes=policy.quota_bytes,
+            keep_printed=policy.keep_printed,
+            release_all_on_tap=policy.release_all_on_tap,
+        )
+
+
+class UserSite(BaseModel):
+    """GET /api/v1/site: what a submitter needs (the site key to seal to) and their usage."""
+
+    policy: SitePolicyView
+    held_bytes: int
+
+
+class DelegationItem(BaseModel):
+    """One delegation an owner granted."""
+
+    delegate_id: str
+    email: str
+    display_name: str
+    created_at: str
+
+    @classmethod
+    def of(cls, view: DelegationView) -> DelegationItem:
+        """From the domain view."""
+        return cls(
+            delegate_id=str(view.delegate_id),
+            email=view.delegate_email,
+            display_name=view.delegate_name,
+            created_at=_iso(view.created_at),
+        )
+
+
+class DelegationList(BaseModel):
+    """GET /api/v1/delegations."""
+
+    delegations: list[DelegationItem]
+
+
+def policy_job_names(value: str | None) -> JobNames | None:
+    """The request's job-name policy as the domain's enum."""
+    return JobNames(value) if value is not None else None
 
 
 class Health(BaseModel):
@@ -184,10 +280,11 @@ class AdminJob(BaseModel):
     state: str
     size_bytes: int
     content_bytes: int
-    sha256: str
+    sha256: str | None
     copies: int
     pages: int | None
     content_held: bool
+    zero_knowledge: bool = False
     submitted_at: str
     expires_at: str
     printed_at: str | None
@@ -208,6 +305,7 @@ class AdminJob(BaseModel):
             copies=job.copies,
             pages=job.pages,
             content_held=job.content_held,
+            zero_knowledge=job.zero_knowledge,
             submitted_at=_iso(job.submitted_at),
             expires_at=_iso(job.expires_at),
             printed_at=iso(job.printed_at),
@@ -228,7 +326,7 @@ class UserJob(BaseModel):
     name: str
     format: str
     size_bytes: int
-    sha256: str
+    sha256: str | None
     copies: int
     pages: int | None
     state: str
@@ -236,6 +334,8 @@ class UserJob(BaseModel):
     expires_at: str
     sides: str | None = None
     color_mode: str | None = None
+    zero_knowledge: bool = False
+    reprintable: bool = False
 
     @classmethod
     def of(cls, job: JobView) -> UserJob:
@@ -253,6 +353,8 @@ class UserJob(BaseModel):
             expires_at=_iso(job.expires_at),
             sides=job.sides,
             color_mode=job.color_mode,
+            zero_knowledge=job.zero_knowledge,
+            reprintable=job.reprintable,
         )
 
 
@@ -281,9 +383,13 @@ class SessionJob(BaseModel):
     expires_at: str
     sides: str | None = None
     color_mode: str | None = None
+    state: str = "held"
+    owner_name: str | None = Field(
+        default=None, description="set for a job another user delegated releasing of"
+    )
 
     @classmethod
-    def of(cls, job: JobView) -> SessionJob:
+    def of(cls, job: JobView, owner_name: str | None = None) -> SessionJob:
         """From the domain view."""
         return cls(
             id=str(job.id),
@@ -296,6 +402,8 @@ class SessionJob(BaseModel):
             expires_at=_iso(job.expires_at),
             sides=job.sides,
             color_mode=job.color_mode,
+            state=str(job.state),
+            owner_name=owner_name,
         )
 
 
@@ -306,10 +414,18 @@ class OpenedSession(BaseModel):
     user: SessionUser
     expires_at: str
     jobs: list[SessionJob]
+    release_all: bool = Field(
+        default=False, description="the site releases every held job on tap (touchless)"
+    )
 
 
 class ReleaseItem(BaseModel):
-    """One release as the station receives it; `data_key` is base64 of the 32-byte key."""
+    """One release as the station receives it.
+
+    `key_wrap` "master": `data_key` is base64 of the 32-byte key. `key_wrap` "hpke"
+    (zero-knowledge site): `data_key` is absent and `wrapped_key` (base64) is the data key
+    wrapped to the site's X25519 key (`cloud.container.hpke_unwrap_key`).
+    """
 
     id: str
     job_id: str
@@ -319,9 +435,13 @@ class ReleaseItem(BaseModel):
     size_bytes: int
     content_bytes: int
     user_name: str
-    data_key: str
+    data_key: str | None
     site: str
     state: str
+    key_wrap: Literal["master", "hpke"] = "master"
+    wrapped_key: str | None = None
+    owner_name: str | None = None
+    reprint: bool = False
 
     @classmethod
     def of(cls, grant: ReleaseGrant) -> ReleaseItem:
@@ -335,9 +455,17 @@ class ReleaseItem(BaseModel):
             size_bytes=grant.size_bytes,
             content_bytes=grant.content_bytes,
             user_name=grant.user_name,
-            data_key=base64.b64encode(grant.data_key).decode("ascii"),
+            data_key=base64.b64encode(grant.data_key).decode("ascii")
+            if grant.data_key is not None
+            else None,
             site=grant.site,
             state=str(grant.state),
+            key_wrap="hpke" if grant.wrapped_key is not None else "master",
+            wrapped_key=base64.b64encode(grant.wrapped_key).decode("ascii")
+            if grant.wrapped_key is not None
+            else None,
+            owner_name=grant.owner_name,
+            reprint=grant.reprint,
         )
 
 

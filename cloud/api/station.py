@@ -40,7 +40,8 @@ def open_session(
         session_id=str(session.id),
         user=SessionUser(display_name=session.display_name),
         expires_at=iso(session.expires_at) or "",
-        jobs=[SessionJob.of(job) for job in session.jobs],
+        jobs=[SessionJob.of(job, session.delegated.get(job.id)) for job in session.jobs],
+        release_all=session.release_all,
     )
 
 
@@ -91,7 +92,8 @@ def get_content(
 def report_outcome(
     release_id: uuid.UUID, body: OutcomeRequest, station: StationDep, service: ServiceDep
 ) -> OutcomeResult:
-    """Record whether the printer printed the job (idempotent)."""
+    """Record whether the printer printed the job, or that the release was cancelled before
+    anything was sent (idempotent)."""
     result = service.releases.report_outcome(
         station, release_id, ReleaseState(body.outcome), body.reason, body.printer_job_id
     )

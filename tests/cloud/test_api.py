@@ -273,7 +273,7 @@ def test_open_session_shape(world: World) -> None:
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"session_id", "user", "expires_at", "jobs"}
+    assert set(body) == {"session_id", "user", "expires_at", "jobs", "release_all"}
     assert body["user"] == {"display_name": "Ada"}
     assert body["expires_at"] == "2030-01-02T03:06:05.000Z"
     [listed] = body["jobs"]
@@ -288,8 +288,11 @@ def test_open_session_shape(world: World) -> None:
         "expires_at",
         "sides",
         "color_mode",
+        "state",
+        "owner_name",
     }
     assert listed["id"] == job["id"]
+    assert (listed["state"], listed["owner_name"]) == ("held", None)
     assert (listed["sides"], listed["color_mode"]) == (None, None)  # REST says neither
 
 
@@ -349,8 +352,14 @@ def test_release_shape_and_conflicts(world: World) -> None:
     [release] = response.json()["releases"]
     assert set(release) == {
         "id", "job_id", "name", "format", "copies", "size_bytes", "content_bytes",
-        "user_name", "data_key", "site", "state",
+        "user_name", "data_key", "site", "state", "key_wrap", "wrapped_key", "owner_name",
+        "reprint",
     }  # fmt: skip
+    assert (release["key_wrap"], release["wrapped_key"], release["reprint"]) == (
+        "master",
+        None,
+        False,
+    )
     assert (release["job_id"], release["copies"], release["state"], release["site"]) == (
         job["id"],
         3,

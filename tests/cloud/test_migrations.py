@@ -74,6 +74,9 @@ def test_upgrade_is_idempotent_and_creates_every_table(db_url: str) -> None:
         "infra_jobs",
         "infra_events",
         "infra_subscriptions",
+        "site_policies",
+        "job_idempotency_keys",
+        "delegations",
     }
     assert expected | {"alembic_version", "sites"} == tables
     for name in expected:  # every row belongs to a site (the `sites` table names them)

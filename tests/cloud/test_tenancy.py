@@ -64,6 +64,11 @@ OWN_SITE = {
     ("POST", "/api/v1/admin/sweep"),
     ("POST", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs"),
+    ("GET", "/api/v1/site"),
+    ("GET", "/api/v1/delegations"),
+    ("DELETE", "/api/v1/delegations/{delegate_id}"),  # idempotent: revoking none is a no-op
+    ("GET", "/api/v1/admin/site-policy"),
+    ("PUT", "/api/v1/admin/site-policy"),
 }
 
 
@@ -86,6 +91,8 @@ class Tenant:
     session_id: str
     release_id: str
     ipp_job_id: int
+    delegate_id: str
+    delegate_email: str
     secrets: list[str] = field(default_factory=list)
     # --- ipp-infra --- the tenant's INFRA output device (token) and a job fetchable by it
     infra_device: dict[str, str] = field(default_factory=dict)
@@ -99,6 +106,7 @@ class Tenant:
             "station_id": self.station_id,
             "session_id": self.session_id,
             "release_id": self.release_id,
+            "delegate_id": self.delegate_id,
         }
 
     def marks(self) -> list[str]:
@@ -110,6 +118,7 @@ class Tenant:
             self.job_name,
             self.station_name,
             self.tag,
+            self.delegate_email,
             *self.secrets,
         ]
 
@@ -152,6 +161,17 @@ def make_tenant(
         assert job.status_code == 201, job.text
         if name_ == job_name:
             job_id = job.json()["id"]
+    delegate_email = f"{who}-deputy@{site}.example"
+    deputy = client.post(
+        "/api/v1/admin/users",
+        json={"email": delegate_email, "display_name": f"Deputy of {who}"},
+        headers=admin,
+    )
+    assert deputy.status_code == 201, deputy.text
+    delegated = client.post(
+        "/api/v1/delegations", json={"email": delegate_email}, headers=bearer(token)
+    )
+    assert delegated.status_code == 201, delegated.text
     station_name = f"Printer of {who}"
     paired = pair_station(service, station_name, site=site)
     service.pins.set_pin(email, PIN, SITE_KEY, site)
@@ -197,6 +217,8 @@ def make_tenant(
         session_id=session_id,
         release_id=release_id,
         ipp_job_id=ipp_job_id,
+        delegate_id=deputy.json()["id"],
+        delegate_email=delegate_email,
         secrets=[token.partition(".")[2]],
     )
 
@@ -209,6 +231,12 @@ def tenants(client: TestClient, clock: FakeClock) -> tuple[Tenant, Tenant]:
     a = make_tenant(client, clock, "site-a", bearer(site_a.admin_token), "alice")
     # B has IPP jobs 1 and 2, A only 1: asking for B's job 2 must not find it.
     b = make_tenant(client, clock, "site-b", bearer(site_b.admin_token), "bob", ipp_jobs=2)
+    kept = client.put(
+        "/api/v1/admin/site-policy",
+        json={"keep_printed": True, "job_expiry_h": 30},
+        headers=bearer(site_b.admin_token),
+    )
+    assert kept.status_code == 200, kept.text
     b.secrets.append(site_b.admin_token.partition(".")[2])
     add_infra(client, a)
     add_infra(client, b)
@@ -289,6 +317,8 @@ def fillings(path: str, mine: Tenant, theirs: Tenant) -> list[str]:
 
 def bodies_for(path: str, theirs: Tenant) -> list[dict[str, Any]]:
     """Request bodies naming B's things: its badge tag, its user's email and PIN, its jobs."""
+    if path == "/api/v1/delegations":
+        return [{"email": theirs.email}, {"email": theirs.delegate_email}]
     if path == "/api/v1/station/sessions":
         return [
             {"tag": theirs.tag},
@@ -353,7 +383,22 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
         session = db.get(StationSession, uuid.UUID(b.session_id))
         release = db.get(Release, uuid.UUID(b.release_id))
         assert job and station and session and release
-        return (job.state, station.revoked_at, session.ended_at, release.state)
+        policy = service.policies.get(b.site)
+        delegates = [d.delegate_id for d in service.delegations.list_granted(_principal(b))]
+        return (
+            job.state,
+            station.revoked_at,
+            session.ended_at,
+            release.state,
+            policy,
+            delegates,
+        )
+
+
+def _principal(tenant: Tenant) -> Any:
+    from cloud.identity import UserPrincipal
+
+    return UserPrincipal(uuid.UUID(tenant.user_id), tenant.site, tenant.email, tenant.display_name)
 
 
 def test_site_a_reaches_nothing_of_site_b_through_any_route(
@@ -408,6 +453,7 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         ("GET", f"/api/v1/admin/jobs/{b.job_id}"): b.admin,
         ("GET", "/api/v1/admin/stations"): b.admin,
         ("GET", "/api/v1/jobs"): b.user,
+        ("GET", "/api/v1/delegations"): b.user,
     }
     for (method, path), credential in hits.items():
         response = send(client, method, path, credential, b)
