@@ -24,6 +24,7 @@ from cloud.blobstore import BlobStore, FilesystemBlobStore
 from cloud.config import CloudConfig
 from cloud.context import Clock, ServiceContext, utc_now
 from cloud.db import make_engine
+from cloud.devices import Devices
 from cloud.identity import Identity
 from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
@@ -31,6 +32,7 @@ from cloud.migrate import upgrade
 from cloud.pairing import Pairing
 from cloud.passcodes import Passcodes
 from cloud.pins import Pins
+from cloud.registry import Registry
 from cloud.releases import Releases
 from cloud.sessions import Sessions
 from cloud.sites import Sites
@@ -74,6 +76,8 @@ class CloudService:
         self.ipp_jobs = IppJobs(self.context)
         self.stations = Stations(self.context)
         self.pairing = Pairing(self.context)
+        self.registry = Registry(self.context)
+        self.devices = Devices(self.context, self.registry)
 
     @classmethod
     def open(
