@@ -121,6 +121,10 @@ class DeviceMonitor:
         self.uploads = 0
         self.bytes_sent = 0
 
+    def poll_now(self) -> None:
+        """Make the next `tick` read the printer whatever the schedule (an admin asked)."""
+        self._next_poll = float("-inf")
+
     def tick(self) -> list[str]:
         """Poll the printer if due and upload what is due; returns the kinds uploaded.
 

@@ -22,6 +22,7 @@ import requests
 from cloud.app import create_app
 from cloud.config import generate_secrets
 from cloud.config import load_config as load_cloud_config
+from cloud.registry import PrinterSpec
 from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
 from hardware.display.simulated import SimulatedDisplay
@@ -122,6 +123,7 @@ class LoopRig:
         self.admin_token = ""
         self.service: CloudService | None = None
         self.station_id = ""
+        self.printer_id = ""  # the registered printer the station serves
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -189,12 +191,16 @@ class LoopRig:
             pending = self.service.pairing.find(code.user_code)
             if pending.fingerprint != code.fingerprint:
                 raise RuntimeError("the pairing request is not this station's")
-            self.service.pairing.approve(
+            # The registry is the source of a station's printer config (pullprint pair does it).
+            printer = self.service.registry.add(PrinterSpec(name="demo-station", uri=printer_uri))
+            approved = self.service.pairing.approve(
                 code.user_code,
                 site_key=self.site_key,
-                printer_name="demo-station",
-                printer_uri=printer_uri,
+                printer_name=printer.name,
+                printer_uri=printer.uri,
             )
+            self.service.registry.assign(printer.id, approved.station_id)
+            self.printer_id = str(printer.id)
             grant = client.poll(code)
         finally:
             client.close()
