@@ -17,7 +17,15 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from cloud.db import Job, Release, Station, StationSession
+from cloud.db import (
+    DiscoveredDeviceRow,
+    Job,
+    Printer,
+    Release,
+    Station,
+    StationAssignment,
+    StationSession,
+)
 from cloud.pins import pin_tag
 from cloud.service import CloudService
 from hardware.ipp.codec import Attribute, IppMessage, decode_message, encode_message
@@ -60,6 +68,15 @@ OWN_SITE = {
     ("POST", "/api/v1/admin/sweep"),
     ("POST", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs"),
+    # devices: the registry and discovery lists of the caller's site, and a station's own
+    # heartbeat and uploads (its printer is the one it is assigned to, never one it names).
+    ("POST", "/api/v1/admin/printers"),
+    ("GET", "/api/v1/admin/printers"),
+    ("GET", "/api/v1/admin/discovered"),
+    ("POST", "/api/v1/admin/discovered"),
+    ("POST", "/api/v1/station/heartbeat"),
+    ("POST", "/api/v1/station/device-data"),
+    ("POST", "/api/v1/station/discovered"),
 }
 
 
@@ -82,6 +99,10 @@ class Tenant:
     session_id: str
     release_id: str
     ipp_job_id: int
+    printer_id: str = ""
+    printer_name: str = ""
+    device_id: str = ""
+    device_serial: str = ""
     secrets: list[str] = field(default_factory=list)
 
     def ids(self) -> dict[str, str]:
@@ -91,6 +112,8 @@ class Tenant:
             "station_id": self.station_id,
             "session_id": self.session_id,
             "release_id": self.release_id,
+            "printer_id": self.printer_id,
+            "device_id": self.device_id,
         }
 
     def marks(self) -> list[str]:
@@ -101,6 +124,8 @@ class Tenant:
             self.display_name,
             self.job_name,
             self.station_name,
+            self.printer_name,
+            self.device_serial,
             self.tag,
             *self.secrets,
         ]
@@ -173,6 +198,30 @@ def make_tenant(
     assert reply.status_code == StatusCode.SUCCESSFUL_OK
     ipp_job_id = reply.get_int(Tag.JOB_ATTRIBUTES, "job-id")
     assert ipp_job_id is not None
+    printer_name, serial = f"Printer-{who}-hall", f"SERIAL-{who.upper()}-77"
+    printer = client.post(
+        "/api/v1/admin/printers",
+        json={"name": printer_name, "uri": f"ipp://{who}.example/ipp/print"},
+        headers=admin,
+    )
+    assert printer.status_code == 201, printer.text
+    printer_id = printer.json()["id"]
+    client.put(f"/api/v1/admin/printers/{printer_id}/stations/{paired.id}", headers=admin)
+    status = {"status_words": f"Status of {who}", "errors": []}
+    sent = client.post(
+        "/api/v1/station/device-data",
+        json={"status": status, "alerts": [{"severity": "warning", "words": f"alert {who}"}]},
+        auth=auth,
+    )
+    assert sent.status_code == 204, sent.text
+    found = client.post(
+        "/api/v1/station/discovered",
+        json={"devices": [{"addresses": ["10.9.9.9"], "serial_number": serial}]},
+        auth=auth,
+    )
+    assert found.status_code == 200, found.text
+    listed = client.get("/api/v1/admin/discovered", headers=admin).json()["devices"]
+    device_id = listed[0]["id"]
     return Tenant(
         site=site,
         admin=admin,
@@ -189,6 +238,10 @@ def make_tenant(
         session_id=session_id,
         release_id=release_id,
         ipp_job_id=ipp_job_id,
+        printer_id=printer_id,
+        printer_name=printer_name,
+        device_id=device_id,
+        device_serial=serial,
         secrets=[token.partition(".")[2]],
     )
 
@@ -295,7 +348,20 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
         session = db.get(StationSession, uuid.UUID(b.session_id))
         release = db.get(Release, uuid.UUID(b.release_id))
         assert job and station and session and release
-        return (job.state, station.revoked_at, session.ended_at, release.state)
+        printer = db.get(Printer, uuid.UUID(b.printer_id))
+        device = db.get(DiscoveredDeviceRow, uuid.UUID(b.device_id))
+        assignment = db.get(StationAssignment, uuid.UUID(b.station_id))
+        assert printer and device and assignment
+        return (
+            job.state,
+            station.revoked_at,
+            session.ended_at,
+            release.state,
+            (printer.config_version, printer.uri),
+            (device.printer_id, device.data),
+            assignment.printer_id,
+            service.devices.data(uuid.UUID(b.printer_id), "site-b"),
+        )
 
 
 def test_site_a_reaches_nothing_of_site_b_through_any_route(
@@ -349,6 +415,9 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         ("GET", f"/api/v1/admin/jobs/{b.job_id}"): b.admin,
         ("GET", "/api/v1/admin/stations"): b.admin,
         ("GET", "/api/v1/jobs"): b.user,
+        ("GET", f"/api/v1/admin/printers/{b.printer_id}"): b.admin,
+        ("GET", "/api/v1/admin/printers"): b.admin,
+        ("GET", "/api/v1/admin/discovered"): b.admin,
     }
     for (method, path), credential in hits.items():
         response = send(client, method, path, credential, b)
