@@ -185,6 +185,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.image_cmd",
     "tools.bench_ipp",
     "tools.discover_cmd",
+    "tools.bench_sweep",
 )
 
 
