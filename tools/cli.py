@@ -186,6 +186,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.bench_ipp",
     "tools.discover_cmd",
     "tools.bench_sweep",
+    "tools.bench_heartbeat",
 )
 
 
