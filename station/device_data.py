@@ -1,7 +1,9 @@
 """Device data from the station's printer to the cloud, on a schedule and within the budget.
 
-The station reads its printer over SNMP (`hardware.snmp`) every `poll_s` seconds: that traffic
-stays on the printer's LAN. What goes to the cloud is much less:
+The station reads its printer every `poll_s` seconds over SNMP (`hardware.snmp`, when the printer
+has a community configured) or else with IPP Get-Printer-Attributes (state, reasons, marker
+levels, impressions): that traffic stays on the printer's LAN. What goes to the cloud is much
+less:
 
 * **alerts at once**: the set of active alerts (printer errors decoded from
   hrPrinterDetectedErrorState, rows of prtAlertTable, or "Printer not answering") is uploaded as
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware.errors import HardwareError
+from hardware.ipp.model import AttributeGroup
+from hardware.printers.words import READINESS_ATTRIBUTES, printer_problem, reason_in_words
 from hardware.snmp.report import PrinterReport
 from hardware.snmp.values import BLOCKING_ERRORS, ERROR_WORDS
 from station.errors import CloudError
@@ -46,6 +50,84 @@ class Schedule:
     status_s: float = 900.0
     meters_s: float = DAY_S
     refresh_s: float = DAY_S  # an unchanged status is sent again after this long
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One reading of the printer, in the shapes the cloud takes."""
+
+    status: dict[str, Any]
+    alerts: list[dict[str, str]]
+    meters: dict[str, Any] | None = None
+
+
+SILENT = None  # what a printer that does not answer reads as (see `reading_of_report`)
+
+
+def reading_of_report(report: PrinterReport | None) -> Reading:
+    """An SNMP report (None: the printer did not answer) as a reading."""
+    meters = None
+    if report is not None and report.page_count is not None:
+        meters = {"page_count": report.page_count, "source": report.page_count_source}
+    return Reading(status_of(report), alerts_of(report), meters)
+
+
+# Get-Printer-Attributes for a reading (PWG 5100.13 marker-*, RFC 8011 printer-state*).
+IPP_ATTRIBUTES = (
+    *READINESS_ATTRIBUTES,
+    "marker-names",
+    "marker-levels",
+    "marker-types",
+    "marker-colors",
+    "printer-impressions-completed",
+)
+_IPP_STATE_WORDS = {3: "Ready", 4: "Printing", 5: "Printer stopped"}
+_IPP_LEVEL_WORDS = {-1: "unavailable", -2: "unknown", -3: "some remaining"}
+
+
+def reading_of_ipp(attributes: AttributeGroup) -> Reading:
+    """Printer attributes (IPP) as a reading: state and fault reasons in words, marker levels."""
+    problem = printer_problem(attributes)
+    state = attributes.get_int("printer-state")
+    words = problem or _IPP_STATE_WORDS.get(state or 0, "Status unknown")
+    errors: dict[str, None] = {}
+    for reason in attributes.get_strs("printer-state-reasons"):
+        if (text := reason_in_words([], [reason])) is not None:
+            errors.setdefault(text, None)
+    if problem is not None:
+        errors.setdefault(problem, None)
+    names = attributes.get_strs("marker-names")
+    levels = attributes.get_ints("marker-levels")
+    kinds = attributes.get_strs("marker-types")
+    colours = attributes.get_strs("marker-colors")
+    supplies = []
+    for i, name in enumerate(names[:32]):
+        level = levels[i] if i < len(levels) else -2
+        percent = level if 0 <= level <= 100 else None
+        supplies.append(
+            {
+                "description": name[:200],
+                "kind": (kinds[i] if i < len(kinds) else "other")[:64],
+                "percent": percent,
+                "level_words": f"{percent}%"
+                if percent is not None
+                else _IPP_LEVEL_WORDS.get(level, "unknown"),
+                "colour": colours[i][:64] if i < len(colours) else None,
+            }
+        )
+    status: dict[str, Any] = {
+        "status_words": words[:200],
+        "problem": problem,
+        "errors": list(errors),
+    }
+    if supplies:
+        status["supplies"] = supplies
+    alerts = [{"severity": "critical", "words": text[:255]} for text in errors]
+    impressions = attributes.get_int("printer-impressions-completed")
+    meters = None
+    if impressions is not None and impressions >= 0:
+        meters = {"page_count": impressions, "source": "printer-impressions-completed"}
+    return Reading(status, sorted(alerts, key=lambda a: a["words"]), meters)
 
 
 def status_of(report: PrinterReport | None) -> dict[str, Any]:
@@ -98,7 +180,7 @@ class DeviceMonitor:
 
     def __init__(
         self,
-        read: Callable[[], PrinterReport],
+        read: Callable[[], Reading],
         upload: Callable[[dict[str, Any]], int],
         schedule: Schedule,
         *,
@@ -116,14 +198,26 @@ class DeviceMonitor:
         self._status_sent_at = float("-inf")
         self._last_status: dict[str, Any] | None = None
         self._last_alerts: list[dict[str, str]] | None = None
-        self.last_report: PrinterReport | None = None
+        self.last_reading: Reading | None = None
         self.status_words: str | None = None
         self.uploads = 0
         self.bytes_sent = 0
+        self._lock = threading.Lock()  # the poll thread, and an admin's "poll now"
 
     def poll_now(self) -> None:
         """Make the next `tick` read the printer whatever the schedule (an admin asked)."""
         self._next_poll = float("-inf")
+
+    def reset(self) -> None:
+        """Forget what the cloud has (another printer now): the next poll sends everything."""
+        with self._lock:
+            self._forget()
+
+    def _forget(self) -> None:
+        self._next_poll = self._next_status = self._next_meters = float("-inf")
+        self._status_sent_at = float("-inf")
+        self._last_status = None
+        self._last_alerts = None
 
     def tick(self) -> list[str]:
         """Poll the printer if due and upload what is due; returns the kinds uploaded.
@@ -131,17 +225,21 @@ class DeviceMonitor:
         Raises:
             CloudError: the upload failed (it is retried at the next poll).
         """
+        with self._lock:
+            return self._tick()
+
+    def _tick(self) -> list[str]:
         now = self._clock()
         if now < self._next_poll or not self._active():
             return []
         self._next_poll = now + self.schedule.poll_s
         try:
-            report: PrinterReport | None = self._read()
+            reading = self._read()
         except HardwareError as exc:
-            logger.info("printer not answering SNMP: %s", type(exc).__name__)
-            report = None
-        self.last_report = report
-        status, alerts = status_of(report), alerts_of(report)
+            logger.info("printer not answering: %s", type(exc).__name__)
+            reading = reading_of_report(SILENT)
+        self.last_reading = reading
+        status, alerts = reading.status, reading.alerts
         self.status_words = str(status["status_words"])
         payload: dict[str, Any] = {}
         if alerts != self._last_alerts:
@@ -152,12 +250,8 @@ class DeviceMonitor:
             status != self._last_status or now - self._status_sent_at >= self.schedule.refresh_s
         ):
             payload["status"] = status
-        meters_due = now >= self._next_meters and report is not None
-        if meters_due and report is not None and report.page_count is not None:
-            payload["meters"] = {
-                "page_count": report.page_count,
-                "source": report.page_count_source,
-            }
+        if now >= self._next_meters and reading.meters is not None:
+            payload["meters"] = reading.meters
         if payload:
             # A failed upload raises here: nothing below is recorded, so all of it is retried.
             self.bytes_sent += self._upload(payload)

@@ -36,7 +36,16 @@ from hardware.printers.transport import DeliveryResult, PrinterTransport, PrintJ
 from hardware.snmp.report import PrinterReport
 from station.cloud_client import problem_error
 from station.config import PRINTER_MODES, PrinterConfig, StationConfig
-from station.device_data import DAY_S, DeviceDataLoop, DeviceMonitor, Schedule
+from station.device_data import (
+    DAY_S,
+    IPP_ATTRIBUTES,
+    DeviceDataLoop,
+    DeviceMonitor,
+    Reading,
+    Schedule,
+    reading_of_ipp,
+    reading_of_report,
+)
 from station.errors import CloudError, CloudUnreachableError, ConfigError
 from station.journal import ReleaseJournal
 
@@ -396,6 +405,8 @@ class CloudSync:
         self.started = int(time.time())
         self._station = station
         self._snmp: Any = None
+        self._ipp: Any = None
+        self.monitor: DeviceMonitor | None = None
         state_file = station.spool_dir / STATE_FILE
         applied = load_applied(state_file)
         swappable = SwappableTransport(station.transport)
@@ -416,7 +427,6 @@ class CloudSync:
             health=self.health,
             etag=etag,
         )
-        self.monitor: DeviceMonitor | None = None
         self.device_loop: DeviceDataLoop | None = None
         if config.devices.poll_s > 0:
             schedule = Schedule(
@@ -425,10 +435,7 @@ class CloudSync:
                 meters_s=config.devices.meters_s or DAY_S,
             )
             self.monitor = DeviceMonitor(
-                self.read_printer,
-                link.upload_device_data,
-                schedule,
-                active=lambda: self.printer.snmp_community is not None,
+                self.read_printer, link.upload_device_data, schedule, active=self.readable
             )
             self.device_loop = DeviceDataLoop(self.monitor, close=self._close_snmp)
 
@@ -444,6 +451,9 @@ class CloudSync:
         new = build_transport(dataclasses.replace(self.config, printer=printer))
         self.transport.swap(new)
         self.printer = printer
+        self._close_ipp()
+        if self.monitor is not None:
+            self.monitor.reset()  # perhaps another printer: the cloud gets all of it again
 
     def health(self) -> dict[str, Any]:
         """The health report: start time, version, printer status, releases not yet settled."""
@@ -455,8 +465,39 @@ class CloudSync:
             report["unsettled"] = unsettled
         return report
 
-    def read_printer(self) -> PrinterReport:
-        """Read the current printer over SNMP (raises HardwareError when it does not answer)."""
+    def _ipp_uri(self) -> str | None:
+        printer = self.printer
+        for uri in (printer.uri, printer.ipp_uri):
+            if uri and uri.startswith(("ipp://", "ipps://")):
+                return uri
+        return None
+
+    def readable(self) -> bool:
+        """Whether the printer can be read: SNMP configured, or an IPP way to it."""
+        return self.printer.snmp_community is not None or self._ipp_uri() is not None
+
+    def read_printer(self) -> Reading:
+        """Read the current printer: SNMP when it has a community, else IPP printer attributes.
+
+        Raises:
+            HardwareError: the printer does not answer (or cannot be read at all).
+        """
+        from hardware.errors import HardwareError  # noqa: PLC0415
+
+        printer = self.printer
+        if printer.snmp_community is not None:
+            return reading_of_report(self._read_snmp(printer.snmp_community))
+        uri = self._ipp_uri()
+        if uri is None:
+            raise HardwareError("the printer can be read neither by SNMP nor by IPP")
+        if self._ipp is None:
+            from hardware.printers.registry import transport_for_uri  # noqa: PLC0415
+
+            # Its own connection: reading never waits for (or disturbs) a delivery.
+            self._ipp = transport_for_uri(uri, timeout_s=10.0, pin=printer.pin)
+        return reading_of_ipp(self._ipp.printer_attributes(*IPP_ATTRIBUTES))
+
+    def _read_snmp(self, community: str) -> PrinterReport:
         from hardware.errors import HardwareError  # noqa: PLC0415
         from hardware.snmp.client import SnmpTarget  # noqa: PLC0415 - pysnmp loads when used
         from hardware.snmp.credentials import CommunityCredentials  # noqa: PLC0415
@@ -464,15 +505,19 @@ class CloudSync:
 
         printer = self.printer
         host = urlsplit(printer.raw_uri or printer.ipp_uri or printer.uri).hostname
-        if printer.snmp_community is None or not host:
-            raise HardwareError("the printer has no SNMP community configured")
+        if not host:
+            raise HardwareError("the printer URI names no host to ask over SNMP")
         if self._snmp is None:
             self._snmp = SnmpSession(timeout_s=2.0, retries=1, max_in_flight=4)
-        credentials = CommunityCredentials(printer.snmp_community)
         report: PrinterReport = self._snmp.read_printer(
-            SnmpTarget(host, credentials, self.config.devices.snmp_port)
+            SnmpTarget(host, CommunityCredentials(community), self.config.devices.snmp_port)
         )
         return report
+
+    def _close_ipp(self) -> None:
+        if self._ipp is not None:
+            self._ipp.close()
+            self._ipp = None
 
     def start(self) -> None:
         """Start the heartbeat (it beats at once) and the device data polling."""
@@ -487,6 +532,7 @@ class CloudSync:
         self.heartbeat.stop()
 
     def _close_snmp(self) -> None:
+        self._close_ipp()
         if self._snmp is not None:
             self._snmp.close()
             self._snmp = None

@@ -137,13 +137,17 @@ def test_device_data_alerts_at_once_and_show_in_words(tmp_path: Path, snmp: Snmp
         _wait_first_beat(sync)
         assert sync.monitor is not None
         printer_id = uuid.UUID(rig.printer_id)
-        assert sync.monitor.tick() == []  # no SNMP configured yet: nothing read, nothing sent
+        # No SNMP yet: the station's first poll (at start) read the printer's IPP attributes.
+        deadline = time.monotonic() + 15
+        while service.devices.data(printer_id).status is None and time.monotonic() < deadline:
+            sync.monitor.poll_now()
+            time.sleep(0.1)
+        data = service.devices.data(printer_id)
+        assert data.status is not None and data.status["status_words"] == "Ready"
 
         service.registry.update(printer_id, {"snmp_community": HP})
-        assert sync.heartbeat.beat() is True
-        sync.monitor.poll_now()
-        uploaded = sync.monitor.tick()
-        assert uploaded == ["alerts", "meters", "status"]
+        assert sync.heartbeat.beat() is True  # another way to read it: everything again
+        assert sync.monitor.tick() == ["alerts", "meters", "status"]
         data = service.devices.data(printer_id)
         assert data.status is not None and data.status["problem"] is None
         assert data.meters and data.meters[0][1] > 0

@@ -11,7 +11,17 @@ import pytest
 from hardware.snmp.errors import SnmpTimeoutError
 from hardware.snmp.report import PrinterReport, build_report
 from hardware.snmp.values import PrinterError
-from station.device_data import DAY_S, NOT_ANSWERING, DeviceMonitor, Schedule, alerts_of, status_of
+from station.device_data import (
+    DAY_S,
+    NOT_ANSWERING,
+    DeviceMonitor,
+    Reading,
+    Schedule,
+    alerts_of,
+    reading_of_ipp,
+    reading_of_report,
+    status_of,
+)
 from station.errors import CloudUnreachableError
 from tools.snmpsim import SHARED_SNMPREC, fixed_recording, parse_snmprec
 
@@ -26,10 +36,10 @@ class Printer:
     def __init__(self, report: PrinterReport) -> None:
         self.report: PrinterReport | None = report
 
-    def read(self) -> PrinterReport:
+    def read(self) -> Reading:
         if self.report is None:
             raise SnmpTimeoutError("no answer")
-        return self.report
+        return reading_of_report(self.report)
 
 
 class Cloud:
@@ -130,9 +140,9 @@ def test_a_silent_printer_is_an_alert(world: Any) -> None:
 def test_inactive_monitor_reads_nothing() -> None:
     reads: list[int] = []
 
-    def read() -> PrinterReport:
+    def read() -> Reading:
         reads.append(1)
-        return _report()
+        return reading_of_report(_report())
 
     monitor = DeviceMonitor(read, lambda p: 0, Schedule(), active=lambda: False)
     assert monitor.tick() == [] and reads == []
@@ -147,3 +157,31 @@ def test_uploads_fit_the_cloud_schema(name: str) -> None:
     StatusModel.model_validate(status_of(report))
     for alert in alerts_of(report):
         AlertModel.model_validate(alert)
+
+
+def test_ipp_attributes_as_a_reading() -> None:
+    from hardware.ipp.enums import Tag
+    from hardware.ipp.model import Attribute, AttributeGroup
+
+    group = AttributeGroup(
+        Tag.PRINTER_ATTRIBUTES,
+        [
+            Attribute.of("printer-state", Tag.ENUM, 5),
+            Attribute.of(
+                "printer-state-reasons", Tag.KEYWORD, "media-empty-error", "toner-low-report"
+            ),
+            Attribute.of("marker-names", Tag.NAME_WITHOUT_LANGUAGE, "Black", "Cyan"),
+            Attribute.of("marker-levels", Tag.INTEGER, 42, -3),
+            Attribute.of("marker-types", Tag.KEYWORD, "toner", "toner"),
+            Attribute.of("printer-impressions-completed", Tag.INTEGER, 9876),
+        ],
+    )
+    reading = reading_of_ipp(group)
+    assert reading.status["status_words"] == "Out of paper"
+    assert [s["percent"] for s in reading.status["supplies"]] == [42, None]
+    assert reading.status["supplies"][1]["level_words"] == "some remaining"
+    assert reading.alerts == [{"severity": "critical", "words": "Out of paper"}]
+    assert reading.meters == {"page_count": 9876, "source": "printer-impressions-completed"}
+    from cloud.api.devices import StatusModel
+
+    StatusModel.model_validate(reading.status)
