@@ -339,14 +339,15 @@ class Heartbeat:
         health = self._health()
         send = health if health != self._reported else None
         reply = self.link.heartbeat(self.etag, send)
-        self.beats += 1
         if send is not None:
             self._reported = health
         if not reply.changed or reply.config is None or reply.etag is None:
+            self.beats += 1
             return False
         self._apply(reply.config)
         self.etag = reply.etag
         self.applied += 1
+        self.beats += 1  # counted once the config is in use (tests wait on it)
         try:
             save_applied(self._state_file, AppliedConfig(reply.etag, reply.config))
         except OSError as exc:
