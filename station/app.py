@@ -590,7 +590,7 @@ def build_station(
         panel=panel,
         notifier=notifier,
     )
-    if own_client and config.devices.heartbeat_s > 0:
+    if own_client and (config.devices.heartbeat_s > 0 or config.devices.poll_s > 0):
         from station.heartbeat import attach  # noqa: PLC0415 - only stations talking to a cloud
 
         attach(station, config)

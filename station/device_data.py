@@ -81,7 +81,10 @@ IPP_ATTRIBUTES = (
     "marker-colors",
     "printer-impressions-completed",
 )
-_IPP_STATE_WORDS = {3: "Ready", 4: "Printing", 5: "Printer stopped"}
+# Idle and printing are both "Ready" for the cloud: the difference flips with every job and would
+# make every status slot an upload (the budget); the station's own screen shows the live state.
+_IPP_STATE_WORDS = {3: "Ready", 4: "Ready", 5: "Printer stopped"}
+_TRANSIENT_WORDS = frozenset({"Idle", "Printing", "Warming up", "Busy"})
 _IPP_LEVEL_WORDS = {-1: "unavailable", -2: "unknown", -3: "some remaining"}
 
 
@@ -134,8 +137,9 @@ def status_of(report: PrinterReport | None) -> dict[str, Any]:
     """The status upload: words, errors, supplies in percent, console text (no page count)."""
     if report is None:
         return {"status_words": NOT_ANSWERING, "problem": NOT_ANSWERING, "errors": []}
+    words = report.status_words
     status: dict[str, Any] = {
-        "status_words": report.status_words,
+        "status_words": "Ready" if words in _TRANSIENT_WORDS else words,
         "problem": report.problem,
         "errors": list(report.error_words),
         "supplies": [

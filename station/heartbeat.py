@@ -521,8 +521,9 @@ class CloudSync:
             self._ipp = None
 
     def start(self) -> None:
-        """Start the heartbeat (it beats at once) and the device data polling."""
-        self.heartbeat.start()
+        """Start the heartbeat (it beats at once) and the device data polling (each unless 0)."""
+        if self.heartbeat.interval_s > 0:
+            self.heartbeat.start()
         if self.device_loop is not None:
             self.device_loop.start()
 

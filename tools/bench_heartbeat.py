@@ -326,7 +326,7 @@ def _cmd(args: argparse.Namespace) -> int:
             f"  {row['label']:<26}{row['up']:>7}{row['down']:>7}{row['payload']:>13}"
             f"{row['with_ip_tcp_estimate']:>14}"
         )
-    print("Keep-alive per month on one kept-alive connection (304s + a health report a day or so)")
+    print("Keep-alive per month on one kept-alive connection (304s, and two health reports)")
     for interval, total in result["keepalive_bytes_per_month"].items():
         verdict = "within" if total <= BUDGET_BYTES_PER_MONTH else "over"
         print(f"  every {int(interval):>5} s: {total / 1e6:6.2f} MB  ({verdict} the 1 MB budget)")
