@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from cloud.context import ServiceContext
 from cloud.db import DiscoveredDeviceRow, PrinterAlert, PrinterMeter, PrinterReading
@@ -35,9 +36,17 @@ from cloud.errors import (
     DeviceNotFoundError,
     InvalidRequestError,
     NoPrinterAssignedError,
+    PrinterExistsError,
 )
 from cloud.identity import StationPrincipal
-from cloud.registry import PrinterSpec, PrinterView, Registry, find_printer, printer_id_of
+from cloud.registry import (
+    PrinterSpec,
+    PrinterView,
+    Registry,
+    find_printer,
+    printer_id_of,
+    printer_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -375,12 +384,17 @@ class Devices:
             capabilities=overrides.pop("capabilities", None) or capabilities,
             **overrides,
         )
-        printer = self._registry.add(spec, site)
-        with self._ctx.write() as db:
-            row = db.get(DiscoveredDeviceRow, device_id)
-            if row is not None and row.site == site:
+        try:
+            with self._ctx.write() as db:  # the printer and the link to it, or neither
+                row = db.get(DiscoveredDeviceRow, device_id)
+                if row is None or row.site != site or row.printer_id is not None:
+                    raise ConflictError("this device is a registered printer already")
+                printer = self._registry.add_in(db, spec, site)
                 row.printer_id = printer.id
-        return printer
+                view = printer_view(printer)
+        except IntegrityError as exc:
+            raise PrinterExistsError("this site has a printer of that name") from exc
+        return view
 
 
 DEVICE_FIELDS = (

@@ -137,46 +137,55 @@ class Registry:
             PrinterExistsError: the site has a printer of that name.
             NotFoundError: no such site.
         """
-        spec = check_spec(spec)
         ctx = self._ctx
         site = site or ctx.site
-        now = ctx.now()
-        printer_id = uuid.uuid4()
         try:
             with ctx.write() as db:
-                require_site(db, site)
-                row = Printer(
-                    id=printer_id,
-                    site=site,
-                    name=spec.name,
-                    uri=spec.uri,
-                    mode=spec.mode,
-                    ipp_uri=spec.ipp_uri,
-                    raw_uri=spec.raw_uri,
-                    pin=spec.pin,
-                    raw_pjl=spec.raw_pjl,
-                    snmp_community=spec.snmp_community,
-                    location=spec.location,
-                    capabilities=_capabilities_json(spec.capabilities),
-                    config_version=1,
-                    created_at=now,
-                    updated_at=now,
-                )
-                db.add(row)
-                db.flush()
-                ctx.audit(db, "printer-added", detail=str(printer_id), site=site)
-                view = _view(row, ())
+                row = self.add_in(db, spec, site)
+                view = printer_view(row, ())
         except IntegrityError as exc:
             raise PrinterExistsError("this site has a printer of that name") from exc
+        printer_id = view.id
         log.info("printer %s registered in site %s", printer_id, site)
         return view
+
+    def add_in(self, db: Session, spec: PrinterSpec, site: str) -> Printer:
+        """Register a printer in the caller's transaction (`add`, adopting a discovered device).
+
+        Raises:
+            InvalidRequestError, NotFoundError: as `add`; IntegrityError for a taken name.
+        """
+        spec = check_spec(spec)
+        require_site(db, site)
+        now = self._ctx.now()
+        row = Printer(
+            id=uuid.uuid4(),
+            site=site,
+            name=spec.name,
+            uri=spec.uri,
+            mode=spec.mode,
+            ipp_uri=spec.ipp_uri,
+            raw_uri=spec.raw_uri,
+            pin=spec.pin,
+            raw_pjl=spec.raw_pjl,
+            snmp_community=spec.snmp_community,
+            location=spec.location,
+            capabilities=_capabilities_json(spec.capabilities),
+            config_version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        db.add(row)
+        db.flush()
+        self._ctx.audit(db, "printer-added", detail=str(row.id), site=site)
+        return row
 
     def list(self, site: str | None = None) -> list[PrinterView]:
         """The site's printers by name."""
         site = site or self._ctx.site
         with self._ctx.read() as db:
             rows = db.scalars(select(Printer).where(Printer.site == site).order_by(Printer.name))
-            return [_view(row, _stations(db, row.id)) for row in rows]
+            return [printer_view(row, _stations(db, row.id)) for row in rows]
 
     def get(self, printer_id: uuid.UUID, site: str | None = None) -> PrinterView:
         """One printer of the site.
@@ -186,7 +195,7 @@ class Registry:
         """
         with self._ctx.read() as db:
             row = find_printer(db, printer_id, site or self._ctx.site)
-            return _view(row, _stations(db, row.id))
+            return printer_view(row, _stations(db, row.id))
 
     def find(self, name_or_id: str, site: str | None = None) -> PrinterView:
         """A printer of the site by id or by name (what an admin types).
@@ -203,7 +212,7 @@ class Registry:
             row = db.scalar(select(Printer).where(Printer.site == site, Printer.name == name_or_id))
             if row is None:
                 raise PrinterNotFoundError("no printer of that name in this site")
-            return _view(row, _stations(db, row.id))
+            return printer_view(row, _stations(db, row.id))
 
     def update(
         self, printer_id: uuid.UUID, changes: Mapping[str, Any], site: str | None = None
@@ -217,6 +226,9 @@ class Registry:
         unknown = set(changes) - set(PrinterSpec.__dataclass_fields__)
         if unknown:
             raise InvalidRequestError(f"unknown printer fields: {', '.join(sorted(unknown))}")
+        for required in ("name", "uri", "raw_pjl", "location", "capabilities"):
+            if required in changes and changes[required] is None:
+                raise InvalidRequestError(f"a printer's {required} cannot be removed")
         ctx = self._ctx
         site = site or ctx.site
         try:
@@ -235,7 +247,7 @@ class Registry:
                     station.printer_uri = row.uri
                 db.flush()
                 ctx.audit(db, "printer-changed", detail=str(printer_id), site=site)
-                view = _view(row, _stations(db, row.id))
+                view = printer_view(row, _stations(db, row.id))
         except IntegrityError as exc:
             raise PrinterExistsError("this site has a printer of that name") from exc
         log.info("printer %s changed (config version %d)", printer_id, view.config_version)
@@ -303,7 +315,7 @@ class Registry:
             ctx.audit(
                 db, "station-assigned", station_id=station_id, detail=str(printer_id), site=site
             )
-            view = _view(printer, _stations(db, printer.id))
+            view = printer_view(printer, _stations(db, printer.id))
         log.info("station %s assigned to printer %s", station_id, printer_id)
         return view
 
@@ -509,7 +521,8 @@ def _spec(row: Printer) -> PrinterSpec:
     )
 
 
-def _view(row: Printer, stations: tuple[uuid.UUID, ...]) -> PrinterView:
+def printer_view(row: Printer, stations: tuple[uuid.UUID, ...] = ()) -> PrinterView:
+    """The admin's view of a printer row."""
     return PrinterView(
         id=row.id,
         site=row.site,

@@ -338,9 +338,6 @@ def change_printer(
 ) -> AdminPrinter:
     """Change a printer; its stations pick the new config up with their next heartbeat."""
     changes = body.model_dump(exclude_unset=True)
-    for required in ("name", "uri", "raw_pjl", "location", "capabilities"):
-        if required in changes and changes[required] is None:
-            raise InvalidRequestError(f"{required} cannot be removed")
     return AdminPrinter.of(service.registry.update(printer_id, changes, admin.site))
 
 

@@ -297,3 +297,16 @@ def test_pair_cli_takes_the_printer_from_the_registry(client: TestClient, tmp_pa
         registered_printer(service, "Nowhere", None, "default")
     made = registered_printer(service, "New", "ipp://10.0.0.9/ipp/print", "default")
     assert service.registry.find("New").id == made.id
+
+
+def test_required_fields_cannot_be_removed(client: TestClient) -> None:
+    printer = _add(client)
+    for field_name in ("uri", "name", "raw_pjl"):
+        response = client.patch(
+            f"{ADMIN}/printers/{printer['id']}", json={field_name: None}, headers=admin_headers()
+        )
+        assert_problem(response, 400, "invalid-request")
+    unknown = client.patch(
+        f"{ADMIN}/printers/{printer['id']}", json={"colour": "red"}, headers=admin_headers()
+    )
+    assert unknown.status_code == 422
