@@ -504,6 +504,126 @@ class Delegation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# --- devices ---
+
+
+class Printer(Base):
+    """A registered printer: how stations reach it (`hardware.printers.fallback.PrinterPolicy`).
+
+    `mode` is None for a printer reached by `uri` alone, else "ipps-only", "ipps-then-ipp" or
+    "any"; `pin` is the base64 SHA-256 of the printer's SPKI (ipps://), recorded by an admin.
+    `capabilities` is JSON (what the admin or discovery knows: color, duplex, pdl...).
+    `snmp_community` goes to the assigned stations (they read the printer's SNMP); it is never
+    logged or shown in listings. `config_version` grows with every change of what stations get.
+    """
+
+    __tablename__ = "printers"
+    __table_args__ = (UniqueConstraint("site", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+    uri: Mapped[str] = mapped_column(String(2048))
+    mode: Mapped[str | None] = mapped_column(String(16))
+    ipp_uri: Mapped[str | None] = mapped_column(String(2048))
+    raw_uri: Mapped[str | None] = mapped_column(String(2048))
+    pin: Mapped[str | None] = mapped_column(String(64))
+    raw_pjl: Mapped[bool] = mapped_column(Boolean)
+    snmp_community: Mapped[str | None] = mapped_column(String(255))
+    location: Mapped[str] = mapped_column(String(200))
+    capabilities: Mapped[str] = mapped_column(Text)
+    config_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StationAssignment(Base):
+    """Which registered printer a station serves (one printer per station, many per printer)."""
+
+    __tablename__ = "station_assignments"
+
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    printer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("printers.id"), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StationHealth(Base):
+    """A station's last heartbeat: when, which config it runs (ETag) and its health report."""
+
+    __tablename__ = "station_health"
+
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    config_etag: Mapped[str | None] = mapped_column(String(64))
+    health: Mapped[str] = mapped_column(Text)  # JSON, as last reported (small)
+    heartbeats: Mapped[int] = mapped_column(BigInteger)
+
+
+class PrinterReading(Base):
+    """The latest status and supplies a station read from a printer (JSON), one row per printer."""
+
+    __tablename__ = "printer_readings"
+
+    printer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("printers.id"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    station_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(Text)
+
+
+class PrinterMeter(Base):
+    """One page-counter reading: the meter history of a printer."""
+
+    __tablename__ = "printer_meters"
+    __table_args__ = (Index(None, "printer_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(63))
+    printer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("printers.id"))
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    page_count: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str | None] = mapped_column(String(64))
+
+
+class PrinterAlert(Base):
+    """A printer alert or error as reported, de-duplicated by `key` while it is open."""
+
+    __tablename__ = "printer_alerts"
+    __table_args__ = (Index(None, "printer_id", "key", "cleared_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(63))
+    printer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("printers.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(32))
+    words: Mapped[str] = mapped_column(String(255))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DiscoveredDeviceRow(Base):
+    """A device found by discovery (mDNS + SNMP, merged), keyed per site by its identity key.
+
+    `identity` is the strongest key the finding had (uuid:, mac:, serial:, else address:), so a
+    device reported again updates its row. `printer_id` is set once an admin registered it.
+    """
+
+    __tablename__ = "discovered_devices"
+    __table_args__ = (UniqueConstraint("site", "identity"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    identity: Mapped[str] = mapped_column(String(255))
+    data: Mapped[str] = mapped_column(Text)  # the merged finding, JSON
+    reported_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # the station, if one did
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    printer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("printers.id"))
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions.
 

@@ -16,11 +16,16 @@
     │   ├── ReleaseNotFoundError                   release-not-found
     │   ├── StationNotFoundError                   station-not-found
     │   ├── PairingNotFoundError                   pairing-not-found
+    │   ├── PrinterNotFoundError                   printer-not-found
+    │   ├── DeviceNotFoundError                    device-not-found
     │   └── UnknownCredentialError                 unknown-credential
     ├── ConflictError                              conflict
     │   ├── UserExistsError                        user-exists
     │   ├── CredentialExistsError                  credential-exists
     │   ├── SiteExistsError                        site-exists
+    │   ├── PrinterExistsError                     printer-exists
+    │   ├── PrinterInUseError                      printer-in-use
+    │   ├── NoPrinterAssignedError                 no-printer-assigned
     │   ├── JobNotHeldError                        job-not-held
     │   ├── ReleaseNotActiveError                  release-not-active
     │   ├── ReleaseConflictError                   release-conflict
@@ -372,3 +377,41 @@ class BlobNotFoundError(StorageError, FileNotFoundError):
 
     code = "blob-not-found"
     title = "Blob not found"
+
+
+# --- devices ---
+
+
+class PrinterNotFoundError(NotFoundError):
+    """No such registered printer (or discovered device) in this site."""
+
+    code = "printer-not-found"
+    title = "Printer not found"
+
+
+class DeviceNotFoundError(NotFoundError):
+    """No such discovered device in this site."""
+
+    code = "device-not-found"
+    title = "Discovered device not found"
+
+
+class PrinterExistsError(ConflictError):
+    """The site has a printer of this name already."""
+
+    code = "printer-exists"
+    title = "Printer exists"
+
+
+class PrinterInUseError(ConflictError):
+    """Stations are assigned to the printer: assign them elsewhere first."""
+
+    code = "printer-in-use"
+    title = "Printer in use"
+
+
+class NoPrinterAssignedError(ConflictError):
+    """The station serves no registered printer (an admin assigns one)."""
+
+    code = "no-printer-assigned"
+    title = "No printer assigned"

@@ -25,6 +25,7 @@ from cloud.config import CloudConfig
 from cloud.context import Clock, ServiceContext, utc_now
 from cloud.db import make_engine
 from cloud.delegations import Delegations
+from cloud.devices import Devices
 from cloud.identity import Identity
 from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
@@ -33,6 +34,7 @@ from cloud.pairing import Pairing
 from cloud.passcodes import Passcodes
 from cloud.pins import Pins
 from cloud.policies import Policies
+from cloud.registry import Registry
 from cloud.releases import Releases
 from cloud.reports import Reports
 from cloud.sessions import Sessions
@@ -80,6 +82,8 @@ class CloudService:
         self.reports = Reports(self.context)
         self.policies = Policies(self.context)
         self.delegations = Delegations(self.context)
+        self.registry = Registry(self.context)
+        self.devices = Devices(self.context, self.registry)
 
     @classmethod
     def open(

@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from PIL import Image
@@ -207,6 +208,8 @@ class Station:
         self._settled: State | None = None  # the state whose screen was last drawn
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Started and stopped with the station (station.heartbeat: heartbeat and device data).
+        self.background: list[Any] = []
         self._faults = _FaultLog()
         self.backoff = backoff or Backoff()
         self.heartbeat_s = heartbeat_s
@@ -245,6 +248,8 @@ class Station:
             thread = threading.Thread(target=target, name=f"station-{name}", daemon=True)
             self._threads.append(thread)
             thread.start()
+        for service in self.background:
+            service.start()
         logger.info("station started")
         if self.notifier is not None:
             self.notifier.ready(f"Ready: {self.workflow.state.value}")
@@ -262,6 +267,8 @@ class Station:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 logger.warning("thread %s did not stop in time", thread.name)
+        for service in self.background:
+            service.stop()
         for part in (self.reader, self.display, self.transport, self.client, self.panel):
             close = getattr(part, "close", None)
             if callable(close):
@@ -684,6 +691,7 @@ def build_station(
         display = build_display(config)
     if transport is None:
         transport = build_transport(config)
+    own_client = client is None
     if client is None:
         if config.cloud.station_id is None or config.cloud.key_file is None:
             raise ConfigError("[cloud] station_id and the station key are set at pairing")
@@ -714,7 +722,7 @@ def build_station(
         done_s=config.session.done_s,
         error_s=config.session.error_s,
     )
-    return Station(
+    station = Station(
         workflow=Workflow(timings, station_name=config.name),
         reader=reader,
         display=display,
@@ -729,3 +737,8 @@ def build_station(
         backoff=backoff,
         heartbeat_s=heartbeat_s,
     )
+    if own_client and (config.devices.heartbeat_s > 0 or config.devices.poll_s > 0):
+        from station.heartbeat import attach  # noqa: PLC0415 - only stations talking to a cloud
+
+        attach(station, config)
+    return station

@@ -71,6 +71,14 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "frames_dir": Path,
     },
     "session": {"identify_s": float, "timeout_s": float, "done_s": float, "error_s": float},
+    # Heartbeat and device data (station.heartbeat, station.device_data); 0 switches one off.
+    "devices": {
+        "heartbeat_s": float,
+        "poll_s": float,
+        "status_s": float,
+        "meters_s": float,
+        "snmp_port": int,
+    },
     # A real display's options (hardware.display.registry checks them per kind); wiring left
     # out comes from the panel's pin map.
     "display": {
@@ -167,6 +175,19 @@ class SessionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DevicesConfig:
+    """How often the station beats and reports its printer (seconds; 0: off)."""
+
+    # 45 min: a signed heartbeat costs ~0.7 kB (TLS, RFC 9421 headers); DESIGN.md allows the
+    # keep-alive 1 MB a month (pullprint bench-heartbeat measures it).
+    heartbeat_s: float = 2700.0
+    poll_s: float = 60.0  # reading the printer over SNMP (LAN only)
+    status_s: float = 900.0  # status and supplies, uploaded only when changed
+    meters_s: float = 86400.0  # page counters, daily
+    snmp_port: int = 161
+
+
+@dataclass(frozen=True, slots=True)
 class StationConfig:
     """Everything a station needs, validated."""
 
@@ -179,6 +200,7 @@ class StationConfig:
     spool_dir: Path | None = None  # None: a private temporary directory made at start
     # Zero-knowledge sites only: the site's X25519 private key (32 bytes), which unwraps job keys.
     site_private_key: bytes | None = field(default=None, repr=False)
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> StationConfig:
@@ -374,7 +396,30 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
             error_s=session.number("error_s", 6.0),
         ),
         spool_dir=spool_dir,
+        devices=_devices(section("devices")),
     )
+
+
+def _devices(devices: _Section) -> DevicesConfig:
+    values = {
+        key: _seconds(devices, key, default)
+        for key, default in (
+            ("heartbeat_s", 2700.0),
+            ("poll_s", 60.0),
+            ("status_s", 900.0),
+            ("meters_s", 86400.0),
+        )
+    }
+    if any(v < 0 for v in values.values()) or 0 < values["heartbeat_s"] < 10:
+        raise ConfigError("[devices] intervals are 0 (off) or positive; heartbeat_s at least 10")
+    return DevicesConfig(**values, snmp_port=devices.integer("snmp_port", 161, 1, 65535))
+
+
+def _seconds(section: _Section, key: str, default: float) -> float:
+    value = section.values.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"[{section.name}] {key} must be a number of seconds")
+    return float(value)
 
 
 def _cloud(cloud: _Section, identity: _Section, spool_dir: Path | None) -> CloudConfig:

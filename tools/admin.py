@@ -208,7 +208,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `admin user add`, `admin passcode issue|list|revoke`, `admin station list|revoke`
     `admin pin set|reset` and `admin site init|add|list|policy` to the command tree."""
     admin = sub.add_parser(
-        "admin", help="users, app passcodes, stations, site keys"
+        "admin", help="users, app passcodes, stations, site keys, printers"
     ).add_subparsers(dest="admin_cmd", required=True)
     user = admin.add_parser("user", help="users").add_subparsers(dest="user_cmd", required=True)
     add = user.add_parser("add", help="create a user; prints their id and API token once")
@@ -277,3 +277,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     policy.add_argument("--min-pin-digits", type=int, required=True, help="4 to 12 (default 6)")
     _common(policy, site=False)
     policy.set_defaults(func=_cmd_site_policy)
+
+    from tools import admin_printers  # noqa: PLC0415 - the printer commands live in their module
+
+    admin_printers.register(admin, _common)

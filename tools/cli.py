@@ -220,6 +220,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.bench_station",
     "tools.infra_cmd",
     "tools.policy_cmd",
+    "tools.bench_sweep",
+    "tools.bench_heartbeat",
 )
 
 

@@ -49,6 +49,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd.add_argument("--max-hosts", type=int, default=65_536, help="refuse bigger scans")
     cmd.add_argument("--json", action="store_true", help="print the devices as one JSON object")
     cmd.add_argument(
+        "--report",
+        action="store_true",
+        help="send the devices to the cloud: signed as the station of --station-config, or "
+        "straight into the cloud's database with --data-dir (on the cloud host)",
+    )
+    cmd.add_argument(
+        "--station-config",
+        help="station.toml of the paired station that reports (default: PULLPRINT_STATION_CONFIG"
+        " or /etc/pullprint/station.toml)",
+    )
+    cmd.add_argument("--data-dir", help="the cloud's data directory (report as its admin)")
+    cmd.add_argument("--config", help="the cloud's cloud.toml (with --data-dir)")
+    cmd.add_argument("--site", help="the site to report into (with --data-dir)")
+    cmd.add_argument(
         "--allow-network",
         action="store_true",
         help="allow real networks: mDNS on every interface, SNMP beyond 127.0.0.0/8",
@@ -84,11 +98,48 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         scanned = _scan(args) if args.snmp else []
         printers = printers_future.result() if printers_future is not None else []
     devices = merge(printers, scanned)
+    if args.report:
+        new, updated = report([d.to_json() for d in devices], args)
+        print(f"reported {len(devices)} device(s) to the cloud: {new} new, {updated} seen again")
+        if not args.json:
+            return 0
     if args.json:
         print(json.dumps({"devices": [d.to_json() for d in devices]}, ensure_ascii=False))
     else:
         print(format_table(devices))
     return 0
+
+
+def report(devices: list[dict[str, object]], args: argparse.Namespace) -> tuple[int, int]:
+    """Send discovery results to the cloud; returns (new, updated)."""
+    if args.data_dir or args.config:
+        from tools.admin import open_service  # noqa: PLC0415 - the cloud stack loads when used
+
+        with open_service(args) as service:
+            site = args.site or service.config.site
+            return service.devices.report_discovered(devices, site)
+    from station.config import load_config  # noqa: PLC0415 - the station stack loads when used
+    from station.errors import StationError  # noqa: PLC0415
+    from station.heartbeat import StationLink  # noqa: PLC0415
+    from station.signing import SignatureAuth, load_identity  # noqa: PLC0415
+
+    path = (
+        args.station_config
+        or os.environ.get("PULLPRINT_STATION_CONFIG")
+        or "/etc/pullprint/station.toml"
+    )
+    try:
+        config = load_config(path)
+        if config.cloud.station_id is None or config.cloud.key_file is None:
+            raise CliError(f"{path}: the station is not paired")
+        auth = SignatureAuth(load_identity(config.cloud.key_file), config.cloud.station_id)
+        link = StationLink(config.cloud.url, auth, timeout_s=config.cloud.timeout_s)
+        try:
+            return link.report_discovered(devices)
+        finally:
+            link.close()
+    except StationError as exc:
+        raise CliError(f"cannot report to the cloud: {exc}") from exc
 
 
 def _browse(args: argparse.Namespace) -> list[DiscoveredPrinter]:

@@ -21,6 +21,11 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cloud.registry import PrinterView
+    from cloud.service import CloudService
 
 SITE_KEY_BYTES = 32
 
@@ -95,9 +100,10 @@ def _cmd_pair(args: argparse.Namespace) -> int:
             )
             site_private_key = read_site_key(private_path)
         pending = service.pairing.find(args.code)
+        printer = registered_printer(service, args.printer, args.printer_uri, site)
         print(f"pairing request {pending.request_id}")
         print(f"  key fingerprint: {pending.fingerprint}")
-        print(f"  printer:         {args.printer} at {args.printer_uri} (site {site})")
+        print(f"  printer:         {printer.name} at {printer.uri} (site {site})")
         if not args.yes:
             answer = input("Does the station's screen show this fingerprint? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
@@ -106,14 +112,43 @@ def _cmd_pair(args: argparse.Namespace) -> int:
         approved = service.pairing.approve(
             args.code,
             site_key=site_key,
-            printer_name=args.printer,
-            printer_uri=args.printer_uri,
+            printer_name=printer.name,
+            printer_uri=printer.uri,
             site=site,
             site_private_key=site_private_key,
         )
+        service.registry.assign(printer.id, approved.station_id, site)
     print(f"paired station {approved.station_id} ({approved.name})")
     print("The station picks up its configuration at its next poll.")
     return 0
+
+
+def registered_printer(service: CloudService, name: str, uri: str | None, site: str) -> PrinterView:
+    """The registered printer NAME (the registry is the source of a station's printer config);
+    registered with just `uri` if the site has none of that name.
+
+    Raises:
+        CliError: no such printer and no URI, or a URI that differs from the registered one.
+    """
+    from cloud.errors import PrinterNotFoundError  # noqa: PLC0415 - cloud stack loads when used
+    from cloud.registry import PrinterSpec  # noqa: PLC0415 - cloud stack loads when used
+    from tools.cli import CliError  # noqa: PLC0415 - tools.cli imports this module
+
+    try:
+        printer = service.registry.find(name, site)
+    except PrinterNotFoundError:
+        if uri is None:
+            raise CliError(
+                f"site {site} has no printer {name!r}: register it with "
+                "`pullprint admin printer add` (or give --printer-uri)"
+            ) from None
+        return service.registry.add(PrinterSpec(name=name, uri=uri), site)
+    if uri is not None and uri != printer.uri:
+        raise CliError(
+            f"printer {name!r} is registered at {printer.uri}; change it with "
+            "`pullprint admin printer set` rather than at pairing"
+        )
+    return printer
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -121,7 +156,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pair = sub.add_parser("pair", help="approve a station's pairing request (on the cloud host)")
     pair.add_argument("code", help="the code the station shows, e.g. BCDF-GHJK")
     pair.add_argument("--printer", required=True, help="the printer's name (names the station)")
-    pair.add_argument("--printer-uri", required=True, help="e.g. ipps://printer.local/ipp/print")
+    pair.add_argument(
+        "--printer-uri",
+        help="registers the printer if the site has none of that name (pullprint admin printer "
+        "add does it with a transport policy and pin), e.g. ipp://printer.local/ipp/print",
+    )
     pair.add_argument("--site", help="the site (default: the cloud's)")
     pair.add_argument("--site-key-file", help="the site key (default: see `admin site init`)")
     pair.add_argument(

@@ -25,6 +25,7 @@ from cloud.app import create_app
 from cloud.config import generate_secrets
 from cloud.config import load_config as load_cloud_config
 from cloud.policies import PolicyChange
+from cloud.registry import PrinterSpec
 from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
 from hardware.display.base import Display
@@ -143,6 +144,7 @@ class LoopRig:
         self.admin_token = ""
         self.service: CloudService | None = None
         self.station_id = ""
+        self.printer_id = ""  # the registered printer the station serves
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -240,13 +242,17 @@ class LoopRig:
                 if self.site_private_key is not None
                 else None
             )
-            self.service.pairing.approve(
+            # The registry is the source of a station's printer config (pullprint pair does it).
+            printer = self.service.registry.add(PrinterSpec(name="demo-station", uri=printer_uri))
+            approved = self.service.pairing.approve(
                 code.user_code,
                 site_key=self.site_key,
-                printer_name="demo-station",
-                printer_uri=printer_uri,
+                printer_name=printer.name,
+                printer_uri=printer.uri,
                 site_private_key=private,
             )
+            self.service.registry.assign(printer.id, approved.station_id)
+            self.printer_id = str(printer.id)
             grant = client.poll(code)
         finally:
             client.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from cloud.api import admin, jobs, pairing, reports, station
+from cloud.api import admin, devices, jobs, pairing, reports, station
 from cloud.api.problems import install_problem_handlers
 from cloud.api.schemas import Health
 
@@ -29,3 +29,5 @@ def install_api(app: FastAPI) -> None:
     app.include_router(jobs.site_router)
     app.include_router(station.router)
     app.include_router(pairing.router)
+    app.include_router(devices.admin_router)
+    app.include_router(devices.station_router)

@@ -77,6 +77,14 @@ def test_upgrade_is_idempotent_and_creates_every_table(db_url: str) -> None:
         "site_policies",
         "job_idempotency_keys",
         "delegations",
+        # devices (0009)
+        "printers",
+        "station_assignments",
+        "station_health",
+        "printer_readings",
+        "printer_meters",
+        "printer_alerts",
+        "discovered_devices",
     }
     assert expected | {"alembic_version", "sites"} == tables
     for name in expected:  # every row belongs to a site (the `sites` table names them)

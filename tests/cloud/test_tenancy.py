@@ -17,7 +17,15 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from cloud.db import Job, Release, Station, StationSession
+from cloud.db import (
+    DiscoveredDeviceRow,
+    Job,
+    Printer,
+    Release,
+    Station,
+    StationAssignment,
+    StationSession,
+)
 from cloud.pins import pin_tag
 from cloud.service import CloudService
 from hardware.ipp.codec import Attribute, IppMessage, decode_message, encode_message
@@ -69,6 +77,15 @@ OWN_SITE = {
     ("DELETE", "/api/v1/delegations/{delegate_id}"),  # idempotent: revoking none is a no-op
     ("GET", "/api/v1/admin/site-policy"),
     ("PUT", "/api/v1/admin/site-policy"),
+    # devices: the registry and discovery lists of the caller's site, and a station's own
+    # heartbeat and uploads (its printer is the one it is assigned to, never one it names).
+    ("POST", "/api/v1/admin/printers"),
+    ("GET", "/api/v1/admin/printers"),
+    ("GET", "/api/v1/admin/discovered"),
+    ("POST", "/api/v1/admin/discovered"),
+    ("POST", "/api/v1/station/heartbeat"),
+    ("POST", "/api/v1/station/device-data"),
+    ("POST", "/api/v1/station/discovered"),
 }
 
 
@@ -93,6 +110,10 @@ class Tenant:
     ipp_job_id: int
     delegate_id: str
     delegate_email: str
+    printer_id: str = ""
+    printer_name: str = ""
+    device_id: str = ""
+    device_serial: str = ""
     secrets: list[str] = field(default_factory=list)
     # --- ipp-infra --- the tenant's INFRA output device (token) and a job fetchable by it
     infra_device: dict[str, str] = field(default_factory=dict)
@@ -107,6 +128,8 @@ class Tenant:
             "session_id": self.session_id,
             "release_id": self.release_id,
             "delegate_id": self.delegate_id,
+            "printer_id": self.printer_id,
+            "device_id": self.device_id,
         }
 
     def marks(self) -> list[str]:
@@ -117,6 +140,8 @@ class Tenant:
             self.display_name,
             self.job_name,
             self.station_name,
+            self.printer_name,
+            self.device_serial,
             self.tag,
             self.delegate_email,
             *self.secrets,
@@ -201,6 +226,30 @@ def make_tenant(
     assert reply.status_code == StatusCode.SUCCESSFUL_OK
     ipp_job_id = reply.get_int(Tag.JOB_ATTRIBUTES, "job-id")
     assert ipp_job_id is not None
+    printer_name, serial = f"Printer-{who}-hall", f"SERIAL-{who.upper()}-77"
+    printer = client.post(
+        "/api/v1/admin/printers",
+        json={"name": printer_name, "uri": f"ipp://{who}.example/ipp/print"},
+        headers=admin,
+    )
+    assert printer.status_code == 201, printer.text
+    printer_id = printer.json()["id"]
+    client.put(f"/api/v1/admin/printers/{printer_id}/stations/{paired.id}", headers=admin)
+    status = {"status_words": f"Status of {who}", "errors": []}
+    sent = client.post(
+        "/api/v1/station/device-data",
+        json={"status": status, "alerts": [{"severity": "warning", "words": f"alert {who}"}]},
+        auth=auth,
+    )
+    assert sent.status_code == 204, sent.text
+    found = client.post(
+        "/api/v1/station/discovered",
+        json={"devices": [{"addresses": ["10.9.9.9"], "serial_number": serial}]},
+        auth=auth,
+    )
+    assert found.status_code == 200, found.text
+    listed = client.get("/api/v1/admin/discovered", headers=admin).json()["devices"]
+    device_id = listed[0]["id"]
     return Tenant(
         site=site,
         admin=admin,
@@ -219,6 +268,10 @@ def make_tenant(
         ipp_job_id=ipp_job_id,
         delegate_id=deputy.json()["id"],
         delegate_email=delegate_email,
+        printer_id=printer_id,
+        printer_name=printer_name,
+        device_id=device_id,
+        device_serial=serial,
         secrets=[token.partition(".")[2]],
     )
 
@@ -385,6 +438,10 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
         assert job and station and session and release
         policy = service.policies.get(b.site)
         delegates = [d.delegate_id for d in service.delegations.list_granted(_principal(b))]
+        printer = db.get(Printer, uuid.UUID(b.printer_id))
+        device = db.get(DiscoveredDeviceRow, uuid.UUID(b.device_id))
+        assignment = db.get(StationAssignment, uuid.UUID(b.station_id))
+        assert printer and device and assignment
         return (
             job.state,
             station.revoked_at,
@@ -392,6 +449,10 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
             release.state,
             policy,
             delegates,
+            (printer.config_version, printer.uri),
+            (device.printer_id, device.data),
+            assignment.printer_id,
+            service.devices.data(uuid.UUID(b.printer_id), "site-b"),
         )
 
 
@@ -454,6 +515,9 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         ("GET", "/api/v1/admin/stations"): b.admin,
         ("GET", "/api/v1/jobs"): b.user,
         ("GET", "/api/v1/delegations"): b.user,
+        ("GET", f"/api/v1/admin/printers/{b.printer_id}"): b.admin,
+        ("GET", "/api/v1/admin/printers"): b.admin,
+        ("GET", "/api/v1/admin/discovered"): b.admin,
     }
     for (method, path), credential in hits.items():
         response = send(client, method, path, credential, b)
