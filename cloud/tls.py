@@ -326,6 +326,11 @@ def issue_self_signed(
 def _context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     # Python's server defaults (TLS 1.2 and later, OpenSSL's cipher list), no client certificates.
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # No TLS 1.3 session tickets: libcups (gnutls) with a timeout set polls the socket before
+    # each read, and the tickets sent after the handshake leave the response buffered inside
+    # gnutls, so `ipptool -T 30` and CUPS's backend hang until their timeout. Resumption buys
+    # little here: IPP clients keep their connection alive.
+    context.num_tickets = 0
     context.load_cert_chain(cert_file, key_file)
     return context
 
