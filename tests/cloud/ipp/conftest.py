@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import ssl
+import subprocess
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from cloud.tls import ServerCertificates
 from hardware.ipp.codec import Attribute, IppMessage, decode_message, encode_message
 from hardware.ipp.enums import Operation, Tag
 from tests.cloud.conftest import make_config, pair_station, random_tag
-from tools.cupsd import environment_without_proxies  # noqa: F401  (used by the tests)
+from tools.cupsd import PrivateCupsd, environment_without_proxies  # noqa: F401  (used by the tests)
 
 EMAIL = "ada@example.org"
 
@@ -174,3 +176,17 @@ def ipp_world(tmp_path: Path) -> Iterator[IppWorld]:
         yield world
     finally:
         world.server.stop()
+
+
+def lpadmin(cupsd: PrivateCupsd, *args: str) -> subprocess.CompletedProcess[str]:
+    """`lpadmin ARGS` against a private cupsd, retried while cupsd is still settling in.
+
+    Right after start-up cupsd sometimes drops the first connection ("Unable to connect to
+    server: Bad file descriptor"), as tools/bench_ipp.py found too.
+    """
+    for _attempt in range(20):
+        added = cupsd.run("lpadmin", *args)
+        if "Unable to connect" not in added.stderr:
+            return added
+        time.sleep(0.25)
+    return added
