@@ -12,6 +12,7 @@ HTTP parser and the stock event loop cost about twice the CPU per IPP job.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl
 import threading
@@ -98,6 +99,15 @@ def prepare_tls(config: CloudConfig) -> ServerCertificates | None:
     return certificates
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(config: CloudConfig, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve the cloud until interrupted (blocking), over TLS when the config says so.
 
@@ -105,6 +115,9 @@ def serve(config: CloudConfig, host: str = "127.0.0.1", port: int = 8080) -> Non
         TlsCertificateError: TLS is configured and the certificate cannot be served.
     """
     certificates = prepare_tls(config)
+    if certificates is None and not _is_loopback(host):
+        # Basic credentials (email + app passcode) would cross the network in the clear.
+        log.warning("serving plain HTTP on %s: set tls (ipps://) for anything but loopback", host)
     server = uvicorn.Server(uvicorn_config(create_app(config), host, port, certificates))
     rotator = CertificateRotator(certificates) if certificates is not None else None
     if rotator is not None:
