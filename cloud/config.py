@@ -5,7 +5,9 @@ Precedence, lowest first: built-in defaults (never for secrets), the TOML file, 
 
 The TOML file holds top-level keys (`data_dir`, `database_url`, `site`, `job_expiry_h`,
 `session_ttl_s`, `release_lease_s`, `sweep_interval_s`, `signature_skew_s`, `secrets_file`, and
-for the IPP endpoint `printer_uuid`, `printer_name`, `printer_location`) and a `[secrets]` table
+for the IPP endpoint `printer_uuid`, `printer_name`, `printer_location`; for TLS `tls`,
+`tls_cert_file`, `tls_key_file`, `tls_hostnames`, `tls_cert_days`, `tls_renew_days`, see
+`cloud.tls`) and a `[secrets]` table
 (`master_key`, `pepper`: 64 hex chars each; `admin_token`: at least 32 characters). A secrets file
 has the same `[secrets]` table. Secrets have no defaults: a cloud that starts with a guessable key
 would protect nothing, so a missing secret refuses to start with a message saying how to set it.
@@ -38,6 +40,8 @@ _INT_FIELDS = (
     "release_lease_s",
     "sweep_interval_s",
     "signature_skew_s",
+    "tls_cert_days",
+    "tls_renew_days",
 )
 _STR_FIELDS = (
     "data_dir",
@@ -47,7 +51,13 @@ _STR_FIELDS = (
     "printer_uuid",
     "printer_name",
     "printer_location",
+    "tls",
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_hostnames",
 )
+_PATH_FIELDS = ("data_dir", "secrets_file", "tls_cert_file", "tls_key_file")
+_TLS_MODES = ("off", "self-signed", "files")
 _MAX_PRINTER_TEXT = 127  # RFC 8011 §5.4.4 / §5.4.5: text(127)
 _SECRET_FIELDS = ("master_key", "pepper", "admin_token", "metrics_token")
 _HOW_TO_SET = (
@@ -80,6 +90,17 @@ class CloudConfig:
     printer_location: str = ""
     # Bearer token for Prometheus scrapes of /metrics; empty means /metrics is not served.
     metrics_token: str = field(default="", repr=False)
+    # TLS (cloud/tls.py): "off", "self-signed" (a managed certificate in <data_dir>/tls) or
+    # "files" (tls_cert_file + tls_key_file, e.g. from an ACME client). Setting the files
+    # without `tls` means "files".
+    tls: str = "off"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # Names a managed certificate covers (comma-separated in TOML and the environment); empty
+    # means this host's name, localhost, 127.0.0.1 and ::1.
+    tls_hostnames: tuple[str, ...] = ()
+    tls_cert_days: int = 397  # validity of a managed certificate
+    tls_renew_days: int = 30  # renew a managed certificate this long before it expires
 
     @property
     def blobs_dir(self) -> Path:
@@ -194,7 +215,7 @@ def _merge_table(
         elif key in _SECRET_FIELDS:
             raise ConfigError(f"{source}: {key} belongs in the [secrets] table")
         elif key in _STR_FIELDS or key in _INT_FIELDS:
-            if key in ("data_dir", "secrets_file") and isinstance(value, str):
+            if key in _PATH_FIELDS and isinstance(value, str):
                 # Relative paths in a file are relative to that file, not to the cwd.
                 into[key] = str(base_dir / Path(value).expanduser())
             else:
@@ -251,7 +272,36 @@ def _build(values: Mapping[str, Any]) -> CloudConfig:
         printer_name=printer.get("printer_name", config.printer_name),
         printer_location=printer.get("printer_location", config.printer_location),
         metrics_token=_metrics_token(values.get("metrics_token")),
+        **_tls(values, config),
     )
+
+
+def _tls(values: Mapping[str, Any], config: CloudConfig) -> dict[str, Any]:
+    """The TLS settings, checked together (a half-configured TLS must not start as plain)."""
+    cert, key = values.get("tls_cert_file"), values.get("tls_key_file")
+    paths = {
+        name: Path(_str(name, raw)).expanduser().resolve()
+        for name, raw in (("tls_cert_file", cert), ("tls_key_file", key))
+        if raw
+    }
+    mode = _str("tls", values.get("tls", "files" if paths else config.tls)).strip().lower()
+    if mode not in _TLS_MODES:
+        raise ConfigError(f"tls must be one of {', '.join(_TLS_MODES)}")
+    if mode == "files" and len(paths) != 2:
+        raise ConfigError("tls = files needs both tls_cert_file and tls_key_file")
+    if mode != "files" and paths:
+        raise ConfigError(
+            f"tls_cert_file / tls_key_file are only used with tls = files, not {mode}"
+        )
+    raw_names = values.get("tls_hostnames", "")
+    if isinstance(raw_names, list) and all(isinstance(name, str) for name in raw_names):
+        raw_names = ",".join(raw_names)  # a TOML array is fine too
+    names = tuple(
+        name.strip() for name in _str("tls_hostnames", raw_names).split(",") if name.strip()
+    )
+    if config.tls_renew_days >= config.tls_cert_days:  # the ints are checked already
+        raise ConfigError("tls_renew_days must be less than tls_cert_days")
+    return {"tls": mode, "tls_hostnames": names, **paths}
 
 
 def _str(name: str, value: object) -> str:

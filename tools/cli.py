@@ -43,11 +43,16 @@ def _cmd_cloud_serve(args: argparse.Namespace) -> int:
     env = dict(_environ())
     if args.data_dir:
         env["PULLPRINT_DATA_DIR"] = str(args.data_dir)
+    if args.tls:
+        env["PULLPRINT_TLS"] = args.tls
+    for name, value in (("CERT", args.tls_cert), ("KEY", args.tls_key)):
+        if value:
+            env[f"PULLPRINT_TLS_{name}_FILE"] = str(Path(value).resolve())
     try:
         config = load_config(Path(args.config) if args.config else None, env)
+        serve(config, args.host, args.port)
     except CloudError as exc:
         raise CliError(str(exc)) from exc
-    serve(config, args.host, args.port)
     return 0
 
 
@@ -222,6 +227,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.policy_cmd",
     "tools.bench_sweep",
     "tools.bench_heartbeat",
+    "tools.tls_cmd",
 )
 
 
@@ -250,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8631)
     serve.add_argument("--data-dir", help="database, blobs and secrets.toml live here")
     serve.add_argument("--config", help="a cloud.toml")
+    serve.add_argument(
+        "--tls",
+        choices=["off", "self-signed", "files"],
+        help="serve https:// and ipps:// (self-signed: a managed certificate in the data dir)",
+    )
+    serve.add_argument("--tls-cert", help="certificate (PEM, chain after it) to serve")
+    serve.add_argument("--tls-key", help="its private key (PEM, unencrypted)")
     serve.set_defaults(func=_cmd_cloud_serve)
     init = cloud.add_parser("init", help="make fresh random secrets in DATA_DIR/secrets.toml")
     init.add_argument("--data-dir", required=True)

@@ -1,9 +1,12 @@
 """Print-Job and Send-Document: the operations whose document follows the IPP header.
 
-The document is streamed from the HTTP body straight into `Uploads.submit_async` (encrypted chunk
-by chunk), never held whole; the IPP job row is linked to the parked job in the same transaction
-that records it. A job is one document (multiple-document-jobs-supported is false): a second
-Send-Document gets server-error-multiple-document-jobs-not-supported (RFC 8011 §4.3.1).
+The document is streamed from the HTTP body straight into `Uploads` by `cloud.ipp.intake.park`
+(encrypted chunk by chunk, pipelined, few thread hops), never held whole. The IPP job row is
+written in the same transaction that records the parked job: created there for Print-Job,
+linked there for Send-Document. A failed or cut-off document leaves no Print-Job behind.
+
+A job is one document (multiple-document-jobs-supported is false): a second Send-Document gets
+server-error-multiple-document-jobs-not-supported (RFC 8011 §4.3.1).
 
 `application/octet-stream` documents are identified by their first bytes, so the station and the
 user see what was actually sent; the declared format is otherwise kept as given.
@@ -19,8 +22,9 @@ from typing import TypeVar
 
 from anyio import to_thread
 
+from cloud.ipp.intake import park
 from cloud.ipp.job_attributes import job_status
-from cloud.ipp.jobs import IppJobView, NewIppJob
+from cloud.ipp.jobs import IppJobView, JobLink, NewIppJob
 from cloud.ipp.operations import IppCall, IppStatusError, check_format, target_job_id, templated
 from cloud.ipp.printer import DEFAULT_FORMAT
 from cloud.service import CloudService
@@ -86,27 +90,26 @@ class IppDocuments:
         return await to_thread.run_sync(fn)
 
     async def _park(
-        self, call: IppCall, job_id: int, job: NewIppJob, fmt: str, doc: DocumentStream
+        self, call: IppCall, job: NewIppJob, fmt: str, doc: DocumentStream, link: JobLink
     ) -> IppJobView:
-        """Stream the document into the store, linked to IPP job `job_id`; abort it on failure."""
-        service = self._service
-        try:
-            await service.uploads.submit_async(
-                call.user,
-                job.name,
-                doc.chunks(),
-                document_format=fmt,
-                options=PrintOptions(job.copies, job.sides, job.color_mode),
-                link=service.ipp_jobs.link(call.user, job_id, fmt),
-            )
-        except BaseException:
-            # The job cannot get its document any more: abort it (if still waiting for one).
-            await self._run(functools.partial(service.ipp_jobs.close, call.user, job_id))
-            raise
-        return await self._run(functools.partial(service.ipp_jobs.get, call.user, job_id))
+        """Stream the document into the store; `link` records the IPP job in the same commit."""
+        begin = functools.partial(
+            self._service.uploads.begin_upload,
+            call.user,
+            job.name,
+            document_format=fmt,
+            options=PrintOptions(job.copies, job.sides, job.color_mode),
+            link=link,
+        )
+        await park(begin, doc.chunks())
+        return link.view
 
     async def print_job(self, call: IppCall, doc: DocumentStream) -> IppMessage:
-        """RFC 8011 §4.2.1: create the job, park its document, answer pending-held."""
+        """RFC 8011 §4.2.1: park the document and create the job with it, answer pending-held.
+
+        The job-id is allocated when the document is committed: a client learns it only from
+        this response, so nobody can see or touch the job any earlier.
+        """
         fmt = check_format(call)
         out, new_job = templated(call, fmt)
         head = await doc.peek(_SNIFF_BYTES)
@@ -115,10 +118,8 @@ class IppDocuments:
         if fmt == DEFAULT_FORMAT:
             fmt = sniff(head) or fmt
         new_job = dataclasses.replace(new_job, document_format=fmt)
-        created = await self._run(
-            functools.partial(self._service.ipp_jobs.create, call.user, new_job)
-        )
-        view = await self._park(call, created.job_id, new_job, fmt, doc)
+        link = self._service.ipp_jobs.link_new(call.user, new_job)
+        view = await self._park(call, new_job, fmt, doc, link)
         out.add_group(Tag.JOB_ATTRIBUTES, *job_status(view, call.address))
         return out
 
@@ -147,7 +148,13 @@ class IppDocuments:
             if fmt == DEFAULT_FORMAT:
                 fmt = sniff(head) or fmt
             job = NewIppJob(view.name, fmt, view.copies, view.sides, view.color_mode, view.media)
-            view = await self._park(call, job_id, job, fmt, doc)
+            link = service.ipp_jobs.link_existing(call.user, job_id, fmt)
+            try:
+                view = await self._park(call, job, fmt, doc, link)
+            except BaseException:
+                # The job cannot get its document any more: abort it (if still waiting for one).
+                await self._run(functools.partial(service.ipp_jobs.close, call.user, job_id))
+                raise
         elif last:  # no data and no more documents: the job ends without one
             await self._run(functools.partial(service.ipp_jobs.close, call.user, job_id))
             view = await self._run(functools.partial(service.ipp_jobs.get, call.user, job_id))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -143,7 +143,7 @@ def _status(row: IppJob, job: Job | None) -> tuple[JobState, tuple[str, ...], st
     return JobState.ABORTED, ("aborted-by-system",), "Expired before it was released."
 
 
-def _view(row: IppJob, job: Job | None, user: User) -> IppJobView:
+def _view(row: IppJob, job: Job | None, user: User | UserPrincipal) -> IppJobView:
     state, reasons, message = _status(row, job)
     completed_at: datetime | None = None
     if state.is_terminal:
@@ -167,6 +167,25 @@ def _view(row: IppJob, job: Job | None, user: User) -> IppJobView:
         size_bytes=job.size_bytes if job is not None else None,
         cloud_job_id=row.cloud_job_id,
     )
+
+
+class JobLink:
+    """A `LinkHook` that remembers the IPP job it recorded (read `view` once the upload is done)."""
+
+    def __init__(self, record: Callable[[Session, uuid.UUID], IppJobView]) -> None:
+        self._record = record
+        self._view: IppJobView | None = None
+
+    def __call__(self, db: Session, cloud_job_id: uuid.UUID) -> None:
+        """Record the IPP job inside the upload's transaction."""
+        self._view = self._record(db, cloud_job_id)
+
+    @property
+    def view(self) -> IppJobView:
+        """The job as recorded (the transaction committed, or the upload would have failed)."""
+        if self._view is None:
+            raise RuntimeError("the upload has not recorded its IPP job")
+        return self._view
 
 
 class IppJobs:
@@ -250,6 +269,54 @@ class IppJobs:
                 raise JobNotPossibleError("the job no longer accepts a document")
 
         return attach
+
+    def link_new(self, owner: UserPrincipal, new: NewIppJob) -> JobLink:
+        """A hook for `Uploads` that records a new IPP job (Print-Job) with its parked document.
+
+        The next job-id of the site is allocated in the transaction that records the parked
+        job, so the IPP job exists exactly when its document does: no separate transaction to
+        create it "incoming" first, and none to read it back (the hook keeps the view).
+        """
+        ctx = self._ctx
+
+        def record(db: Session, cloud_job_id: uuid.UUID) -> IppJobView:
+            counter = db.get(IppSequence, owner.site, with_for_update=True)
+            if counter is None:
+                counter = IppSequence(site=owner.site, last_job_id=0)
+                db.add(counter)
+            counter.last_job_id += 1
+            row = IppJob(
+                site=owner.site,
+                job_id=counter.last_job_id,
+                owner_id=owner.id,
+                cloud_job_id=cloud_job_id,
+                name=new.name,
+                document_format=new.document_format,
+                copies=new.copies,
+                sides=new.sides,
+                color_mode=new.color_mode,
+                media=new.media,
+                hold_until=new.hold_until,
+                state=QUEUED,
+                created_at=ctx.now(),
+                ended_at=None,
+            )
+            db.add(row)
+            # The parked job was just flushed in this session: get() finds it without a query.
+            return _view(row, db.get(Job, cloud_job_id), owner)
+
+        return JobLink(record)
+
+    def link_existing(self, owner: UserPrincipal, job_id: int, document_format: str) -> JobLink:
+        """`link()` (Send-Document) that also keeps the job's view as of the commit."""
+        attach = self.link(owner, job_id, document_format)
+
+        def record(db: Session, cloud_job_id: uuid.UUID) -> IppJobView:
+            attach(db, cloud_job_id)
+            row = self._row(db, owner, job_id)
+            return _view(row, db.get(Job, cloud_job_id), owner)
+
+        return JobLink(record)
 
     def get(self, owner: UserPrincipal, job_id: int) -> IppJobView:
         """One of the owner's jobs.

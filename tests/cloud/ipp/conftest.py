@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import ssl
+import subprocess
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,10 +22,11 @@ from cloud.identity import StationPrincipal, UserPrincipal
 from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
 from cloud.states import ReleaseState
+from cloud.tls import ServerCertificates
 from hardware.ipp.codec import Attribute, IppMessage, decode_message, encode_message
 from hardware.ipp.enums import Operation, Tag
 from tests.cloud.conftest import make_config, pair_station, random_tag
-from tools.cupsd import environment_without_proxies  # noqa: F401  (used by the tests)
+from tools.cupsd import PrivateCupsd, environment_without_proxies  # noqa: F401  (used by the tests)
 
 EMAIL = "ada@example.org"
 
@@ -40,6 +44,18 @@ class IppWorld:
     station: StationPrincipal
 
     @property
+    def scheme(self) -> str:
+        """`ipps` when the server speaks TLS, else `ipp`."""
+        return "ipps" if self.server.certificates is not None else "ipp"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx trusts: the server's own (self-signed) certificate when it speaks TLS."""
+        if self.server.certificates is None:
+            return True
+        return ssl.create_default_context(cafile=self.server.certificates.cert_file)
+
+    @property
     def url(self) -> str:
         """The HTTP URL of the endpoint."""
         return f"{self.server.url}/ipp/print"
@@ -47,12 +63,12 @@ class IppWorld:
     @property
     def printer_uri(self) -> str:
         """The queue's URI without credentials."""
-        return f"ipp://127.0.0.1:{self.server.port}/ipp/print"
+        return f"{self.scheme}://127.0.0.1:{self.server.port}/ipp/print"
 
     def uri_with_credentials(self) -> str:
         """ipp://email:passcode@host:port/ipp/print, as CUPS and ipptool take credentials."""
         user = urllib.parse.quote(EMAIL, safe="")
-        return f"ipp://{user}:{self.passcode}@127.0.0.1:{self.server.port}/ipp/print"
+        return f"{self.scheme}://{user}:{self.passcode}@127.0.0.1:{self.server.port}/ipp/print"
 
     def basic(self) -> dict[str, str]:
         """HTTP Basic credentials of the user."""
@@ -66,6 +82,7 @@ class IppWorld:
             content=body,
             headers={"Content-Type": "application/ipp", **self.basic(), **headers},
             timeout=30,
+            verify=self.verify,
         )
 
     def call(
@@ -132,9 +149,9 @@ class ReleasingUser:
             service.sessions.end(station, session.id)
 
 
-def start_world(config: CloudConfig) -> IppWorld:
+def start_world(config: CloudConfig, certificates: ServerCertificates | None = None) -> IppWorld:
     app = create_app(config, run_sweeper=False)
-    server = start_in_thread(app)
+    server = start_in_thread(app, certificates=certificates)
     service: CloudService = app.state.service
     issued = service.identity.create_user(EMAIL, "Ada Lovelace")
     passcode = service.passcodes.issue(issued.id, "ipptool").passcode
@@ -159,3 +176,17 @@ def ipp_world(tmp_path: Path) -> Iterator[IppWorld]:
         yield world
     finally:
         world.server.stop()
+
+
+def lpadmin(cupsd: PrivateCupsd, *args: str) -> subprocess.CompletedProcess[str]:
+    """`lpadmin ARGS` against a private cupsd, retried while cupsd is still settling in.
+
+    Right after start-up cupsd sometimes drops the first connection ("Unable to connect to
+    server: Bad file descriptor"), as tools/bench_ipp.py found too.
+    """
+    for _attempt in range(20):
+        added = cupsd.run("lpadmin", *args)
+        if "Unable to connect" not in added.stderr:
+            return added
+        time.sleep(0.25)
+    return added

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cloud.ipp.conftest import IppWorld
+from tests.cloud.ipp.conftest import IppWorld, lpadmin
 from tools.cupsd import PrivateCupsd
 from tools.samples import make_pdf, make_text
 
@@ -47,8 +47,8 @@ def cupsd() -> Iterator[PrivateCupsd]:
 def test_cupsd_prints_pdf_and_text_into_the_users_held_queue(
     ipp_world: IppWorld, cupsd: PrivateCupsd
 ) -> None:
-    added = cupsd.run(
-        "lpadmin", "-p", "secure", "-E", "-v", ipp_world.uri_with_credentials(), "-m", "everywhere"
+    added = lpadmin(
+        cupsd, "-p", "secure", "-E", "-v", ipp_world.uri_with_credentials(), "-m", "everywhere"
     )
     assert added.returncode == 0, added.stderr + cupsd.log()
     ppd = cupsd.root / "etc/ppd/secure.ppd"
