@@ -9,6 +9,7 @@
     │   ├── InvalidSignatureError                  invalid-signature
     │   └── StationRevokedError                    station-revoked
     ├── ForbiddenError (PermissionError)           forbidden
+    │   └── UpdatesOffError                        updates-off
     ├── NotFoundError (LookupError)                not-found
     │   ├── UserNotFoundError                      user-not-found
     │   ├── JobNotFoundError                       job-not-found
@@ -16,19 +17,22 @@
     │   ├── ReleaseNotFoundError                   release-not-found
     │   ├── StationNotFoundError                   station-not-found
     │   ├── PairingNotFoundError                   pairing-not-found
-    │   └── UnknownCredentialError                 unknown-credential
+    │   ├── UnknownCredentialError                 unknown-credential
+    │   └── BundleNotFoundError                    bundle-not-found
     ├── ConflictError                              conflict
     │   ├── UserExistsError                        user-exists
     │   ├── CredentialExistsError                  credential-exists
     │   ├── SiteExistsError                        site-exists
     │   ├── JobNotHeldError                        job-not-held
     │   ├── ReleaseNotActiveError                  release-not-active
-    │   └── ReleaseConflictError                   release-conflict
+    │   ├── ReleaseConflictError                   release-conflict
+    │   └── BundleExistsError                      bundle-exists
     ├── InvalidRequestError (ValueError)           invalid-request
     │   ├── InvalidTagError                        invalid-tag
     │   ├── EmptyDocumentError                     empty-document
     │   ├── TruncatedUploadError (EOFError)        truncated-upload
-    │   └── ContentDigestMismatchError             content-digest-mismatch
+    │   ├── ContentDigestMismatchError             content-digest-mismatch
+    │   └── InvalidBundleError                     invalid-bundle
     ├── DeviceGrantError                           (RFC 8628 §3.5 error codes)
     │   ├── AuthorizationPendingError              authorization_pending
     │   ├── SlowDownError                          slow_down
@@ -335,3 +339,31 @@ class BlobNotFoundError(StorageError, FileNotFoundError):
 
     code = "blob-not-found"
     title = "Blob not found"
+
+
+class UpdatesOffError(ForbiddenError):
+    """The site's update policy is off: no bundle is offered or served to its stations."""
+
+    code = "updates-off"
+    title = "Updates are off"
+
+
+class BundleNotFoundError(NotFoundError):
+    """No such update bundle in this site."""
+
+    code = "bundle-not-found"
+    title = "Update bundle not found"
+
+
+class BundleExistsError(ConflictError):
+    """The site already has a bundle of this version (versions are never replaced)."""
+
+    code = "bundle-exists"
+    title = "Update bundle exists"
+
+
+class InvalidBundleError(InvalidRequestError):
+    """The upload is not a signed update bundle (no manifest first, no signature, bad JSON)."""
+
+    code = "invalid-bundle"
+    title = "Invalid update bundle"

@@ -35,6 +35,7 @@ from cloud.releases import Releases
 from cloud.sessions import Sessions
 from cloud.sites import Sites
 from cloud.stations import Stations
+from cloud.updates import Updates
 from cloud.uploads import Uploads
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class CloudService:
         self.ipp_jobs = IppJobs(self.context)
         self.stations = Stations(self.context)
         self.pairing = Pairing(self.context)
+        self.updates = Updates(self.context)
 
     @classmethod
     def open(
