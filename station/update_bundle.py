@@ -377,6 +377,7 @@ def _verifies(key: Ed25519PublicKey, signature: bytes, manifest: bytes) -> bool:
 
 
 def _open_tar(path: Path) -> tarfile.TarFile:
+    _check_complete(path)
     try:
         # "r:" (no compression): a bundle is a plain tar, so nothing decompresses unbounded.
         return tarfile.open(path, "r:")
@@ -386,6 +387,26 @@ def _open_tar(path: Path) -> tarfile.TarFile:
         raise BundleFormatError(f"not an update bundle ({exc})") from exc
     except EOFError as exc:
         raise TruncatedBundleError("the bundle ends early") from exc
+
+
+def _check_complete(path: Path) -> None:
+    """A tar ends with two zero blocks; without them it was cut off.
+
+    tarfile itself reads a tar cut at a header as one that simply ends there, which would
+    misname a truncated download "unsigned" or "a file is missing".
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise TruncatedBundleError("the bundle is empty")
+    with path.open("rb") as fh:
+        fh.seek(max(0, size - 1024))
+        tail = fh.read(1024)
+    if size % 512 or len(tail) < 1024 or tail.count(0) != len(tail):
+        with path.open("rb") as fh:
+            head = fh.read(512)
+        if len(head) == 512 and head[257:262] == b"ustar":
+            raise TruncatedBundleError(f"the bundle ends early (after {size} bytes)")
+        raise BundleFormatError("not an update bundle (not a tar)")
 
 
 def _members(tar: tarfile.TarFile) -> Iterable[tarfile.TarInfo]:

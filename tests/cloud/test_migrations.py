@@ -69,6 +69,9 @@ def test_upgrade_is_idempotent_and_creates_every_table(db_url: str) -> None:
         "pairing_requests",
         "pins",
         "pin_station_failures",
+        "update_bundles",
+        "update_policies",
+        "station_update_status",
     }
     assert expected | {"alembic_version", "sites"} == tables
     for name in expected:  # every row belongs to a site (the `sites` table names them)
