@@ -190,12 +190,10 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
 
 
 def read_public_keys(text: str) -> list[Ed25519PublicKey]:
-    """Every key of a pinned key file: one a line; blank lines and `#` comments ignored."""
-    keys = [
-        parse_public_key(line)
-        for line in text.splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    """Every key of a pinned key file: one a line; blanks and `#` comments (whole or trailing)
+    ignored."""
+    words = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    keys = [parse_public_key(word) for word in words if word]
     if not keys:
         raise BundleFormatError("the update key file holds no key")
     return keys

@@ -40,7 +40,7 @@ from station.updates import (
     read_health,
 )
 from tests.cloud.conftest import ADMIN_TOKEN, make_config, pair_station
-from tests.support.updates import PROBE, probe_bundle, probe_wheel
+from tests.support.updates import PROBE, probe_bundle
 from tools.cli import main
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -129,9 +129,9 @@ def wait_ready(service: ProcessService, timeout_s: float = 20.0) -> None:
 
 def test_policy_update_and_a_failing_update_rolled_back(rig: Rig, capsys) -> None:
     layout = rig.layout
-    # First boot: slot a holds 0.1.0 (a real venv) and runs.
-    first = probe_wheel(rig.tmp / "wheels-0.1.0", "0.1.0").parent
-    layout.install("a", first, "0.1.0")
+    # First boot made slot a (0.1.0; first boot's own venv install is tested with the image).
+    # Both updates below make real venvs with pip.
+    fake_slot(layout, "a", "0.1.0")
     layout.switch("a")
     rig.service.restart()
     wait_ready(rig.service)
