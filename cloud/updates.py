@@ -280,7 +280,7 @@ class Updates:
                 )
             )
             if row is None:
-                raise BundleNotFoundError(f"no version {version} in this site")
+                raise BundleNotFoundError("no such version in this site")
             key = row.blob_key
             db.delete(row)
             ctx.audit(db, "update-withdrawn", detail=version, site=site)
@@ -313,7 +313,7 @@ class Updates:
                 )
                 is None
             ):
-                raise BundleNotFoundError(f"no version {target_version} in this site")
+                raise BundleNotFoundError("no such version in this site")
             row = db.get(UpdatePolicy, site)
             if row is None:
                 row = UpdatePolicy(site=site, policy=policy, changed_at=ctx.now())

@@ -10,14 +10,17 @@ were. The control walk with B's own credentials does reach them, so the checks c
 from __future__ import annotations
 
 import re
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cloud.db import Job, Release, Station, StationSession
+from cloud.db import Job, Release, Station, StationSession, StationUpdateStatus
 from cloud.pins import pin_tag
 from cloud.service import CloudService
 from hardware.ipp.codec import Attribute, IppMessage, decode_message, encode_message
@@ -32,6 +35,7 @@ from tests.cloud.conftest import (
     pair_station,
     random_tag,
 )
+from tests.support.updates import probe_bundle
 
 PRINTER_URI = "ipp://testserver/ipp/print"
 PIN = "246813"
@@ -60,6 +64,13 @@ OWN_SITE = {
     ("POST", "/api/v1/admin/sweep"),
     ("POST", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs"),
+    ("GET", "/api/v1/admin/updates"),
+    ("POST", "/api/v1/admin/updates"),
+    ("GET", "/api/v1/admin/updates/policy"),
+    ("PUT", "/api/v1/admin/updates/policy"),
+    ("GET", "/api/v1/admin/updates/stations"),
+    ("GET", "/api/v1/station/update"),
+    ("POST", "/api/v1/station/update/report"),
 }
 
 
@@ -82,6 +93,9 @@ class Tenant:
     session_id: str
     release_id: str
     ipp_job_id: int
+    bundle_id: str
+    version: str
+    bundle_sha256: str
     secrets: list[str] = field(default_factory=list)
 
     def ids(self) -> dict[str, str]:
@@ -91,6 +105,8 @@ class Tenant:
             "station_id": self.station_id,
             "session_id": self.session_id,
             "release_id": self.release_id,
+            "bundle_id": self.bundle_id,
+            "version": self.version,
         }
 
     def marks(self) -> list[str]:
@@ -102,6 +118,8 @@ class Tenant:
             self.job_name,
             self.station_name,
             self.tag,
+            self.bundle_sha256,
+            f"update detail of {self.station_name}",
             *self.secrets,
         ]
 
@@ -120,6 +138,7 @@ def make_tenant(
     admin: dict[str, str],
     who: str,
     ipp_jobs: int = 1,
+    version: str = "1.0.0",
 ) -> Tenant:
     service = cast(CloudService, client.app.state.service)  # type: ignore[attr-defined]
     email, name = f"{who}@{site}.example", f"{who.title()} of {site}"
@@ -173,6 +192,22 @@ def make_tenant(
     assert reply.status_code == StatusCode.SUCCESSFUL_OK
     ipp_job_id = reply.get_int(Tag.JOB_ATTRIBUTES, "job-id")
     assert ipp_job_id is not None
+    # A published update bundle, and the station's update report.
+    with tempfile.TemporaryDirectory() as temp:
+        key = Ed25519PrivateKey.generate()
+        bundle = probe_bundle(Path(temp) / "u.bundle", key, version).read_bytes()
+    published = client.post(
+        "/api/v1/admin/updates",
+        content=bundle,
+        headers={**admin, "Content-Type": "application/x-tar"},
+    )
+    assert published.status_code == 201, published.text
+    reported = client.post(
+        "/api/v1/station/update/report",
+        json={"state": "available", "detail": f"update detail of {station_name}"},
+        auth=auth,
+    )
+    assert reported.status_code == 200, reported.text
     return Tenant(
         site=site,
         admin=admin,
@@ -189,6 +224,9 @@ def make_tenant(
         session_id=session_id,
         release_id=release_id,
         ipp_job_id=ipp_job_id,
+        bundle_id=published.json()["id"],
+        version=version,
+        bundle_sha256=published.json()["sha256"],
         secrets=[token.partition(".")[2]],
     )
 
@@ -200,7 +238,9 @@ def tenants(client: TestClient, clock: FakeClock) -> tuple[Tenant, Tenant]:
     site_b = service.sites.add("site-b")
     a = make_tenant(client, clock, "site-a", bearer(site_a.admin_token), "alice")
     # B has IPP jobs 1 and 2, A only 1: asking for B's job 2 must not find it.
-    b = make_tenant(client, clock, "site-b", bearer(site_b.admin_token), "bob", ipp_jobs=2)
+    b = make_tenant(
+        client, clock, "site-b", bearer(site_b.admin_token), "bob", ipp_jobs=2, version="7.7.7"
+    )
     b.secrets.append(site_b.admin_token.partition(".")[2])
     return a, b
 
@@ -251,6 +291,9 @@ def bodies_for(path: str, theirs: Tenant) -> list[dict[str, Any]]:
             "outcome": "failed",
             "reason": "x",
             "device_code": "x" * 20,
+            "policy": "off",
+            "target_version": theirs.version,
+            "state": "healthy",
             "signing_key": "A" * 43,
             "exchange_key": "A" * 43,
         }
@@ -295,7 +338,18 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
         session = db.get(StationSession, uuid.UUID(b.session_id))
         release = db.get(Release, uuid.UUID(b.release_id))
         assert job and station and session and release
-        return (job.state, station.revoked_at, session.ended_at, release.state)
+        update = db.get(StationUpdateStatus, uuid.UUID(b.station_id))
+        assert update is not None
+        updates = (update.state, update.detail)
+    return (
+        job.state,
+        station.revoked_at,
+        session.ended_at,
+        release.state,
+        updates,
+        [v.version for v in service.updates.published(b.site)],
+        service.updates.policy(b.site),
+    )
 
 
 def test_site_a_reaches_nothing_of_site_b_through_any_route(
@@ -349,6 +403,9 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         ("GET", f"/api/v1/admin/jobs/{b.job_id}"): b.admin,
         ("GET", "/api/v1/admin/stations"): b.admin,
         ("GET", "/api/v1/jobs"): b.user,
+        ("GET", "/api/v1/admin/updates"): b.admin,
+        ("GET", "/api/v1/admin/updates/stations"): b.admin,
+        ("GET", "/api/v1/station/update"): b.station,
     }
     for (method, path), credential in hits.items():
         response = send(client, method, path, credential, b)
