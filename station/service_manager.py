@@ -51,26 +51,37 @@ class SystemdService:
     def __init__(self, unit: str = "pullprint-station.service", systemctl: str = "systemctl"):
         self.unit = unit
         self._systemctl = systemctl
+        self._old_pid: str | None = None
 
     def restart(self) -> None:
-        """`systemctl restart --no-block UNIT`."""
+        """`systemctl restart --no-block UNIT` (remembering the process it replaces)."""
+        self._old_pid = self._show().get("MainPID")
         self._run("restart", "--no-block", self.unit)
 
     def probe(self) -> ServiceProbe:
-        """`systemctl show`: ActiveState `active` means READY=1 arrived (Type=notify)."""
-        out = self._run("show", self.unit, "--property=ActiveState,SubState,NRestarts,Result")
-        props = dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
+        """`systemctl show`: ActiveState `active` means READY=1 arrived (Type=notify).
+
+        Not ready while the process running at `restart` is still the main one: with --no-block
+        the old version may answer for a moment after the restart was asked for.
+        """
+        props = self._show()
         active = props.get("ActiveState", "")
+        replaced = self._old_pid in (None, "0") or props.get("MainPID") != self._old_pid
         try:
             restarts = int(props.get("NRestarts", "0"))
         except ValueError:
             restarts = 0
         return ServiceProbe(
-            ready=active == "active" and props.get("SubState") == "running",
+            ready=active == "active" and props.get("SubState") == "running" and replaced,
             restarts=restarts,
             failed=active == "failed",
             detail=f"{active}/{props.get('SubState', '')} result={props.get('Result', '')}",
         )
+
+    def _show(self) -> dict[str, str]:
+        props = "--property=ActiveState,SubState,NRestarts,Result,MainPID"
+        out = self._run("show", self.unit, props)
+        return dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
 
     def _run(self, *args: str) -> str:
         done = subprocess.run(  # noqa: S603 - systemctl with our own arguments

@@ -232,6 +232,14 @@ class Updater:
             if self._status.get("state") != "available":
                 self._step("available", offer.version, "policy is notify", state="available")
             return "available"
+        floor = self._state.floor
+        if floor is not None and parse_version(offer.version) < parse_version(floor):
+            # Checked again on the signed manifest; here it saves a download.
+            error = DowngradeError(
+                f"version {offer.version} is below this station's minimum version {floor}"
+            )
+            self._step(error.step, offer.version, str(error), state="refused")
+            return "refused"
         try:
             self._install(offer)
         except UpdateError as exc:
@@ -240,6 +248,12 @@ class Updater:
             state = "failed" if isinstance(exc, InstallError) else "refused"
             self._step(exc.step, offer.version, str(exc), state=state)
             return state
+        except CloudError as exc:  # the bundle could not be fetched: try again next time
+            self._step("download", offer.version, str(exc), state="failed")
+            return "failed"
+        except OSError as exc:  # a full disk, a failing card, systemctl not answering
+            self._step("update", offer.version, f"{type(exc).__name__}: {exc}", state="failed")
+            return "failed"
         return "healthy"
 
     def _install(self, offer: UpdateOffer) -> None:

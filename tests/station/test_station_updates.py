@@ -326,18 +326,23 @@ def test_the_update_script_runs_the_previous_slot_during_a_trial(tmp_path: Path)
 def test_systemd_service_reads_ready_and_restarts_from_systemctl(tmp_path: Path) -> None:
     calls = tmp_path / "calls"
     fake = tmp_path / "systemctl"
+    pid = tmp_path / "pid"
+    pid.write_text("100")
     fake.write_text(
         "#!/bin/sh\n"
         f'echo "$*" >> {calls}\n'
         'case "$1" in show) printf "ActiveState=active\\nSubState=running\\nNRestarts=3\\n'
-        'Result=success\\n";; esac\n'
+        f'Result=success\\nMainPID=%s\\n" "$(cat {pid})";; esac\n'
     )
     fake.chmod(0o755)
     unit = SystemdService("pullprint-station.service", str(fake))
     unit.restart()
+    # The old process (pid 100) still answering is not the new version being ready.
+    assert not unit.probe().ready
+    pid.write_text("200")
     probe = unit.probe()
     assert (probe.ready, probe.restarts, probe.failed) == (True, 3, False)
-    assert calls.read_text().splitlines()[0] == "restart --no-block pullprint-station.service"
+    assert calls.read_text().splitlines()[1] == "restart --no-block pullprint-station.service"
     failing = tmp_path / "failing"
     failing.write_text("#!/bin/sh\necho nope >&2\nexit 1\n")
     failing.chmod(0o755)
@@ -358,3 +363,50 @@ def test_the_pinned_key_file_must_be_roots_and_not_writable_by_others(tmp_path: 
         load_keys(path, require_root=False)
     with pytest.raises(UpdateError, match="no pinned update key"):
         load_keys(tmp_path / "missing")
+
+
+def test_pullprint_update_run_and_status_on_a_paired_station(
+    rig: Rig, tmp_path: Path, capsys
+) -> None:
+    """The command the update unit runs, from the station's own config and key files."""
+    from station.signing import load_or_create_identity
+    from station.update_bundle import public_key_text
+
+    service = cast(CloudService, rig.cloud.app.state.service)
+    identity = load_or_create_identity(tmp_path / "station.key")
+    issued = service.pairing.request(identity.signing_public, identity.exchange_public, "127.0.0.1")
+    approved = service.pairing.approve(
+        issued.user_code, site_key=b"k" * 32, printer_name="P", printer_uri="ipp://127.0.0.1/ipp"
+    )
+    config = tmp_path / "station.toml"
+    config.write_text(
+        f'[station]\nname = "Lobby"\n[cloud]\nurl = "{rig.cloud.url}"\n'
+        f'station_id = "{approved.station_id}"\n'
+        f'[identity]\nkey_file = "{tmp_path / "station.key"}"\n'
+        f'[site]\nkey_hex = "{"ab" * 32}"\n[printer]\nuri = "ipp://127.0.0.1/ipp/print"\n'
+    )
+    keys = tmp_path / "update-keys"
+    keys.write_text(public_key_text(rig.key.public_key()) + "\n")
+    keys.chmod(0o644)
+    fake_slot(rig.layout, "a", "0.1.0")
+    rig.layout.switch("a")
+    rig.publish("0.2.0")
+    argv = ["update", "run", "--config", str(config), "--keys", str(keys)]
+    argv += ["--root", str(rig.layout.root), "--state", str(rig.state), "--etc", str(tmp_path)]
+    if os.geteuid() != 0:
+        argv.append("--allow-non-root-keys")
+    assert main(argv) == 0
+    assert "update: available" in capsys.readouterr().out
+    assert main(["update", "status", "--state", str(rig.state)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["state"], status["available_version"], status["current_version"]) == (
+        "available",
+        "0.2.0",
+        "0.1.0",
+    )
+    assert main(["update", "stations", "--cloud", rig.cloud.url]) == 0
+    assert f"{approved.station_id}  available" in capsys.readouterr().out
+    # A read-only root is refused, clearly.
+    (tmp_path / "read-only-root").write_text("overlay\n")
+    assert main(argv) == 1
+    assert "read-only root" in capsys.readouterr().err
