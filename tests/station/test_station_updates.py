@@ -8,6 +8,7 @@ the switch and the rollback are the ones a station runs.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -265,6 +266,21 @@ def test_tampered_wrong_key_and_truncated_bundles_are_refused_before_installing(
     steps = rig.steps()
     assert steps.count("verify") == 2 and steps.count("download") == 1
     cut.close()
+
+    # A cloud that says one version and serves another (an old signed bundle) is caught.
+    class Lying(UpdateClient):
+        def offer(self, current: str | None) -> UpdateOffer:
+            real = super().offer(current)
+            return dataclasses.replace(real, version="0.9.0")
+
+    lying = Lying(rig.cloud.url, rig.client._auth, timeout_s=10.0)
+    assert rig.updater(client=lying).run() == "refused"
+    assert (
+        "the bundle is version 0.2.2, the cloud offered 0.9.0"
+        in (read_health(rig.state)["last_error"])
+    )
+    assert rig.layout.active() == "a"
+    lying.close()
 
 
 def test_an_interrupted_trial_is_finished_by_the_next_run(rig: Rig) -> None:
