@@ -624,6 +624,62 @@ class DiscoveredDeviceRow(Base):
     printer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("printers.id"))
 
 
+# --- updates ---
+
+
+class UpdateBundle(Base):
+    """A signed station update bundle an admin published to a site (the bytes are a blob).
+
+    The cloud never verifies or holds the signing key: stations check the signature against the
+    keys pinned in their image. `version`, `min_version` and `created_at` are read from the
+    bundle's manifest at publication, to choose the offer and show it to admins.
+    """
+
+    __tablename__ = "update_bundles"
+    __table_args__ = (UniqueConstraint("site", "version"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    version: Mapped[str] = mapped_column(String(64))
+    min_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    blob_key: Mapped[str] = mapped_column(String(128))
+
+
+class UpdatePolicy(Base):
+    """A site's update policy: off | notify | automatic, and an optional pinned version.
+
+    A site without a row has the default policy (`notify`: stations learn of a version, an admin
+    decides). `target_version` None offers the site's highest published version.
+    """
+
+    __tablename__ = "update_policies"
+
+    site: Mapped[str] = mapped_column(String(63), primary_key=True)
+    policy: Mapped[str] = mapped_column(String(16))
+    target_version: Mapped[str | None] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StationUpdateStatus(Base):
+    """The last update status a station reported (the update part of its health)."""
+
+    __tablename__ = "station_update_status"
+
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63), index=True)
+    state: Mapped[str] = mapped_column(String(32))
+    current_version: Mapped[str | None] = mapped_column(String(64))
+    available_version: Mapped[str | None] = mapped_column(String(64))
+    step: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions.
 

@@ -9,6 +9,7 @@
     │   ├── InvalidSignatureError                  invalid-signature
     │   └── StationRevokedError                    station-revoked
     ├── ForbiddenError (PermissionError)           forbidden
+    │   └── UpdatesOffError                        updates-off
     ├── NotFoundError (LookupError)                not-found
     │   ├── UserNotFoundError                      user-not-found
     │   ├── JobNotFoundError                       job-not-found
@@ -18,7 +19,8 @@
     │   ├── PairingNotFoundError                   pairing-not-found
     │   ├── PrinterNotFoundError                   printer-not-found
     │   ├── DeviceNotFoundError                    device-not-found
-    │   └── UnknownCredentialError                 unknown-credential
+    │   ├── UnknownCredentialError                 unknown-credential
+    │   └── BundleNotFoundError                    bundle-not-found
     ├── ConflictError                              conflict
     │   ├── UserExistsError                        user-exists
     │   ├── CredentialExistsError                  credential-exists
@@ -30,13 +32,15 @@
     │   ├── ReleaseNotActiveError                  release-not-active
     │   ├── ReleaseConflictError                   release-conflict
     │   ├── IdempotencyKeyReusedError              idempotency-key-reused
-    │   └── SealedJobRequiredError                 sealed-job-required
+    │   ├── SealedJobRequiredError                 sealed-job-required
+    │   └── BundleExistsError                      bundle-exists
     ├── InvalidRequestError (ValueError)           invalid-request
     │   ├── InvalidTagError                        invalid-tag
     │   ├── EmptyDocumentError                     empty-document
     │   ├── TruncatedUploadError (EOFError)        truncated-upload
     │   ├── ContentDigestMismatchError             content-digest-mismatch
-    │   └── InvalidSealedJobError                  invalid-sealed-job
+    │   ├── InvalidSealedJobError                  invalid-sealed-job
+    │   └── InvalidBundleError                     invalid-bundle
     ├── QuotaExceededError                         quota-exceeded
     ├── DeviceGrantError                           (RFC 8628 §3.5 error codes)
     │   ├── AuthorizationPendingError              authorization_pending
@@ -415,3 +419,31 @@ class NoPrinterAssignedError(ConflictError):
 
     code = "no-printer-assigned"
     title = "No printer assigned"
+
+
+class UpdatesOffError(ForbiddenError):
+    """The site's update policy is off: no bundle is offered or served to its stations."""
+
+    code = "updates-off"
+    title = "Updates are off"
+
+
+class BundleNotFoundError(NotFoundError):
+    """No such update bundle in this site."""
+
+    code = "bundle-not-found"
+    title = "Update bundle not found"
+
+
+class BundleExistsError(ConflictError):
+    """The site already has a bundle of this version (versions are never replaced)."""
+
+    code = "bundle-exists"
+    title = "Update bundle exists"
+
+
+class InvalidBundleError(InvalidRequestError):
+    """The upload is not a signed update bundle (no manifest first, no signature, bad JSON)."""
+
+    code = "invalid-bundle"
+    title = "Invalid update bundle"

@@ -40,6 +40,7 @@ from cloud.reports import Reports
 from cloud.sessions import Sessions
 from cloud.sites import Sites
 from cloud.stations import Stations
+from cloud.updates import Updates
 from cloud.uploads import Uploads
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class CloudService:
         self.delegations = Delegations(self.context)
         self.registry = Registry(self.context)
         self.devices = Devices(self.context, self.registry)
+        self.updates = Updates(self.context)
 
     @classmethod
     def open(

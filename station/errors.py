@@ -7,8 +7,16 @@
     │   └── CloudRejectedError          an RFC 9457 problem answer (code, status, detail)
     │       ├── UnknownCredentialError  (LookupError) 404 `unknown-credential`
     │       └── SessionExpiredError     410 `session-expired`
-    └── DeliveryError                   a release could not be delivered (user-safe `reason`)
-        └── DocumentDamagedError        (ValueError) the job container failed to authenticate
+    ├── DeliveryError                   a release could not be delivered (user-safe `reason`)
+    │   └── DocumentDamagedError        (ValueError) the job container failed to authenticate
+    └── UpdateError                     a station update refused or failed (`step` says where)
+        ├── BundleFormatError           (ValueError) not an update bundle, or a malformed one
+        ├── TruncatedBundleError        (EOFError) the download is shorter than announced
+        ├── BundleSignatureError        the manifest is not signed by a pinned key
+        ├── BundleTamperedError         a file differs from its signed sha256/size, or is extra
+        ├── DowngradeError              the version is below the station's minimum version
+        ├── InstallError                the inactive slot could not be made
+        └── UpdateUnhealthyError        the new version failed its health check (rolled back)
 
 Only `station.cloud_client` knows HTTP status codes; everything above it sees these types.
 Messages never carry a card tag, token, key or document content.
@@ -69,3 +77,51 @@ class DeliveryError(StationError):
 
 class DocumentDamagedError(DeliveryError, ValueError):
     """The job container failed to authenticate: nothing was sent to the printer."""
+
+
+class UpdateError(StationError):
+    """A station update was refused or failed; `step` is where (download, verify, install, ...)."""
+
+    step = "update"
+
+
+class BundleFormatError(UpdateError, ValueError):
+    """Not an update bundle, or a malformed one (missing manifest, bad JSON, unsafe path)."""
+
+    step = "verify"
+
+
+class TruncatedBundleError(UpdateError, EOFError):
+    """The bundle ends before its announced size (a cut-off download)."""
+
+    step = "download"
+
+
+class BundleSignatureError(UpdateError):
+    """The manifest's Ed25519 signature does not verify with any pinned update key."""
+
+    step = "verify"
+
+
+class BundleTamperedError(UpdateError):
+    """A payload file's sha256 or size differs from the signed manifest, or is not listed."""
+
+    step = "verify"
+
+
+class DowngradeError(UpdateError):
+    """The bundle's version is below the station's minimum version (anti-rollback floor)."""
+
+    step = "verify"
+
+
+class InstallError(UpdateError):
+    """The inactive slot could not be made (venv, pip install --no-index, self-check)."""
+
+    step = "install"
+
+
+class UpdateUnhealthyError(UpdateError):
+    """The new version did not become healthy in time; the station went back to the old one."""
+
+    step = "health"

@@ -228,7 +228,17 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.bench_sweep",
     "tools.bench_heartbeat",
     "tools.tls_cmd",
+    "tools.update_cmd",
 )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pullprint")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pullprint", description=__doc__.splitlines()[0])
     parser.add_argument("--traceback", action="store_true", help="show the full traceback on error")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    # The updater's self-check of a new slot asks this (station.slots).
+    parser.add_argument("--version", action="version", version=f"pullprint {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="cloud + simulated station + virtual printer: one release")

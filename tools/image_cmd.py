@@ -27,6 +27,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     station_config = Path(args.station_config) if args.station_config else None
     if station_config is not None and not station_config.is_file():
         raise CliError(f"{station_config}: no such file")
+    update_keys = _update_keys(args.update_key)
     try:
         with tempfile.TemporaryDirectory(prefix="pullprint-wheelhouse-") as temp:
             if args.build_wheelhouse:
@@ -45,6 +46,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
                     data_size_mib=args.data_size,
                     station_config=station_config,
                     compress=not args.no_xz,
+                    update_keys=update_keys,
                 )
             )
     except ImagingError as exc:
@@ -53,6 +55,23 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise CliError(f"{exc.filename or args.out}: {exc.strerror or exc}") from exc
     print(report.render())
     return 0
+
+
+def _update_keys(paths: list[str] | None) -> str | None:
+    """The pinned update keys file: each `--update-key` file's keys, checked."""
+    from station.errors import UpdateError  # noqa: PLC0415 - loaded only when used
+    from station.update_bundle import key_id, public_key_text, read_public_keys  # noqa: PLC0415
+
+    if not paths:
+        return None
+    lines = ["# PullPrint update keys pinned at image build (pullprint update keygen)."]
+    for path in paths:
+        try:
+            keys = read_public_keys(Path(path).read_text(encoding="ascii"))
+        except (OSError, UnicodeDecodeError, UpdateError) as exc:
+            raise CliError(f"--update-key {path}: {exc}") from exc
+        lines += [f"{public_key_text(k)}  # {key_id(k)}" for k in keys]
+    return "\n".join(lines) + "\n"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,6 +106,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build.add_argument(
         "--station-config",
         help="a station.toml to seed /etc/pullprint/station.toml (0600; shown as <secret>)",
+    )
+    build.add_argument(
+        "--update-key",
+        action="append",
+        help="a public update key file (`pullprint update keygen`) to pin; repeat to pin more",
     )
     build.add_argument("--recipe", help="recipe folder (default: images/ of this checkout)")
     build.add_argument("--no-xz", action="store_true", help="skip the .xz (the .bmap is kept)")

@@ -85,6 +85,9 @@ def test_upgrade_is_idempotent_and_creates_every_table(db_url: str) -> None:
         "printer_meters",
         "printer_alerts",
         "discovered_devices",
+        "update_bundles",
+        "update_policies",
+        "station_update_status",
     }
     assert expected | {"alembic_version", "sites"} == tables
     for name in expected:  # every row belongs to a site (the `sites` table names them)

@@ -10,12 +10,15 @@ were. The control walk with B's own credentials does reach them, so the checks c
 from __future__ import annotations
 
 import re
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud.db import (
     DiscoveredDeviceRow,
@@ -25,6 +28,7 @@ from cloud.db import (
     Station,
     StationAssignment,
     StationSession,
+    StationUpdateStatus,
 )
 from cloud.pins import pin_tag
 from cloud.service import CloudService
@@ -40,6 +44,7 @@ from tests.cloud.conftest import (
     pair_station,
     random_tag,
 )
+from tests.support.updates import probe_bundle
 
 PRINTER_URI = "ipp://testserver/ipp/print"
 PIN = "246813"
@@ -86,6 +91,13 @@ OWN_SITE = {
     ("POST", "/api/v1/station/heartbeat"),
     ("POST", "/api/v1/station/device-data"),
     ("POST", "/api/v1/station/discovered"),
+    ("GET", "/api/v1/admin/updates"),
+    ("POST", "/api/v1/admin/updates"),
+    ("GET", "/api/v1/admin/updates/policy"),
+    ("PUT", "/api/v1/admin/updates/policy"),
+    ("GET", "/api/v1/admin/updates/stations"),
+    ("GET", "/api/v1/station/update"),
+    ("POST", "/api/v1/station/update/report"),
 }
 
 
@@ -110,6 +122,9 @@ class Tenant:
     ipp_job_id: int
     delegate_id: str
     delegate_email: str
+    bundle_id: str
+    version: str
+    bundle_sha256: str
     printer_id: str = ""
     printer_name: str = ""
     device_id: str = ""
@@ -130,6 +145,8 @@ class Tenant:
             "delegate_id": self.delegate_id,
             "printer_id": self.printer_id,
             "device_id": self.device_id,
+            "bundle_id": self.bundle_id,
+            "version": self.version,
         }
 
     def marks(self) -> list[str]:
@@ -144,6 +161,8 @@ class Tenant:
             self.device_serial,
             self.tag,
             self.delegate_email,
+            self.bundle_sha256,
+            f"update detail of {self.station_name}",
             *self.secrets,
         ]
 
@@ -162,6 +181,7 @@ def make_tenant(
     admin: dict[str, str],
     who: str,
     ipp_jobs: int = 1,
+    version: str = "1.0.0",
 ) -> Tenant:
     service = cast(CloudService, client.app.state.service)  # type: ignore[attr-defined]
     email, name = f"{who}@{site}.example", f"{who.title()} of {site}"
@@ -250,6 +270,22 @@ def make_tenant(
     assert found.status_code == 200, found.text
     listed = client.get("/api/v1/admin/discovered", headers=admin).json()["devices"]
     device_id = listed[0]["id"]
+    # A published update bundle, and the station's update report.
+    with tempfile.TemporaryDirectory() as temp:
+        key = Ed25519PrivateKey.generate()
+        bundle = probe_bundle(Path(temp) / "u.bundle", key, version).read_bytes()
+    published = client.post(
+        "/api/v1/admin/updates",
+        content=bundle,
+        headers={**admin, "Content-Type": "application/x-tar"},
+    )
+    assert published.status_code == 201, published.text
+    reported = client.post(
+        "/api/v1/station/update/report",
+        json={"state": "available", "detail": f"update detail of {station_name}"},
+        auth=auth,
+    )
+    assert reported.status_code == 200, reported.text
     return Tenant(
         site=site,
         admin=admin,
@@ -272,6 +308,9 @@ def make_tenant(
         printer_name=printer_name,
         device_id=device_id,
         device_serial=serial,
+        bundle_id=published.json()["id"],
+        version=version,
+        bundle_sha256=published.json()["sha256"],
         secrets=[token.partition(".")[2]],
     )
 
@@ -283,7 +322,9 @@ def tenants(client: TestClient, clock: FakeClock) -> tuple[Tenant, Tenant]:
     site_b = service.sites.add("site-b")
     a = make_tenant(client, clock, "site-a", bearer(site_a.admin_token), "alice")
     # B has IPP jobs 1 and 2, A only 1: asking for B's job 2 must not find it.
-    b = make_tenant(client, clock, "site-b", bearer(site_b.admin_token), "bob", ipp_jobs=2)
+    b = make_tenant(
+        client, clock, "site-b", bearer(site_b.admin_token), "bob", ipp_jobs=2, version="7.7.7"
+    )
     kept = client.put(
         "/api/v1/admin/site-policy",
         json={"keep_printed": True, "job_expiry_h": 30},
@@ -388,6 +429,9 @@ def bodies_for(path: str, theirs: Tenant) -> list[dict[str, Any]]:
             "outcome": "failed",
             "reason": "x",
             "device_code": "x" * 20,
+            "policy": "off",
+            "target_version": theirs.version,
+            "state": "healthy",
             "signing_key": "A" * 43,
             "exchange_key": "A" * 43,
         }
@@ -442,6 +486,9 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
         device = db.get(DiscoveredDeviceRow, uuid.UUID(b.device_id))
         assignment = db.get(StationAssignment, uuid.UUID(b.station_id))
         assert printer and device and assignment
+        update = db.get(StationUpdateStatus, uuid.UUID(b.station_id))
+        assert update is not None
+        updates = (update.state, update.detail)
         return (
             job.state,
             station.revoked_at,
@@ -453,6 +500,9 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
             (device.printer_id, device.data),
             assignment.printer_id,
             service.devices.data(uuid.UUID(b.printer_id), "site-b"),
+            updates,
+            [v.version for v in service.updates.published(b.site)],
+            service.updates.policy(b.site),
         )
 
 
@@ -518,6 +568,9 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         ("GET", f"/api/v1/admin/printers/{b.printer_id}"): b.admin,
         ("GET", "/api/v1/admin/printers"): b.admin,
         ("GET", "/api/v1/admin/discovered"): b.admin,
+        ("GET", "/api/v1/admin/updates"): b.admin,
+        ("GET", "/api/v1/admin/updates/stations"): b.admin,
+        ("GET", "/api/v1/station/update"): b.station,
     }
     for (method, path), credential in hits.items():
         response = send(client, method, path, credential, b)

@@ -162,7 +162,7 @@ def full_wheelhouse(dest: Path, wheel: Path) -> Path:
     """pullprint's wheel and its runtime dependencies, installable with --no-index here."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(wheel, dest / wheel.name)
-    for name in ("cryptography", "cffi", "pycparser"):
+    for name in ("cryptography", "cffi", "pycparser", "packaging"):
         try:
             repack_installed(name, dest)
         except importlib.metadata.PackageNotFoundError:

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from station.update_bundle import public_key_text, read_public_keys
 from tests.tools.disk_images import run
 from tests.tools.station_images import (
     BOOT_START,
@@ -55,6 +57,7 @@ class Built:
     image: Path
     wheel: Path
     stdout: str
+    update_key: str
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +75,11 @@ def built(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Built:
     wheelhouse.mkdir()
     shutil.copy2(wheel, wheelhouse / wheel.name)
     image = tmp / "station.img"
+    key = Ed25519PrivateKey.generate().public_key()
+    (tmp / "update.key.pub").write_text(f"# admin's key\n{public_key_text(key)}\n")
     argv = ["image", "build", "--base", str(base), "--out", str(image)]
     argv += ["--wheelhouse", str(wheelhouse), "--read-only-root", "--data-size", "32"]
+    argv += ["--update-key", str(tmp / "update.key.pub")]
     done = subprocess.run(
         [sys.executable, "-m", "tools.cli", *argv],
         cwd=CHECKOUT,
@@ -82,7 +88,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Built:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return Built(image, wheel, done.stdout)
+    return Built(image, wheel, done.stdout, public_key_text(key))
 
 
 def _spec(image: Path, offset: int = ROOT_START) -> str:
@@ -142,6 +148,15 @@ def test_units_are_enabled_by_links_in_multi_user_wants(built: Built) -> None:
         out = run("debugfs", "-R", f"stat {WANTS}/{unit}", _spec(built.image))
         assert "Type: symlink" in out
         assert f'Fast link dest: "/usr/lib/systemd/system/{unit}"' in out
+
+
+def test_the_update_timer_is_enabled_and_the_update_key_pinned_for_root(built: Built) -> None:
+    link = "/etc/systemd/system/timers.target.wants/pullprint-update.timer"
+    out = run("debugfs", "-R", f"stat {link}", _spec(built.image))
+    assert 'Fast link dest: "/usr/lib/systemd/system/pullprint-update.timer"' in out
+    assert _ext4_stat(built.image, "/etc/pullprint-update-keys") == ("regular", 0o644, 0, 0)
+    keys = read_public_keys(_ext4_cat(built.image, "/etc/pullprint-update-keys").decode())
+    assert [public_key_text(k) for k in keys] == [built.update_key]
 
 
 def test_wheelhouse_holds_the_pullprint_wheel_and_what_to_install(built: Built) -> None:
@@ -306,14 +321,19 @@ def test_units_pass_systemd_analyze_verify_and_security(tmp_path: Path) -> None:
     units = root / "usr/lib/systemd/system"
     # verify --root resolves targets and ExecStart inside the root: give it the host's units.
     shutil.copytree("/usr/lib/systemd/system", units, symlinks=True)
-    for unit in UNITS:
+    every = (*UNITS, "pullprint-update.service", "pullprint-update.timer")
+    for unit in every:
         shutil.copy2(ROOTFS / "usr/lib/systemd/system" / unit, units / unit)
-    for exe in ("opt/pullprint/venv/bin/pullprint", "usr/local/sbin/pullprint-firstboot"):
+    for exe in (
+        "opt/pullprint/current/bin/pullprint",
+        "usr/local/sbin/pullprint-firstboot",
+        "usr/local/sbin/pullprint-update",
+    ):
         (root / exe).parent.mkdir(parents=True, exist_ok=True)
         (root / exe).write_text("#!/bin/sh\n")
         (root / exe).chmod(0o755)
     done = subprocess.run(
-        ["systemd-analyze", "verify", f"--root={root}", *UNITS],
+        ["systemd-analyze", "verify", f"--root={root}", *every],
         check=False,
         capture_output=True,
         text=True,
@@ -327,11 +347,22 @@ def test_units_pass_systemd_analyze_verify_and_security(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout[-500:] + done.stderr
+    # The updater is root (it writes /opt and restarts the station); it rates 2.4 here.
+    done = subprocess.run(
+        [
+            *("systemd-analyze", "security", "--offline=yes", "--threshold=30"),
+            units / "pullprint-update.service",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-500:] + done.stderr
 
 
 def test_shell_scripts_parse_and_pass_shellcheck() -> None:
     scripts = sorted((ROOTFS / "usr/local/sbin").iterdir())
-    assert len(scripts) == 2
+    assert len(scripts) == 3
     for script in scripts:
         assert script.read_text().startswith("#!/bin/sh\n")
         subprocess.run(["sh", "-n", script], check=True)
@@ -405,9 +436,11 @@ def test_first_boot_moves_secrets_installs_offline_and_disables_itself(
     ssid_bytes = "".join(f"{b};" for b in b"Office; 2nd floor")
     assert f"ssid={ssid_bytes}\n" in text
 
-    # The venv was made from the wheelhouse with --no-index and works.
-    venv = root / "opt/pullprint/venv"
+    # The venv was made in slot a from the wheelhouse with --no-index, works, and is current.
+    venv = root / "opt/pullprint/slots/a"
     assert (venv / ".complete").exists()
+    assert (venv / ".version").read_text() == "0.1.0\n"
+    assert os.readlink(root / "opt/pullprint/current") == "slots/a"
     shown = subprocess.run(
         [venv / "bin/python", "-m", "pip", "show", "pullprint"],
         check=False,
@@ -457,4 +490,4 @@ def test_first_boot_keeps_a_bad_wifi_file_fails_and_says_nothing_secret(
     assert "psk_hex must be 64 hex digits" in done.stderr
     assert "not-a-key-but-a-secret" not in done.stdout + done.stderr
     assert (settings / "wifi.toml").read_text() == bad  # kept for the next try
-    assert not (root / "opt/pullprint/venv").exists()
+    assert not (root / "opt/pullprint/slots/a").exists()

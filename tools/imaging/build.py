@@ -70,6 +70,7 @@ class BuildOptions:
     data_size_mib: int = DEFAULT_DATA_MIB
     station_config: Path | None = None
     compress: bool = True
+    update_keys: str | None = None  # pinned update keys (`ed25519:...` lines), checked already
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def _build(options: BuildOptions) -> BuildReport:
             config_txt=config_txt,
             fstab=fstab,
             station_config=options.station_config,
+            update_keys=options.update_keys,
         )
     )
     boot_items = [i for i in items if i.partition == "boot"]

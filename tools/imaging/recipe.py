@@ -22,17 +22,27 @@ from tools.imaging.layout import DATA_LABEL
 UNIT_DIR = "/usr/lib/systemd/system"
 WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
 UNITS = ("pullprint-firstboot.service", "pullprint-station.service")
+TIMERS_WANTS_DIR = "/etc/systemd/system/timers.target.wants"
+TIMERS = ("pullprint-update.timer",)
+UPDATE_KEYS = "/etc/pullprint-update-keys"
 WHEELHOUSE_DIR = "/opt/pullprint/wheelhouse"
 ETC_DIR = "/etc/pullprint"
 STATE_DIR = "/var/lib/pullprint"
 OVERLAY_INIT = "/usr/local/sbin/pullprint-overlay-init"
 # Executables in the recipe; every other recipe file is 0644.
-_EXECUTABLES = {"/usr/local/sbin/pullprint-firstboot", OVERLAY_INIT}
+_EXECUTABLES = {
+    "/usr/local/sbin/pullprint-firstboot",
+    "/usr/local/sbin/pullprint-update",
+    OVERLAY_INIT,
+}
 # Recipe files that exist only for the read-only root.
 _READ_ONLY_ONLY = {OVERLAY_INIT}
 REQUIRED = (
     *(f"{UNIT_DIR}/{u}" for u in UNITS),
+    f"{UNIT_DIR}/pullprint-update.service",
+    *(f"{UNIT_DIR}/{t}" for t in TIMERS),
     "/usr/local/sbin/pullprint-firstboot",
+    "/usr/local/sbin/pullprint-update",
     "/usr/local/lib/pullprint/provision.py",
     "/usr/lib/udev/rules.d/60-pullprint.rules",
     "/usr/lib/sysusers.d/pullprint.conf",
@@ -72,6 +82,7 @@ class RecipeInputs:
     config_txt: str | None  # the base's config.txt, or None if it has none
     fstab: str | None  # the base's /etc/fstab (needed with a read-only root)
     station_config: Path | None = None
+    update_keys: str | None = None  # the pinned update keys file's text
 
 
 def boot_config(existing: str | None) -> str:
@@ -132,7 +143,17 @@ def plan(inputs: RecipeInputs) -> list[Injection]:
         Injection("root", f"{WANTS_DIR}/{unit}", "symlink", 0o777, target=f"{UNIT_DIR}/{unit}")
         for unit in UNITS
     ]
+    out += [
+        Injection("root", f"{TIMERS_WANTS_DIR}/{t}", "symlink", 0o777, target=f"{UNIT_DIR}/{t}")
+        for t in TIMERS
+    ]
     out.append(Injection("root", ETC_DIR, "dir", 0o700))
+    if inputs.update_keys is not None:
+        # Root's, outside /etc/pullprint (which the station's user owns): the trust anchor of
+        # every update must not be writable by the process the updates replace.
+        out.append(
+            Injection("root", UPDATE_KEYS, "file", 0o644, content=inputs.update_keys.encode())
+        )
     if inputs.station_config is not None:
         out.append(
             Injection(
