@@ -9,6 +9,8 @@
     │   ├── InvalidSignatureError                  invalid-signature
     │   └── StationRevokedError                    station-revoked
     ├── ForbiddenError (PermissionError)           forbidden
+    │   ├── PinRequiredError                       pin-required
+    │   └── SelfEnrolmentDisabledError             self-enrolment-disabled
     ├── NotFoundError (LookupError)                not-found
     │   ├── UserNotFoundError                      user-not-found
     │   ├── JobNotFoundError                       job-not-found
@@ -16,7 +18,10 @@
     │   ├── ReleaseNotFoundError                   release-not-found
     │   ├── StationNotFoundError                   station-not-found
     │   ├── PairingNotFoundError                   pairing-not-found
-    │   └── UnknownCredentialError                 unknown-credential
+    │   ├── UnknownCredentialError                 unknown-credential
+    │   │   └── UnknownPasscodeError               unknown-passcode
+    │   ├── CredentialNotFoundError                credential-not-found
+    │   └── EnrolmentCodeNotFoundError             enrolment-code-not-found
     ├── ConflictError                              conflict
     │   ├── UserExistsError                        user-exists
     │   ├── CredentialExistsError                  credential-exists
@@ -335,3 +340,41 @@ class BlobNotFoundError(StorageError, FileNotFoundError):
 
     code = "blob-not-found"
     title = "Blob not found"
+
+
+# --- identity ---
+
+
+class PinRequiredError(ForbiddenError):
+    """The site asks for a PIN after a badge tap; the badge alone opens no session."""
+
+    code = "pin-required"
+    title = "PIN required"
+
+
+class SelfEnrolmentDisabledError(ForbiddenError):
+    """The site does not let unknown badges be enrolled by their holders."""
+
+    code = "self-enrolment-disabled"
+    title = "Self-enrolment disabled"
+
+
+class UnknownPasscodeError(UnknownCredentialError):
+    """No usable release passcode matches (unknown, used, expired or revoked: one answer)."""
+
+    code = "unknown-passcode"
+    title = "Unknown passcode"
+
+
+class CredentialNotFoundError(NotFoundError):
+    """No such badge for this user."""
+
+    code = "credential-not-found"
+    title = "Badge not found"
+
+
+class EnrolmentCodeNotFoundError(NotFoundError):
+    """No usable enrolment code matches (unknown, used or expired: one answer)."""
+
+    code = "enrolment-code-not-found"
+    title = "Enrolment code not found"

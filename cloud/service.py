@@ -24,12 +24,13 @@ from cloud.blobstore import BlobStore, FilesystemBlobStore
 from cloud.config import CloudConfig
 from cloud.context import Clock, ServiceContext, utc_now
 from cloud.db import make_engine
+from cloud.enrolment import Enrolment
 from cloud.identity import Identity
 from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
 from cloud.migrate import upgrade
 from cloud.pairing import Pairing
-from cloud.passcodes import Passcodes
+from cloud.passcodes import Passcodes, ReleasePasscodes
 from cloud.pins import Pins
 from cloud.releases import Releases
 from cloud.sessions import Sessions
@@ -68,7 +69,9 @@ class CloudService:
         self.uploads = Uploads(self.context)
         self.jobs = Jobs(self.context)
         self.pins = Pins(self.context)
-        self.sessions = Sessions(self.context, self.pins)
+        self.release_passcodes = ReleasePasscodes(self.context)
+        self.sessions = Sessions(self.context, self.pins, self.release_passcodes)
+        self.enrolment = Enrolment(self.context)
         self.releases = Releases(self.context)
         self.passcodes = Passcodes(self.context)
         self.ipp_jobs = IppJobs(self.context)
@@ -119,6 +122,7 @@ class CloudService:
         self.ipp_jobs.abort_stale()
         self.stations.sweep_nonces()
         self.pairing.sweep()
+        self.enrolment.sweep()
         return SweepReport(expired_jobs=jobs, expired_leases=leases)
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from cloud.api import admin, jobs, pairing, station
+from cloud.api import admin, identity, jobs, pairing, station
 from cloud.api.problems import install_problem_handlers
 from cloud.api.schemas import Health
 
@@ -27,3 +27,4 @@ def install_api(app: FastAPI) -> None:
     app.include_router(jobs.router)
     app.include_router(station.router)
     app.include_router(pairing.router)
+    app.include_router(identity.router)

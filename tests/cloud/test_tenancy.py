@@ -60,6 +60,13 @@ OWN_SITE = {
     ("POST", "/api/v1/admin/sweep"),
     ("POST", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs"),
+    ("GET", "/api/v1/admin/identity-policy"),
+    ("PATCH", "/api/v1/admin/identity-policy"),
+    ("GET", "/api/v1/me/cards"),
+    ("GET", "/api/v1/me/release-passcodes"),
+    ("POST", "/api/v1/me/release-passcodes"),
+    # An enrolment code for a tag in the station's own site: B's tag means nothing in A.
+    ("POST", "/api/v1/station/enrolments"),
 }
 
 
@@ -82,6 +89,10 @@ class Tenant:
     session_id: str
     release_id: str
     ipp_job_id: int
+    card_id: str
+    passcode_id: str
+    passcode: str
+    enrolment_code: str
     secrets: list[str] = field(default_factory=list)
 
     def ids(self) -> dict[str, str]:
@@ -91,6 +102,8 @@ class Tenant:
             "station_id": self.station_id,
             "session_id": self.session_id,
             "release_id": self.release_id,
+            "card_id": self.card_id,
+            "passcode_id": self.passcode_id,
         }
 
     def marks(self) -> list[str]:
@@ -102,6 +115,8 @@ class Tenant:
             self.job_name,
             self.station_name,
             self.tag,
+            self.passcode,
+            self.enrolment_code,
             *self.secrets,
         ]
 
@@ -133,6 +148,15 @@ def make_tenant(
         f"/api/v1/admin/users/{user_id}/cards", json={"tag": tag, "label": "b"}, headers=admin
     )
     assert card.status_code == 201, card.text
+    card_id = card.json()["id"]
+    policy = client.patch(
+        "/api/v1/admin/identity-policy",
+        json={"self_enrolment": True, "passcode_mode": "long-lived"},
+        headers=admin,
+    )
+    assert policy.status_code == 200, policy.text
+    passcode = client.post("/api/v1/me/release-passcodes", json={}, headers=bearer(token))
+    assert passcode.status_code == 201, passcode.text
     job_name = f"secret-plan-{who}.txt"
     for name_ in (job_name, f"second-{who}.txt"):
         job = client.post(
@@ -148,6 +172,8 @@ def make_tenant(
     paired = pair_station(service, station_name, site=site)
     service.pins.set_pin(email, PIN, SITE_KEY, site)
     auth = SignedAuth(paired, clock)
+    offered = client.post("/api/v1/station/enrolments", json={"tag": random_tag()}, auth=auth)
+    assert offered.status_code == 201, offered.text
     opened = client.post("/api/v1/station/sessions", json={"tag": tag}, auth=auth)
     assert opened.status_code == 201, opened.text
     session_id = opened.json()["session_id"]
@@ -189,6 +215,10 @@ def make_tenant(
         session_id=session_id,
         release_id=release_id,
         ipp_job_id=ipp_job_id,
+        card_id=card_id,
+        passcode_id=passcode.json()["id"],
+        passcode=passcode.json()["passcode"],
+        enrolment_code=offered.json()["code"],
         secrets=[token.partition(".")[2]],
     )
 
@@ -239,7 +269,11 @@ def bodies_for(path: str, theirs: Tenant) -> list[dict[str, Any]]:
         return [
             {"tag": theirs.tag},
             {"email": theirs.email, "pin_tag": pin_tag(SITE_KEY, theirs.email, PIN)},
+            {"tag": theirs.tag, "pin_tag": pin_tag(SITE_KEY, theirs.email, PIN)},
+            {"passcode": theirs.passcode},
         ]
+    if path == "/api/v1/me/enrolments":
+        return [{"code": theirs.enrolment_code, "label": "x"}]
     return [
         {
             "email": "new-user@example.org",
@@ -253,6 +287,8 @@ def bodies_for(path: str, theirs: Tenant) -> list[dict[str, Any]]:
             "device_code": "x" * 20,
             "signing_key": "A" * 43,
             "exchange_key": "A" * 43,
+            "code": theirs.enrolment_code,
+            "passcode": theirs.passcode,
         }
     ]
 
@@ -295,7 +331,15 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
         session = db.get(StationSession, uuid.UUID(b.session_id))
         release = db.get(Release, uuid.UUID(b.release_id))
         assert job and station and session and release
-        return (job.state, station.revoked_at, session.ended_at, release.state)
+        objects = (job.state, station.revoked_at, session.ended_at, release.state)
+    cards = service.identity.list_cards(uuid.UUID(b.user_id), b.site)
+    passcodes = service.release_passcodes.list_for(uuid.UUID(b.user_id), b.site)
+    return (
+        *objects,
+        [card.id for card in cards],
+        [(p.id, p.revoked_at, p.used_at) for p in passcodes],
+        service.identity.policy(b.site),
+    )
 
 
 def test_site_a_reaches_nothing_of_site_b_through_any_route(
@@ -316,7 +360,7 @@ def test_site_a_reaches_nothing_of_site_b_through_any_route(
     for method, template in walked:
         for path in fillings(template, a, b):
             for who, credential in credentials.items():
-                for body in bodies_for(template, b) if method == "POST" else [None]:
+                for body in bodies_for(template, b) if method in ("POST", "PATCH") else [None]:
                     response = send(client, method, path, credential, b, body)
                     if found := leaks(response, b):
                         failures.append(f"{who} {method} {path}: leaked {found}")
@@ -349,6 +393,8 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         ("GET", f"/api/v1/admin/jobs/{b.job_id}"): b.admin,
         ("GET", "/api/v1/admin/stations"): b.admin,
         ("GET", "/api/v1/jobs"): b.user,
+        ("GET", f"/api/v1/admin/users/{b.user_id}/cards"): b.admin,
+        ("GET", "/api/v1/me/cards"): b.user,
     }
     for (method, path), credential in hits.items():
         response = send(client, method, path, credential, b)
@@ -364,6 +410,8 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         opened = send(client, "POST", "/api/v1/station/sessions", b.station, b, body)
         assert opened.status_code == 201, opened.text
         assert leaks(opened, b)
+    redeemed = send(client, "POST", "/api/v1/me/enrolments", b.user, b, {"code": b.enrolment_code})
+    assert redeemed.status_code == 201, redeemed.text
 
 
 def test_ipp_job_ids_are_per_site_and_lists_stay_in_the_site(
