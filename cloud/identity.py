@@ -199,6 +199,20 @@ class Identity:
         log.info("enrolled a card for user %s", user_id)
         return view
 
+    def card_owner(self, tag: str, site: str | None = None) -> uuid.UUID | None:
+        """The user a badge tag is enrolled to in `site`, or None (for idempotent imports).
+
+        Raises:
+            InvalidTagError: the tag is malformed.
+        """
+        lookup = self._ctx.keyed_hash(parse_tag(tag))
+        with self._ctx.read() as db:
+            return db.scalar(
+                select(Credential.user_id).where(
+                    Credential.lookup == lookup, Credential.site == (site or self._ctx.site)
+                )
+            )
+
     def list_cards(self, user_id: uuid.UUID, site: str | None = None) -> list[CardView]:
         """A user's badges, oldest first (labels only, never tags).
 
