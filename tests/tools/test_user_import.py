@@ -63,7 +63,7 @@ def test_the_tag_equals_a_wedge_readers_tap_of_the_same_card() -> None:
     "spec", ["h10301", "h10301/octal", "prox/fn", "mifare/fn", "h10301/hex/reversed", "x/y/z"]
 )
 def test_bad_formats_are_refused(spec: str) -> None:
-    with pytest.raises(ValueError, match="format|reversed|facility"):
+    with pytest.raises(ValueError, match=r"format|reversed|facility"):
         badge_format(spec)
 
 
