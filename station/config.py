@@ -70,7 +70,13 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "display_mode": str,
         "frames_dir": Path,
     },
-    "session": {"identify_s": float, "timeout_s": float, "done_s": float, "error_s": float},
+    "session": {
+        "identify_s": float,
+        "timeout_s": float,
+        "done_s": float,
+        "error_s": float,
+        "pin_s": float,
+    },
     # A real display's options (hardware.display.registry checks them per kind); wiring left
     # out comes from the panel's pin map.
     "display": {
@@ -91,7 +97,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "bits_per_pixel": int,
         "stride_bytes": int,
     },
-    "panel": {"driver": str, "pin_map": str, "brightness": float},
+    "panel": {"driver": str, "pin_map": str, "brightness": float, "keypad": str},
     # The reader driver's own options (hardware.readers.registry checks them per kind).
     "reader": {
         "device": str,
@@ -154,6 +160,7 @@ class HardwareConfig:
     panel_driver: str = "none"  # buttons, status light and buzzer: none | simulated | gpio
     pin_map: str | None = None  # a bundled pin map name or a path to one
     brightness: float = 1.0  # of the status light, 0-1
+    keypad: str | None = None  # a USB keypad for PINs and passcodes: device, or "simulated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +171,7 @@ class SessionConfig:
     timeout_s: float = 30.0  # job list inactivity before the session is ended
     done_s: float = 4.0
     error_s: float = 6.0
+    pin_s: float = 20.0  # keypad inactivity before a half-typed PIN or passcode is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,12 +369,14 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
             panel_driver=section("panel").choice("driver", "none", PANEL_DRIVERS),
             pin_map=_pin_map(section("panel")),
             brightness=_brightness(section("panel")),
+            keypad=section("panel").text("keypad") if section("panel").has("keypad") else None,
         ),
         session=SessionConfig(
             identify_s=session.number("identify_s", 10.0),
             timeout_s=session.number("timeout_s", 30.0),
             done_s=session.number("done_s", 4.0),
             error_s=session.number("error_s", 6.0),
+            pin_s=session.number("pin_s", 20.0),
         ),
         spool_dir=spool_dir,
     )
