@@ -15,7 +15,7 @@ from station.screens import PinEntryScreen
 Purpose = Literal["pin", "passcode"]
 
 PIN_PROMPT = "Enter your PIN"
-PASSCODE_PROMPT = "Enter your passcode"
+PASSCODE_PROMPT = "Enter passcode"
 # Release passcodes are 10 (single use) or 12 (long-lived) digits (`cloud.passcodes`).
 PASSCODE_DIGITS = (10, 16)
 MAX_PIN_DIGITS = 16  # what a small screen can show as dots; sites require 4..12
