@@ -337,7 +337,7 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
         return _Section(name, raw.get(name, {}))
 
     station, cloud, site = section("station"), section("cloud"), section("site")
-    printer, hardware, session = section("printer"), section("hardware"), section("session")
+    printer, session = section("printer"), section("session")
     spool_dir = section("spool").path("dir")
     return StationConfig(
         name=station.text("name"),
@@ -357,20 +357,7 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
             if printer.has("snmp_community")
             else None,
         ),
-        hardware=HardwareConfig(
-            reader=hardware.choice("reader", "simulated", READERS),
-            display=hardware.choice("display", "simulated", DISPLAYS),
-            display_width=hardware.integer("display_width", 320, 16, 4096),
-            display_height=hardware.integer("display_height", 240, 16, 4096),
-            display_mode=_display_mode(hardware),
-            frames_dir=hardware.path("frames_dir"),
-            reader_options=tuple(sorted(raw.get("reader", {}).items())),
-            display_options=tuple(sorted(raw.get("display", {}).items())),
-            panel_driver=section("panel").choice("driver", "none", PANEL_DRIVERS),
-            pin_map=_pin_map(section("panel")),
-            brightness=_brightness(section("panel")),
-            keypad=section("panel").text("keypad") if section("panel").has("keypad") else None,
-        ),
+        hardware=_hardware(raw),
         session=SessionConfig(
             identify_s=session.number("identify_s", 10.0),
             timeout_s=session.number("timeout_s", 30.0),
@@ -379,6 +366,27 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
             pin_s=session.number("pin_s", 20.0),
         ),
         spool_dir=spool_dir,
+    )
+
+
+def _hardware(raw: Mapping[str, Mapping[str, object]]) -> HardwareConfig:
+    def section(name: str) -> _Section:
+        return _Section(name, raw.get(name, {}))
+
+    hardware = section("hardware")
+    return HardwareConfig(
+        reader=hardware.choice("reader", "simulated", READERS),
+        display=hardware.choice("display", "simulated", DISPLAYS),
+        display_width=hardware.integer("display_width", 320, 16, 4096),
+        display_height=hardware.integer("display_height", 240, 16, 4096),
+        display_mode=_display_mode(hardware),
+        frames_dir=hardware.path("frames_dir"),
+        reader_options=tuple(sorted(raw.get("reader", {}).items())),
+        display_options=tuple(sorted(raw.get("display", {}).items())),
+        panel_driver=section("panel").choice("driver", "none", PANEL_DRIVERS),
+        pin_map=_pin_map(section("panel")),
+        brightness=_brightness(section("panel")),
+        keypad=section("panel").text("keypad") if section("panel").has("keypad") else None,
     )
 
 
@@ -465,3 +473,53 @@ def _printer_uri(uri: str) -> str:
     if "://" not in uri:
         raise ConfigError("[printer] uri must be a URI such as ipps://printer.local/ipp/print")
     return uri
+
+
+# --- identity: pairing on first start ---
+
+
+@dataclass(frozen=True, slots=True)
+class UnpairedConfig:
+    """What a station that is not paired yet knows: where the cloud is, and its own parts.
+
+    `identity_key_file` and `site_key_file` are where the config wants the keys (None: the
+    caller's state directory).
+    """
+
+    name: str
+    cloud_url: str
+    hardware: HardwareConfig
+    identity_key_file: Path | None
+    site_key_file: Path | None
+    spool_dir: Path | None
+
+
+def read_raw(path: Path) -> dict[str, dict[str, object]]:
+    """The config file's tables as written (validated against the schema, no environment).
+
+    Raises:
+        ConfigError: unreadable, not TOML, or an unknown section or key.
+    """
+    return _read_toml(path)
+
+
+def load_unpaired(path: Path, env: Mapping[str, str] | None = None) -> UnpairedConfig | None:
+    """The config of a station still to be paired, or None when it names its station id.
+
+    Raises:
+        ConfigError: the file is unreadable or malformed, or lacks `[station] name` or
+            `[cloud] url`.
+    """
+    raw = _read_toml(path)
+    _apply_env(raw, os.environ if env is None else env)
+    cloud = _Section("cloud", raw.get("cloud", {}))
+    if cloud.has("station_id"):
+        return None
+    return UnpairedConfig(
+        name=_Section("station", raw.get("station", {})).text("name"),
+        cloud_url=_cloud_url(cloud),
+        hardware=_hardware(raw),
+        identity_key_file=_Section("identity", raw.get("identity", {})).path("key_file"),
+        site_key_file=_Section("site", raw.get("site", {})).path("key_file"),
+        spool_dir=_Section("spool", raw.get("spool", {})).path("dir"),
+    )
