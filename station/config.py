@@ -22,7 +22,7 @@ import ipaddress
 import os
 import tomllib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -187,13 +187,20 @@ class StationConfig:
     spool_dir: Path | None = None  # None: a private temporary directory made at start
 
 
-def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> StationConfig:
+def load_config(
+    path: str | Path | None,
+    env: Mapping[str, str] | None = None,
+    *,
+    drop_ins: Sequence[Path] = (),
+) -> StationConfig:
     """Read and validate the station config.
 
     Args:
         path: the TOML file (`/etc/pullprint/station.toml` on a station), or None for
             environment-only configuration.
         env: the environment to read `PULLPRINT_STATION_*` overrides from (default `os.environ`).
+        drop_ins: more TOML files, read in order where they exist, whose keys override the
+            file's (e.g. what pairing on first start wrote to the state directory).
 
     Raises:
         ConfigError: the file is unreadable or malformed, a key is unknown, a value is invalid,
@@ -202,8 +209,22 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -
     raw: dict[str, dict[str, object]] = {}
     if path is not None:
         raw = _read_toml(Path(path))
+    _merge_drop_ins(raw, drop_ins)
     _apply_env(raw, os.environ if env is None else env)
     return _build(raw)
+
+
+def _merge_drop_ins(raw: dict[str, dict[str, object]], drop_ins: Sequence[Path]) -> None:
+    for drop_in in drop_ins:
+        if not drop_in.exists():
+            continue
+        for section, values in _read_toml(drop_in).items():
+            target = raw.setdefault(section, {})
+            if "key_hex" in values or "key_file" in values:
+                # A drop-in's secret replaces the file's, whichever way either gives it.
+                target.pop("key_hex", None)
+                target.pop("key_file", None)
+            target.update(values)
 
 
 def _read_toml(path: Path) -> dict[str, dict[str, object]]:
@@ -494,16 +515,9 @@ class UnpairedConfig:
     spool_dir: Path | None
 
 
-def read_raw(path: Path) -> dict[str, dict[str, object]]:
-    """The config file's tables as written (validated against the schema, no environment).
-
-    Raises:
-        ConfigError: unreadable, not TOML, or an unknown section or key.
-    """
-    return _read_toml(path)
-
-
-def load_unpaired(path: Path, env: Mapping[str, str] | None = None) -> UnpairedConfig | None:
+def load_unpaired(
+    path: Path, env: Mapping[str, str] | None = None, *, drop_ins: Sequence[Path] = ()
+) -> UnpairedConfig | None:
     """The config of a station still to be paired, or None when it names its station id.
 
     Raises:
@@ -511,6 +525,7 @@ def load_unpaired(path: Path, env: Mapping[str, str] | None = None) -> UnpairedC
             `[cloud] url`.
     """
     raw = _read_toml(path)
+    _merge_drop_ins(raw, drop_ins)
     _apply_env(raw, os.environ if env is None else env)
     cloud = _Section("cloud", raw.get("cloud", {}))
     if cloud.has("station_id"):

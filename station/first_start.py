@@ -1,15 +1,17 @@
 """Pairing on first start: a station whose config names no station id pairs before it runs.
 
-    grant = pair_on_first_start(Path("/etc/pullprint/station.toml"), state_dir=STATE)
-    config = load_config(...)                     # now paired: the normal start follows
+    grant = pair_on_first_start(CONFIG, state_dir=STATE)      # None if paired already
+    config = load_config(CONFIG, drop_ins=[paired_drop_in(STATE)])   # the normal start
 
 The station's own display shows the pairing code and the key fingerprint (`PairingScreen`) for
 as long as it waits for an admin to approve (a new code is shown whenever the old one expires);
 an unreachable cloud shows the offline screen and is retried with back-off; a denied request is
 shown in words and ends the start (systemd restarts the unit, which asks again). Once approved,
-the site key is written (0600) and the station id, key files, printer and spool directory are
-merged into the config file, which is replaced atomically (0600): the rest of it (hardware,
-display, panel, reader options) is kept as the provisioning wrote it.
+the site key is written (0600) and the station id, key files, printer and spool directory go to
+`paired.toml` in the state directory (atomically, 0600), a drop-in read over the config file.
+The config file itself is never written: on a station it lives in /etc, which the hardened
+service cannot write and which a read-only root would not keep, whereas the state directory is
+the persistent data partition that already holds the station's keys.
 
 While it waits, systemd's watchdog is fed and the status line says "pairing", so a station
 waiting for an admin is not restarted as hung. The code and the keys are never logged.
@@ -29,7 +31,7 @@ from pathlib import Path
 import tomli_w
 
 from hardware.display.base import Display
-from station.config import load_unpaired, read_raw
+from station.config import load_unpaired
 from station.errors import CloudError, CloudUnreachableError, ConfigError
 from station.pairing import (
     PairingCode,
@@ -46,9 +48,15 @@ from station.signing import load_or_create_identity
 
 logger = logging.getLogger(__name__)
 
+PAIRED_FILE = "paired.toml"
 RETRY_MIN_S = 2.0
 RETRY_MAX_S = 60.0
 _TICK_S = 1.0  # the longest wait between watchdog pings
+
+
+def paired_drop_in(state_dir: Path) -> Path:
+    """Where pairing on first start writes what it received (read as a config drop-in)."""
+    return state_dir / PAIRED_FILE
 
 
 def pair_on_first_start(
@@ -79,7 +87,8 @@ def pair_on_first_start(
         PairingDeniedError: an admin denied the request.
         CloudError: stopped.
     """
-    unpaired = load_unpaired(config_path, env)
+    drop_in = paired_drop_in(state_dir)
+    unpaired = load_unpaired(config_path, env, drop_ins=[drop_in])
     if unpaired is None:
         return None
     owns_display = display is None
@@ -142,7 +151,14 @@ def pair_on_first_start(
                 show(ErrorScreen("Pairing denied", "Ask your administrator to pair it again"))
                 raise
         write_site_key(grant.site_key, site_key_file)
-        _write_paired_config(config_path, grant, key_file, site_key_file, spool_dir)
+        _write_drop_in(
+            drop_in,
+            grant,
+            key_file=key_file,
+            site_key_file=site_key_file,
+            spool_dir=spool_dir,
+            configured_spool=unpaired.spool_dir,
+        )
     finally:
         if owns_display:
             with contextlib.suppress(Exception):
@@ -155,20 +171,27 @@ def _screen(code: PairingCode) -> PairingScreen:
     return PairingScreen(code.user_code, code.fingerprint)
 
 
-def _write_paired_config(
-    path: Path, grant: PairingGrant, key_file: Path, site_key_file: Path, spool_dir: Path
+def _write_drop_in(
+    path: Path,
+    grant: PairingGrant,
+    *,
+    key_file: Path,
+    site_key_file: Path,
+    spool_dir: Path,
+    configured_spool: Path | None,
 ) -> None:
-    """Merge what pairing gave into the config and replace the file atomically (0600)."""
-    raw: dict[str, dict[str, object]] = read_raw(path)
-    raw.setdefault("cloud", {})["station_id"] = grant.station_id
-    raw.setdefault("identity", {})["key_file"] = str(key_file)
-    site = raw.setdefault("site", {})
-    site.pop("key_hex", None)  # the site key lives in its own file, never in the config
-    site["key_file"] = str(site_key_file)
-    raw.setdefault("printer", {})["uri"] = grant.printer_uri
-    raw.setdefault("spool", {}).setdefault("dir", str(spool_dir))
+    """Write what pairing gave as a config drop-in, atomically (0600)."""
+    raw: dict[str, dict[str, object]] = {
+        "cloud": {"station_id": grant.station_id},
+        "identity": {"key_file": str(key_file)},
+        # The site key lives in its own file, never in a config.
+        "site": {"key_file": str(site_key_file)},
+        "printer": {"uri": grant.printer_uri},
+    }
+    if configured_spool is None:
+        raw["spool"] = {"dir": str(spool_dir)}
     text = tomli_w.dumps(raw)
-    fd, temp = tempfile.mkstemp(prefix=".station-", suffix=".toml", dir=path.parent)
+    fd, temp = tempfile.mkstemp(prefix=".paired-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             os.fchmod(out.fileno(), 0o600)

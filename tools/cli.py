@@ -71,7 +71,7 @@ def _cmd_station_run(args: argparse.Namespace) -> int:
     from station.app import build_station
     from station.config import load_config
     from station.errors import StationError
-    from station.first_start import pair_on_first_start
+    from station.first_start import pair_on_first_start, paired_drop_in
     from station.service import SystemdNotifier
 
     stopping = threading.Event()
@@ -87,7 +87,8 @@ def _cmd_station_run(args: argparse.Namespace) -> int:
             notifier=notifier,
             should_stop=stopping.is_set,
         )
-        config = load_config(Path(args.config), dict(_environ()))
+        drop_ins = [paired_drop_in(Path(args.state_dir))]
+        config = load_config(Path(args.config), dict(_environ()), drop_ins=drop_ins)
         station = build_station(config, notifier=notifier)
     except StationError as exc:
         raise CliError(str(exc)) from exc

@@ -23,7 +23,7 @@ from station.app import build_station
 from station.config import load_config
 from station.credentials import credential_tag
 from station.errors import CloudError
-from station.first_start import pair_on_first_start
+from station.first_start import pair_on_first_start, paired_drop_in
 from station.pairing import PairingDeniedError
 from station.screens import NoJobsScreen, OfflineScreen, PairingScreen, Screen
 from station.workflow import State
@@ -97,6 +97,7 @@ def test_the_code_and_fingerprint_stay_on_screen_until_approved_then_the_station
     tmp_path: Path, cloud: RunningServer
 ) -> None:
     config = unpaired_config(tmp_path / "etc" / "station.toml", cloud.url)
+    provisioned = config.read_text()
     state = tmp_path / "state"
     display = SimulatedDisplay(128, 64, "1")
     screens = Screens()
@@ -110,20 +111,24 @@ def test_the_code_and_fingerprint_stay_on_screen_until_approved_then_the_station
     assert worker.is_alive()  # still waiting for the admin, code still on screen
     assert isinstance(screens.shown[-1], PairingScreen) and display.frames
     site_key = os.urandom(32)
-    service.pairing.approve(
+    approved = service.pairing.approve(
         shown.code, site_key=site_key, printer_name="Lobby", printer_uri="ipp://127.0.0.1:9/ipp"
     )
     worker.join(15)
     assert "error" not in result, result.get("error")
-    assert stat.S_IMODE(config.stat().st_mode) == 0o600
-    written = tomllib.loads(config.read_text())
-    assert written["hardware"]["display_width"] == 128  # the provisioned parts are kept
-    assert site_key.hex() not in config.read_text()
+    assert config.read_text() == provisioned  # /etc is never written
+    drop_in = paired_drop_in(state)
+    assert stat.S_IMODE(drop_in.stat().st_mode) == 0o600
+    written = tomllib.loads(drop_in.read_text())
+    assert written["cloud"]["station_id"] == str(approved.station_id)
+    assert written["printer"]["uri"] == "ipp://127.0.0.1:9/ipp"
+    assert site_key.hex() not in drop_in.read_text()
     assert stat.S_IMODE((state / "site.key").stat().st_mode) == 0o600
 
     # A second start finds the station paired and goes straight on.
     assert pair_on_first_start(config, {}, state_dir=state) is None
-    paired = load_config(config, {})
+    paired = load_config(config, {}, drop_ins=[drop_in])
+    assert paired.hardware.display_width == 128  # the provisioned parts still count
     assert paired.site_key == site_key and paired.name == "Lobby"
     user = service.identity.create_user("ada@example.org", "Ada")
     service.identity.add_card(user.id, credential_tag(site_key, BADGE), "badge")
@@ -146,7 +151,7 @@ def test_an_unreachable_cloud_shows_offline_and_stopping_ends_pairing(tmp_path: 
     stop.set()
     worker.join(15)
     assert isinstance(result.get("error"), CloudError)
-    assert "station_id" not in config.read_text()  # nothing half-written
+    assert not paired_drop_in(tmp_path / "state").exists()  # nothing half-written
 
 
 def test_a_denied_request_is_shown_and_ends_the_start(tmp_path: Path, cloud: RunningServer) -> None:
