@@ -10,6 +10,7 @@
     │   └── StationRevokedError                    station-revoked
     ├── ForbiddenError (PermissionError)           forbidden
     │   ├── PinRequiredError                       pin-required
+    │   ├── PinNotSetError                         pin-not-set
     │   └── SelfEnrolmentDisabledError             self-enrolment-disabled
     ├── NotFoundError (LookupError)                not-found
     │   ├── UserNotFoundError                      user-not-found
@@ -350,6 +351,13 @@ class PinRequiredError(ForbiddenError):
 
     code = "pin-required"
     title = "PIN required"
+
+
+class PinNotSetError(ForbiddenError):
+    """The site asks for a PIN after the badge, and this badge's owner has none yet."""
+
+    code = "pin-not-set"
+    title = "No PIN set"
 
 
 class SelfEnrolmentDisabledError(ForbiddenError):

@@ -25,10 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
-from cloud.db import Credential, Job, Site, StationSession, User
+from cloud.db import Credential, Job, Pin, Site, StationSession, User
 from cloud.errors import (
     JobNotFoundError,
     JobNotHeldError,
+    PinNotSetError,
     PinRequiredError,
     SessionExpiredError,
     SessionNotFoundError,
@@ -128,6 +129,7 @@ class Sessions:
         Raises:
             InvalidTagError: a tag is malformed.
             UnknownCredentialError: no credential has this tag, or the PIN is wrong.
+            PinNotSetError: the site asks for a PIN and the badge's owner has none.
             TooManyRequestsError, PinLockedError: see `cloud.pins.Pins.authenticate`.
         """
         ctx = self._ctx
@@ -135,6 +137,7 @@ class Sessions:
         if pin_tag is not None:
             parse_tag(pin_tag)
         challenge: PinChallenge | None = None
+        no_pin = False
         with ctx.write() as db:
             found = db.execute(
                 select(Credential, User)
@@ -147,6 +150,10 @@ class Sessions:
                 credential, user = found
                 credential_id, user_id, email = credential.id, user.id, user.email
                 if pin_tag is None and read_policy(db, station.site).card_pin:
+                    has_pin = select(Pin.user_id).where(
+                        Pin.user_id == user.id, Pin.site == user.site
+                    )
+                    no_pin = db.scalar(has_pin) is None
                     digits = db.scalar(select(Site.min_pin_digits).where(Site.name == user.site))
                     challenge = PinChallenge(user.email, digits or 6)
                 elif pin_tag is None:
@@ -155,6 +162,9 @@ class Sessions:
         if found is None:
             log.info("unknown credential presented at station %s", station.id)
             raise UnknownCredentialError("this credential is not enrolled")
+        if no_pin:
+            # The badge already named the user: saying so tells its holder nothing new.
+            raise PinNotSetError("this site asks for a PIN after the badge; ask for one to be set")
         if challenge is not None:
             log.info("badge at station %s: PIN asked for user %s", station.id, user_id)
             return challenge

@@ -53,6 +53,7 @@ from station.errors import (
     ConfigError,
     DeliveryError,
     PinLockedError,
+    PinNotSetError,
     PinRequiredError,
     RateLimitedError,
     SessionExpiredError,
@@ -449,6 +450,8 @@ class Station:
             return SessionRefused("rate-limited", f"Wait {when} and try again", attempt)
         if isinstance(exc, PinLockedError):
             return SessionRefused("pin-locked", "PIN locked", attempt)
+        if isinstance(exc, PinNotSetError):
+            return SessionRefused("pin-not-set", "No PIN set", attempt)
         if isinstance(exc, CloudUnreachableError):
             self._faults.fault("cloud", "cloud unreachable: %s", exc)
             return SessionRefused("offline", OFFLINE_MESSAGE, attempt)

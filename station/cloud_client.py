@@ -33,6 +33,7 @@ from station.errors import (
     CloudRejectedError,
     CloudUnreachableError,
     PinLockedError,
+    PinNotSetError,
     PinRequiredError,
     RateLimitedError,
     SelfEnrolmentDisabledError,
@@ -336,6 +337,8 @@ def problem_error(response: requests.Response) -> CloudError:
         )
     if code == "pin-locked":
         return PinLockedError(message, status=status, code=code, detail=detail)
+    if code == "pin-not-set":
+        return PinNotSetError(message, status=status, code=code, detail=detail)
     if code == "self-enrolment-disabled":
         return SelfEnrolmentDisabledError(message, status=status, code=code, detail=detail)
     if status == 410 or code == "session-expired":

@@ -10,6 +10,7 @@
     │       ├── PinRequiredError        202: the site wants the badge owner's PIN too
     │       ├── RateLimitedError        429 `rate-limited` (with `retry_after_s`)
     │       ├── PinLockedError          423 `pin-locked`
+    │       ├── PinNotSetError          403 `pin-not-set`
     │       └── SelfEnrolmentDisabledError  403 `self-enrolment-disabled`
     └── DeliveryError                   a release could not be delivered (user-safe `reason`)
         └── DocumentDamagedError        (ValueError) the job container failed to authenticate
@@ -102,6 +103,10 @@ class RateLimitedError(CloudRejectedError):
 
 class PinLockedError(CloudRejectedError):
     """The PIN is locked after too many failures; an admin must reset it (423 `pin-locked`)."""
+
+
+class PinNotSetError(CloudRejectedError):
+    """The site asks for a PIN after the badge and its owner has none (403 `pin-not-set`)."""
 
 
 class SelfEnrolmentDisabledError(CloudRejectedError):

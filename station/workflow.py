@@ -49,6 +49,7 @@ Identity at the keypad (a PIN after the badge, a release passcode, self-enrolmen
                                                                     recognised"
     IDENTIFYING  SessionRefused rate-limited           ERROR        Error "Too many attempts"
     IDENTIFYING  SessionRefused pin-locked             ERROR        Error "PIN locked"
+    IDENTIFYING  SessionRefused pin-not-set            ERROR        Error "No PIN set"
     IDENTIFYING  EnrolmentOffered (this attempt)       ENROLMENT    Enrolment (the code)
     ENROLMENT    Tick past enrolment_s, a button       IDLE         Idle
     ENROLMENT    CardPresented                         IDENTIFYING  Reading, OpenSession
@@ -95,9 +96,18 @@ WRONG_PASSCODE_MESSAGE = "Passcode not recognised"
 TOO_MANY_TITLE = "Too many attempts"
 PIN_LOCKED_TITLE = "PIN locked"
 PIN_LOCKED_MESSAGE = "Ask your administrator to reset it"
+NO_PIN_TITLE = "No PIN set"
+NO_PIN_MESSAGE = "This site asks for a PIN after your badge: ask your administrator for one"
 
 RefusalKind = Literal[
-    "unknown-card", "offline", "error", "wrong-pin", "wrong-passcode", "rate-limited", "pin-locked"
+    "unknown-card",
+    "offline",
+    "error",
+    "wrong-pin",
+    "wrong-passcode",
+    "rate-limited",
+    "pin-locked",
+    "pin-not-set",
 ]
 
 
@@ -486,6 +496,8 @@ class Workflow:
             return self._error(ErrorScreen(TOO_MANY_TITLE, event.message))
         if event.kind == "pin-locked":
             return self._error(ErrorScreen(PIN_LOCKED_TITLE, PIN_LOCKED_MESSAGE))
+        if event.kind == "pin-not-set":
+            return self._error(ErrorScreen(NO_PIN_TITLE, NO_PIN_MESSAGE))
         if event.kind == "unknown-card":
             return self._error(
                 ErrorScreen(UNKNOWN_CARD_TITLE, "Ask your administrator to enrol it")

@@ -73,6 +73,14 @@ def test_card_and_pin_asks_for_the_pin_and_opens_only_with_the_right_one(world: 
         service.sessions.open(world.paired.principal, world.tag)
 
 
+def test_card_and_pin_says_so_when_the_badge_owner_has_no_pin(world: World) -> None:
+    policy(world.client, card_pin=True)
+    refused = open_session(world, {"tag": world.tag})
+    assert (refused.status_code, refused.json()["code"]) == (403, "pin-not-set")
+    svc(world.client).pins.set_pin(EMAIL, PIN, SITE_KEY)
+    assert open_session(world, {"tag": world.tag}).status_code == 202
+
+
 def test_card_and_pin_backs_off_and_locks_like_email_and_pin(
     world: World, clock: FakeClock
 ) -> None:

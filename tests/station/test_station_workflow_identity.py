@@ -121,6 +121,7 @@ def test_a_wrong_pin_asks_again_for_the_same_badge(wf):
     [
         ("rate-limited", "Wait 8 seconds and try again", "Too many attempts", "Wait 8 seconds"),
         ("pin-locked", "PIN locked", "PIN locked", "Ask your administrator to reset it"),
+        ("pin-not-set", "No PIN set", "No PIN set", "ask your administrator for one"),
     ],
 )
 def test_back_off_and_lockout_are_shown_in_words(wf, kind, message, title, words):
