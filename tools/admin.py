@@ -221,9 +221,13 @@ def _site_key(args: argparse.Namespace, site: str) -> bytes:
 
 def _cmd_user_import(args: argparse.Namespace) -> int:
     from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
+    from tools.pair_cmd import default_site_key_path, read_site_key  # noqa: PLC0415
     from tools.user_import import (  # noqa: PLC0415
+        ImportApiError,
         ImportFileError,
+        ImportReport,
         import_users,
+        import_users_over_api,
         render,
         write_tokens,
     )
@@ -232,23 +236,48 @@ def _cmd_user_import(args: argparse.Namespace) -> int:
     tokens_out = Path(args.tokens_out) if args.tokens_out else None
     if tokens_out is not None and tokens_out.exists():
         raise CliError(f"{tokens_out} exists; refusing to overwrite it")
-    with open_service(args) as service:
-        site = args.site or service.config.site
-        site_key = _site_key(args, site)
-        try:
-            with path.open(encoding="utf-8-sig", newline="") as lines:
-                report = import_users(
-                    service,
+    report: ImportReport
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as lines:
+            if args.cloud:
+                # From any machine: only tags cross the wire; the admin token from the
+                # environment, never the command line (which other users can read).
+                token = os.environ.get("PULLPRINT_ADMIN_TOKEN", "")
+                if not token:
+                    raise CliError("--cloud needs the admin token in PULLPRINT_ADMIN_TOKEN")
+                if not (args.site_key_file or args.site):
+                    raise CliError("--cloud needs --site-key-file (or --site to find it)")
+                key_path = (
+                    Path(args.site_key_file)
+                    if args.site_key_file
+                    else default_site_key_path(args.site)
+                )
+                site_key = read_site_key(key_path)
+                report = import_users_over_api(
+                    args.cloud,
+                    token,
                     lines,
                     site_key,
-                    site=site,
                     default_format=args.format,
                     dry_run=args.dry_run,
                 )
-        except (ImportFileError, ValueError) as exc:
-            raise CliError(f"{path}: {exc}") from exc
-        except OSError as exc:
-            raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+            else:
+                with open_service(args) as service:
+                    site = args.site or service.config.site
+                    report = import_users(
+                        service,
+                        lines,
+                        _site_key(args, site),
+                        site=site,
+                        default_format=args.format,
+                        dry_run=args.dry_run,
+                    )
+    except (ImportFileError, ValueError) as exc:
+        raise CliError(f"{path}: {exc}") from exc
+    except ImportApiError as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
     print(render(report, as_json=args.json), end="" if not args.json else "\n")
     if report.tokens:
         if tokens_out is not None:
@@ -350,6 +379,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.add_argument("--json", action="store_true", help="the report as JSON")
     imp.add_argument("--tokens-out", help="write new users' API tokens here (mode 0600)")
     imp.add_argument("--site-key-file", help="the site key (default: under ~/.config)")
+    imp.add_argument(
+        "--cloud", help="import through the admin API at this URL (token: PULLPRINT_ADMIN_TOKEN)"
+    )
     _common(imp)
     imp.set_defaults(func=_cmd_user_import)
 

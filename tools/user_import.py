@@ -33,12 +33,14 @@ import csv
 import io
 import json
 import os
-import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import requests
+
+from cloud.user_import import ImportEntry
 from hardware.readers.base import Credential
 from hardware.readers.errors import CardFormatError
 from hardware.readers.text import ReaderFormat, parse_reader_text
@@ -52,11 +54,16 @@ TECHNOLOGIES = ("h10301", "corp1000", "mifare", "iclass")
 ENCODINGS = {"fn": "facility:number", "decimal": "decimal", "hex": "hex"}
 OPTIONS = ("stripped", "reversed")
 MAX_ROWS = 100_000
+BATCH_ROWS = 500  # per API call (the cloud takes up to 1000)
 _FN_SEPARATORS = "-/ "
 
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be read (no header, unknown columns, too many rows)."""
+
+
+class ImportApiError(RuntimeError):
+    """The cloud refused a batch of the import, or could not be reached."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,64 +230,104 @@ def import_users(
     default_format: str | None = None,
     dry_run: bool = False,
 ) -> ImportReport:
-    """Check every row, then (unless `dry_run` or a row is bad) create users and enrol badges.
+    """Check every row, then (unless `dry_run` or a row is bad) create users and enrol badges
+    through the cloud service in this process (on the cloud host).
 
     Raises:
         ImportFileError: see `read_rows`.
         ValueError: `default_format` is not a format.
     """
-    from cloud.errors import (  # noqa: PLC0415
-        CredentialExistsError,
-        UserExistsError,
-        UserNotFoundError,
-    )
+    from cloud.user_import import import_entries  # noqa: PLC0415 - the cloud stack, when used
 
     rows, errors = read_rows(lines, site_key, default_format)
     report = ImportReport(dry_run=dry_run, errors=errors)
     if errors:
         return report
-    site = site or service.config.site
-    users: dict[str, uuid.UUID] = {}
-    for row in rows:
-        key = row.email.lower()
-        user_state = "exists"
-        if key not in users:
-            try:
-                users[key] = service.passcodes.user_by_email(row.email, site).id
-            except UserNotFoundError:
-                if dry_run:
-                    users[key] = uuid.UUID(int=0)
-                    user_state = "would be created"
-                else:
-                    try:
-                        issued = service.identity.create_user(row.email, row.name, site)
-                    except UserExistsError:  # created meanwhile by someone else
-                        issued_id = service.passcodes.user_by_email(row.email, site).id
-                    else:
-                        issued_id = issued.id
-                        report.tokens[row.email] = issued.api_token
-                        user_state = "created"
-                    users[key] = issued_id
-        result = RowResult(row.line, row.email, user_state, "none")
-        report.rows.append(result)
-        if row.tag is None:
-            continue
-        owner = service.identity.card_owner(row.tag, site)
-        if owner is not None:
-            mine = owner == users[key]
-            result.badge = "already enrolled to this user" if mine else "enrolled to another user"
-            result.ok = mine
-            continue
-        if dry_run:
-            result.badge = "would be added"
-            continue
-        try:
-            service.identity.add_card(users[key], row.tag, row.label, site)
-        except CredentialExistsError:
-            result.badge, result.ok = "enrolled to another user", False
-        else:
-            result.badge = "added"
+    result = import_entries(
+        service.identity,
+        service.passcodes,
+        [_entry(row) for row in rows],
+        site or service.config.site,
+        dry_run=dry_run,
+    )
+    report.rows = [RowResult(r.line, r.email, r.user, r.badge, r.ok) for r in result.rows]
+    report.tokens = dict(result.tokens)
     return report
+
+
+def import_users_over_api(
+    cloud_url: str,
+    admin_token: str,
+    lines: Iterable[str],
+    site_key: bytes,
+    *,
+    default_format: str | None = None,
+    dry_run: bool = False,
+    session: requests.Session | None = None,
+) -> ImportReport:
+    """As `import_users`, through the admin API from any machine: only tags go over the wire,
+    in batches of `BATCH_ROWS` (each batch applied idempotently, so a failed run is re-run).
+
+    Raises:
+        ImportFileError: see `read_rows`.
+        ValueError: `default_format` is not a format.
+        ImportApiError: the cloud refused a batch or could not be reached.
+    """
+    rows, errors = read_rows(lines, site_key, default_format)
+    report = ImportReport(dry_run=dry_run, errors=errors)
+    if errors:
+        return report
+    http = session or requests.Session()
+    try:
+        for start in range(0, len(rows), BATCH_ROWS):
+            batch = rows[start : start + BATCH_ROWS]
+            body = {
+                "dry_run": dry_run,
+                "rows": [
+                    {
+                        "line": r.line,
+                        "email": r.email,
+                        "name": r.name,
+                        "label": r.label,
+                        "tag": r.tag,
+                    }
+                    for r in batch
+                ],
+            }
+            try:
+                response = http.post(
+                    cloud_url.rstrip("/") + "/api/v1/admin/users/import",
+                    json=body,
+                    headers={"Authorization": f"Bearer {admin_token}"},
+                    timeout=(10, 120),
+                )
+            except requests.RequestException as exc:
+                raise ImportApiError(f"cannot reach the cloud ({type(exc).__name__})") from exc
+            if response.status_code != 200:
+                raise ImportApiError(_problem(response))
+            answer = response.json()
+            report.rows.extend(
+                RowResult(r["line"], r["email"], r["user"], r["badge"], r["ok"])
+                for r in answer["rows"]
+            )
+            report.tokens.update(answer.get("tokens", {}))
+    finally:
+        if session is None:
+            http.close()
+    return report
+
+
+def _entry(row: ImportRow) -> ImportEntry:
+    return ImportEntry(row.line, row.email, row.name, row.label, row.tag)
+
+
+def _problem(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        detail = f"{body.get('code')}: {body.get('detail')}"
+    except ValueError:
+        detail = response.reason
+    return f"the cloud refused the import (HTTP {response.status_code} {detail})"
 
 
 def write_tokens(path: Path, tokens: dict[str, str]) -> None:

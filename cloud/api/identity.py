@@ -18,6 +18,7 @@ from cloud.api.deps import AdminDep, ServiceDep, StationDep, UserDep
 from cloud.api.schemas import iso
 from cloud.identity import CardView, IdentityPolicy
 from cloud.passcodes import IssuedReleasePasscode, ReleasePasscodeView
+from cloud.user_import import MAX_ENTRIES_PER_CALL, ImportEntry, import_entries
 
 router = APIRouter(tags=["identity"])
 
@@ -156,6 +157,40 @@ class PolicyChange(BaseModel):
     passcode_ttl_s: int | None = Field(default=None, ge=60, le=7 * 24 * 3600)
 
 
+class ImportRowRequest(BaseModel):
+    """One spreadsheet row, its badge already turned into the station's tag."""
+
+    line: int = Field(ge=1)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str = Field(min_length=1, max_length=200)
+    label: str = Field(default="", max_length=200)
+    tag: str | None = Field(default=None, max_length=256)
+
+
+class ImportRequest(BaseModel):
+    """POST /api/v1/admin/users/import: rows of users and badges by tag (never numbers)."""
+
+    rows: list[ImportRowRequest] = Field(min_length=1, max_length=MAX_ENTRIES_PER_CALL)
+    dry_run: bool = False
+
+
+class ImportedRowResponse(BaseModel):
+    """What importing one row did."""
+
+    line: int
+    email: str
+    user: str
+    badge: str
+    ok: bool
+
+
+class ImportResponse(BaseModel):
+    """The rows, and the new users' API tokens (shown only in this response)."""
+
+    rows: list[ImportedRowResponse]
+    tokens: dict[str, str]
+
+
 class OfferEnrolmentRequest(BaseModel):
     """POST /api/v1/station/enrolments: the unknown badge's tag."""
 
@@ -240,6 +275,26 @@ def issue_passcode(
     """Issue a release passcode for a user (to hand over, e.g. to someone without a badge)."""
     issued = service.release_passcodes.issue(user_id, admin.site, body.label)
     return IssuedReleasePasscodeResponse.of(issued)
+
+
+@router.post("/api/v1/admin/users/import")
+def import_users(body: ImportRequest, admin: AdminDep, service: ServiceDep) -> ImportResponse:
+    """Create users and enrol badges by tag, idempotently (`pullprint admin user import
+    --cloud URL` computes the tags from printed badge numbers on the admin's machine)."""
+    result = import_entries(
+        service.identity,
+        service.passcodes,
+        [ImportEntry(r.line, r.email, r.name, r.label, r.tag) for r in body.rows],
+        admin.site,
+        dry_run=body.dry_run,
+    )
+    return ImportResponse(
+        rows=[
+            ImportedRowResponse(line=r.line, email=r.email, user=r.user, badge=r.badge, ok=r.ok)
+            for r in result.rows
+        ],
+        tokens=result.tokens,
+    )
 
 
 @router.get("/api/v1/admin/identity-policy")

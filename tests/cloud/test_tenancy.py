@@ -67,6 +67,7 @@ OWN_SITE = {
     ("POST", "/api/v1/me/release-passcodes"),
     # An enrolment code for a tag in the station's own site: B's tag means nothing in A.
     ("POST", "/api/v1/station/enrolments"),
+    ("POST", "/api/v1/admin/users/import"),
 }
 
 
@@ -274,6 +275,9 @@ def bodies_for(path: str, theirs: Tenant) -> list[dict[str, Any]]:
         ]
     if path == "/api/v1/me/enrolments":
         return [{"code": theirs.enrolment_code, "label": "x"}]
+    if path == "/api/v1/admin/users/import":
+        row = {"line": 2, "email": "new-user@example.org", "name": "N", "tag": theirs.tag}
+        return [{"rows": [row]}]
     return [
         {
             "email": "new-user@example.org",

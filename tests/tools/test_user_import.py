@@ -223,3 +223,69 @@ def test_the_cli_imports_with_the_site_key_and_keeps_tokens_private(
     assert main([*add, "--label", "new blue", *common]) == 0
     assert main([*add, *common]) == 1  # enrolled already
     assert "90-324" not in capsys.readouterr().out  # the badge number is in no output
+
+
+def test_the_import_over_the_admin_api_sends_only_tags(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cloud.app import create_app
+    from cloud.server import start_in_thread
+    from tools.user_import import import_users_over_api
+
+    config = load_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)})
+    app = create_app(config)
+    server = start_in_thread(app, host="127.0.0.1", port=0)
+    sent: list[bytes] = []
+    import requests
+
+    class Recording(requests.Session):
+        def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+            sent.append(request.body or b"")
+            return super().send(request, **kwargs)
+
+    try:
+        lines = ["ada@example.org,Ada,90:324,h10301/fn,blue", "bob@example.org,Bob,,,"]
+        with Recording() as http:
+            dry = import_users_over_api(
+                server.url,
+                config.admin_token,
+                csv_lines(*lines),
+                SITE_KEY,
+                dry_run=True,
+                session=http,
+            )
+            assert dry.ok and [r.badge for r in dry.rows] == ["would be added", "none"]
+            done = import_users_over_api(
+                server.url, config.admin_token, csv_lines(*lines), SITE_KEY, session=http
+            )
+        assert done.ok and set(done.tokens) == {"ada@example.org", "bob@example.org"}
+        assert [r.badge for r in done.rows] == ["added", "none"]
+        tag = credential_tag(SITE_KEY, H)
+        assert all(b"90:324" not in body and str(H_BITS).encode() not in body for body in sent)
+        assert any(tag.encode() in body for body in sent)  # the tag, and only the tag, travels
+        service = app.state.service
+        assert (
+            service.identity.card_owner(tag)
+            == service.passcodes.user_by_email("ada@example.org").id
+        )
+
+        # The CLI: the token from the environment, never a flag.
+        key_file = tmp_path / "site.key"
+        key_file.write_text(SITE_KEY.hex())
+        key_file.chmod(0o600)
+        sheet = tmp_path / "more.csv"
+        sheet.write_text("email,badge,format\ncy@example.org,91:7,h10301/fn\n")
+        args = ["admin", "user", "import", str(sheet), "--cloud", server.url]
+        assert main([*args, "--site-key-file", str(key_file)]) == 1
+        assert "PULLPRINT_ADMIN_TOKEN" in capsys.readouterr().err
+        monkeypatch.setenv("PULLPRINT_ADMIN_TOKEN", config.admin_token)
+        assert main([*args, "--site-key-file", str(key_file)]) == 0
+        assert "added" in capsys.readouterr().out
+        monkeypatch.setenv("PULLPRINT_ADMIN_TOKEN", "ppa_wrong")
+        assert main([*args, "--site-key-file", str(key_file)]) == 1
+        assert "HTTP 401" in capsys.readouterr().err
+    finally:
+        server.stop()
