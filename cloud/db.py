@@ -680,6 +680,79 @@ class StationUpdateStatus(Base):
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# --- identity ---
+
+
+class SiteIdentityPolicy(Base):
+    """How a site's users identify at a station, beyond a badge tap (no row: the defaults).
+
+    `card_pin`: a badge tap asks for the user's PIN before the job list. `self_enrolment`: an
+    unknown badge gets a one-time enrolment code. `passcode_mode`: release passcodes are
+    "single-use" (valid `passcode_ttl_s`, then gone) or "long-lived" (until revoked).
+    """
+
+    __tablename__ = "site_identity_policies"
+
+    site: Mapped[str] = mapped_column(String(63), primary_key=True)
+    card_pin: Mapped[bool] = mapped_column(Boolean)
+    self_enrolment: Mapped[bool] = mapped_column(Boolean)
+    passcode_mode: Mapped[str] = mapped_column(String(16))
+    passcode_ttl_s: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReleasePasscode(Base):
+    """A passcode typed on a station's keypad to release a user's jobs.
+
+    `lookup` = HMAC(pepper, "release-passcode/v1|" + site + "|" + digits) hex, unique, so the
+    passcode alone finds its row; `used_at` is set when a single-use passcode is spent.
+    """
+
+    __tablename__ = "release_passcodes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    lookup: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    single_use: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PasscodeStationFailures(Base):
+    """Consecutive wrong release passcodes typed at one station, for back-off (as PINs)."""
+
+    __tablename__ = "passcode_station_failures"
+
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63))
+    failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EnrolmentCode(Base):
+    """A one-time code shown at a station for an unknown badge; redeeming it binds the badge.
+
+    `code_hash` = HMAC(pepper, "enrolment/v1|" + code); `card_lookup` is the badge's
+    HMAC(pepper, tag), exactly what `credentials.lookup` will hold once redeemed.
+    """
+
+    __tablename__ = "enrolment_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    site: Mapped[str] = mapped_column(String(63), index=True)
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stations.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    card_lookup: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions.
 

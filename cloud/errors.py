@@ -10,6 +10,9 @@
     │   └── StationRevokedError                    station-revoked
     ├── ForbiddenError (PermissionError)           forbidden
     │   └── UpdatesOffError                        updates-off
+    │   ├── PinRequiredError                       pin-required
+    │   ├── PinNotSetError                         pin-not-set
+    │   └── SelfEnrolmentDisabledError             self-enrolment-disabled
     ├── NotFoundError (LookupError)                not-found
     │   ├── UserNotFoundError                      user-not-found
     │   ├── JobNotFoundError                       job-not-found
@@ -21,6 +24,10 @@
     │   ├── DeviceNotFoundError                    device-not-found
     │   ├── UnknownCredentialError                 unknown-credential
     │   └── BundleNotFoundError                    bundle-not-found
+    │   ├── UnknownCredentialError                 unknown-credential
+    │   │   └── UnknownPasscodeError               unknown-passcode
+    │   ├── CredentialNotFoundError                credential-not-found
+    │   └── EnrolmentCodeNotFoundError             enrolment-code-not-found
     ├── ConflictError                              conflict
     │   ├── UserExistsError                        user-exists
     │   ├── CredentialExistsError                  credential-exists
@@ -447,3 +454,48 @@ class InvalidBundleError(InvalidRequestError):
 
     code = "invalid-bundle"
     title = "Invalid update bundle"
+
+
+# --- identity ---
+
+
+class PinRequiredError(ForbiddenError):
+    """The site asks for a PIN after a badge tap; the badge alone opens no session."""
+
+    code = "pin-required"
+    title = "PIN required"
+
+
+class PinNotSetError(ForbiddenError):
+    """The site asks for a PIN after the badge, and this badge's owner has none yet."""
+
+    code = "pin-not-set"
+    title = "No PIN set"
+
+
+class SelfEnrolmentDisabledError(ForbiddenError):
+    """The site does not let unknown badges be enrolled by their holders."""
+
+    code = "self-enrolment-disabled"
+    title = "Self-enrolment disabled"
+
+
+class UnknownPasscodeError(UnknownCredentialError):
+    """No usable release passcode matches (unknown, used, expired or revoked: one answer)."""
+
+    code = "unknown-passcode"
+    title = "Unknown passcode"
+
+
+class CredentialNotFoundError(NotFoundError):
+    """No such badge for this user."""
+
+    code = "credential-not-found"
+    title = "Badge not found"
+
+
+class EnrolmentCodeNotFoundError(NotFoundError):
+    """No usable enrolment code matches (unknown, used or expired: one answer)."""
+
+    code = "enrolment-code-not-found"
+    title = "Enrolment code not found"

@@ -18,15 +18,20 @@ import logging
 import re
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
-from cloud.db import Credential, User
+from cloud.db import Credential, SiteIdentityPolicy, StationSession, User
 from cloud.errors import (
     CredentialExistsError,
+    CredentialNotFoundError,
+    InvalidRequestError,
     InvalidTagError,
     UnauthorizedError,
     UserExistsError,
@@ -40,6 +45,30 @@ USER_TOKEN_PREFIX = "ppu_"  # noqa: S105 - a prefix, not a secret
 _TAG_RE = re.compile(r"^[0-9a-f]{64}$")
 # Compared against when the id is unknown, so both paths do the same work.
 _DUMMY_HASH = "0" * 64
+_MAX_LABEL_CHARS = 200
+
+PasscodeMode = Literal["single-use", "long-lived"]
+PASSCODE_MODES: tuple[str, ...] = ("single-use", "long-lived")
+# A single-use passcode lives minutes, not days: it is typed once, soon after it is issued.
+PASSCODE_TTL_RANGE_S = (60, 7 * 24 * 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityPolicy:
+    """How a site's users identify at a station (the defaults when the site set nothing).
+
+    Attributes:
+        card_pin: a badge tap asks for the user's PIN before the job list.
+        self_enrolment: an unknown badge gets a one-time enrolment code on the station.
+        passcode_mode: release passcodes are "single-use" (and expire after `passcode_ttl_s`)
+            or "long-lived" (until revoked).
+        passcode_ttl_s: the life of a single-use release passcode.
+    """
+
+    card_pin: bool = False
+    self_enrolment: bool = False
+    passcode_mode: PasscodeMode = "single-use"
+    passcode_ttl_s: int = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +108,7 @@ class CardView:
     id: uuid.UUID
     user_id: uuid.UUID
     label: str
+    created_at: datetime | None = None
 
 
 def parse_tag(tag: str) -> bytes:
@@ -161,30 +191,124 @@ class Identity:
         ctx = self._ctx
         site = site or ctx.site
         lookup = ctx.keyed_hash(parse_tag(tag))
-        card_id = uuid.uuid4()
         try:
             with ctx.write() as db:
-                user = db.scalar(select(User).where(User.id == user_id, User.site == site))
-                if user is None:
-                    raise UserNotFoundError("no such user")
-                if db.scalar(select(Credential.id).where(Credential.lookup == lookup)):
-                    raise CredentialExistsError("this credential is already enrolled")
-                db.add(
-                    Credential(
-                        id=card_id,
-                        site=site,
-                        user_id=user_id,
-                        kind="card",
-                        lookup=lookup,
-                        label=label,
-                        created_at=ctx.now(),
-                    )
-                )
-                ctx.audit(db, "credential-added", user_id=user_id, site=site)
+                view = add_card_row(ctx, db, user_id, lookup, label=label, site=site)
         except IntegrityError as exc:
             raise CredentialExistsError("this credential is already enrolled") from exc
         log.info("enrolled a card for user %s", user_id)
-        return CardView(card_id, user_id, label)
+        return view
+
+    def card_owner(self, tag: str, site: str | None = None) -> uuid.UUID | None:
+        """The user a badge tag is enrolled to in `site`, or None (for idempotent imports).
+
+        Raises:
+            InvalidTagError: the tag is malformed.
+        """
+        lookup = self._ctx.keyed_hash(parse_tag(tag))
+        with self._ctx.read() as db:
+            return db.scalar(
+                select(Credential.user_id).where(
+                    Credential.lookup == lookup, Credential.site == (site or self._ctx.site)
+                )
+            )
+
+    def list_cards(self, user_id: uuid.UUID, site: str | None = None) -> list[CardView]:
+        """A user's badges, oldest first (labels only, never tags).
+
+        Raises:
+            UserNotFoundError: no such user in this site.
+        """
+        site = site or self._ctx.site
+        with self._ctx.read() as db:
+            if db.scalar(select(User.id).where(User.id == user_id, User.site == site)) is None:
+                raise UserNotFoundError("no such user")
+            rows = db.scalars(
+                select(Credential)
+                .where(Credential.user_id == user_id, Credential.site == site)
+                .order_by(Credential.created_at, Credential.id)
+            )
+            return [CardView(row.id, row.user_id, row.label, row.created_at) for row in rows]
+
+    def remove_card(self, user_id: uuid.UUID, card_id: uuid.UUID, site: str | None = None) -> None:
+        """Remove one of a user's badges at once; the badge may be enrolled again later.
+
+        Sessions it opened keep their history but no longer point at it.
+
+        Raises:
+            CredentialNotFoundError: no such badge for this user in this site.
+        """
+        ctx = self._ctx
+        site = site or ctx.site
+        with ctx.write() as db:
+            row = db.scalar(
+                select(Credential).where(
+                    Credential.id == card_id,
+                    Credential.user_id == user_id,
+                    Credential.site == site,
+                )
+            )
+            if row is None:
+                raise CredentialNotFoundError("no such badge for this user")
+            db.execute(
+                update(StationSession)
+                .where(StationSession.credential_id == card_id, StationSession.site == site)
+                .values(credential_id=None)
+            )
+            db.delete(row)
+            ctx.audit(db, "credential-removed", user_id=user_id, detail=str(card_id), site=site)
+        log.info("removed card %s of user %s", card_id, user_id)
+
+    # -- site policy -------------------------------------------------------------------------
+
+    def policy(self, site: str | None = None) -> IdentityPolicy:
+        """The site's identity policy (the defaults if it never set one)."""
+        with self._ctx.read() as db:
+            return read_policy(db, site or self._ctx.site)
+
+    def set_policy(
+        self,
+        site: str | None = None,
+        *,
+        card_pin: bool | None = None,
+        self_enrolment: bool | None = None,
+        passcode_mode: str | None = None,
+        passcode_ttl_s: int | None = None,
+    ) -> IdentityPolicy:
+        """Change the given parts of a site's identity policy; returns the whole new policy.
+
+        Raises:
+            InvalidRequestError: an unknown passcode mode or a TTL out of range.
+            NotFoundError: no such site.
+        """
+        ctx = self._ctx
+        site = site or ctx.site
+        if passcode_mode is not None and passcode_mode not in PASSCODE_MODES:
+            raise InvalidRequestError(f"passcode mode is one of {', '.join(PASSCODE_MODES)}")
+        low, high = PASSCODE_TTL_RANGE_S
+        if passcode_ttl_s is not None and not low <= passcode_ttl_s <= high:
+            raise InvalidRequestError(f"a passcode lives {low} to {high} seconds")
+        with ctx.write() as db:
+            require_site(db, site)
+            policy = read_policy(db, site)
+            if card_pin is not None:
+                policy = replace(policy, card_pin=card_pin)
+            if self_enrolment is not None:
+                policy = replace(policy, self_enrolment=self_enrolment)
+            if passcode_mode is not None:
+                mode: PasscodeMode = "long-lived" if passcode_mode == "long-lived" else "single-use"
+                policy = replace(policy, passcode_mode=mode)
+            if passcode_ttl_s is not None:
+                policy = replace(policy, passcode_ttl_s=passcode_ttl_s)
+            row = db.get(SiteIdentityPolicy, site)
+            if row is None:
+                row = SiteIdentityPolicy(site=site)
+                db.add(row)
+            row.card_pin, row.self_enrolment = policy.card_pin, policy.self_enrolment
+            row.passcode_mode, row.passcode_ttl_s = policy.passcode_mode, policy.passcode_ttl_s
+            row.updated_at = ctx.now()
+            ctx.audit(db, "identity-policy-set", site=site)
+        return policy
 
     # -- authentication ----------------------------------------------------------------------
 
@@ -207,3 +331,50 @@ class Identity:
         presented = self._ctx.keyed_hash(secret.encode())
         matches = hmac.compare_digest(presented, stored_hash or _DUMMY_HASH)
         return matches and stored_hash is not None
+
+
+def read_policy(db: Session, site: str) -> IdentityPolicy:
+    """The site's identity policy inside the caller's transaction."""
+    row = db.get(SiteIdentityPolicy, site)
+    if row is None:
+        return IdentityPolicy()
+    mode: PasscodeMode = "long-lived" if row.passcode_mode == "long-lived" else "single-use"
+    return IdentityPolicy(row.card_pin, row.self_enrolment, mode, row.passcode_ttl_s)
+
+
+def add_card_row(
+    ctx: ServiceContext,
+    db: Session,
+    user_id: uuid.UUID,
+    lookup: str,
+    *,
+    label: str,
+    site: str,
+) -> CardView:
+    """Enrol a badge by its keyed lookup inside the caller's transaction.
+
+    Raises:
+        UserNotFoundError: no such user in this site.
+        CredentialExistsError: the badge is already enrolled (to anyone).
+    """
+    user = db.scalar(select(User).where(User.id == user_id, User.site == site))
+    if user is None:
+        raise UserNotFoundError("no such user")
+    if db.scalar(select(Credential.id).where(Credential.lookup == lookup)):
+        raise CredentialExistsError("this credential is already enrolled")
+    card_id, now = uuid.uuid4(), ctx.now()
+    label = label.strip()[:_MAX_LABEL_CHARS]
+    db.add(
+        Credential(
+            id=card_id,
+            site=site,
+            user_id=user_id,
+            kind="card",
+            lookup=lookup,
+            label=label,
+            created_at=now,
+        )
+    )
+    db.flush()  # the unique lookup is checked here, inside the caller's transaction
+    ctx.audit(db, "credential-added", user_id=user_id, detail=str(card_id), site=site)
+    return CardView(card_id, user_id, label, now)

@@ -26,12 +26,13 @@ from cloud.context import Clock, ServiceContext, utc_now
 from cloud.db import make_engine
 from cloud.delegations import Delegations
 from cloud.devices import Devices
+from cloud.enrolment import Enrolment
 from cloud.identity import Identity
 from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
 from cloud.migrate import upgrade
 from cloud.pairing import Pairing
-from cloud.passcodes import Passcodes
+from cloud.passcodes import Passcodes, ReleasePasscodes
 from cloud.pins import Pins
 from cloud.policies import Policies
 from cloud.registry import Registry
@@ -74,7 +75,9 @@ class CloudService:
         self.uploads = Uploads(self.context)
         self.jobs = Jobs(self.context)
         self.pins = Pins(self.context)
-        self.sessions = Sessions(self.context, self.pins)
+        self.release_passcodes = ReleasePasscodes(self.context)
+        self.sessions = Sessions(self.context, self.pins, self.release_passcodes)
+        self.enrolment = Enrolment(self.context)
         self.releases = Releases(self.context)
         self.passcodes = Passcodes(self.context)
         self.ipp_jobs = IppJobs(self.context)
@@ -132,6 +135,7 @@ class CloudService:
         self.stations.sweep_nonces()
         self.pairing.sweep()
         self.uploads.sweep_idempotency_keys()
+        self.enrolment.sweep()
         return SweepReport(expired_jobs=jobs, expired_leases=leases)
 
     def close(self) -> None:

@@ -6,7 +6,12 @@ Invariants:
   is recorded as an audit event naming only the station (to spot someone probing badges);
 * a session belongs to the station that opened it; another station sees it as not found;
 * a session is usable until `expires_at` (fixed, `session_ttl_s` after opening) or until the
-  station ends it; after that, actions on it fail with SessionExpiredError.
+  station ends it; after that, actions on it fail with SessionExpiredError;
+* under a site's card + PIN policy a badge alone opens nothing: the tap is answered with a
+  `PinChallenge` (the email the station keys the PIN tag with), and only the same badge's tag
+  together with a PIN tag that verifies for its owner opens the session. The PIN's failure
+  counting and lockout are `cloud.pins`' (per account and per station);
+* a release passcode (`cloud.passcodes.ReleasePasscodes`) opens a session for its user.
 """
 
 from __future__ import annotations
@@ -20,16 +25,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
-from cloud.db import Credential, Job, StationSession, User
+from cloud.db import Credential, Job, Pin, Site, StationSession, User
 from cloud.delegations import delegating_owners
 from cloud.errors import (
     JobNotFoundError,
     JobNotHeldError,
+    PinNotSetError,
+    PinRequiredError,
     SessionExpiredError,
     SessionNotFoundError,
     UnknownCredentialError,
 )
-from cloud.identity import StationPrincipal, parse_tag
+from cloud.identity import StationPrincipal, parse_tag, read_policy
 from cloud.jobs import (
     JobView,
     destroy_content,
@@ -37,6 +44,7 @@ from cloud.jobs import (
     remove_blob,
     reprintable_jobs_query,
 )
+from cloud.passcodes import ReleasePasscodes
 from cloud.pins import Pins
 from cloud.policies import load_policy, shown_name
 from cloud.states import JOB_FINISHED, JobState
@@ -61,6 +69,18 @@ class SessionView:
     jobs: list[JobView]
     delegated: dict[uuid.UUID, str] = field(default_factory=dict)
     release_all: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PinChallenge:
+    """The badge is known but the site wants its owner's PIN too.
+
+    `email` is what the station keys the PIN tag with (`pin/v1|email|PIN`); it is for the
+    station's computation only and never shown on its screen.
+    """
+
+    email: str = field(repr=False)
+    min_pin_digits: int
 
 
 def active_session(
@@ -93,19 +113,47 @@ def _find(db: Session, station: StationPrincipal, session_id: uuid.UUID) -> Stat
 class Sessions:
     """Opening and ending sessions, and what a user may do in one besides releasing."""
 
-    def __init__(self, ctx: ServiceContext, pins: Pins) -> None:
+    def __init__(
+        self, ctx: ServiceContext, pins: Pins, passcodes: ReleasePasscodes | None = None
+    ) -> None:
         self._ctx = ctx
         self._pins = pins
+        self._passcodes = passcodes or ReleasePasscodes(ctx)
 
     def open(self, station: StationPrincipal, tag: str) -> SessionView:
-        """Open a session for the owner of the tapped credential.
+        """Open a session for the owner of the tapped credential (a badge alone).
 
         Raises:
             InvalidTagError: the tag is malformed.
             UnknownCredentialError: no credential has this tag.
+            PinRequiredError: the site asks for a PIN after the tap (see `open_card`).
+        """
+        opened = self.open_card(station, tag)
+        if isinstance(opened, PinChallenge):
+            raise PinRequiredError("this site asks for a PIN after the badge")
+        return opened
+
+    def open_card(
+        self, station: StationPrincipal, tag: str, pin_tag: str | None = None
+    ) -> SessionView | PinChallenge:
+        """Open a session for the owner of the tapped credential, or ask for their PIN.
+
+        Under the site's card + PIN policy a tap without `pin_tag` returns a `PinChallenge`;
+        with `pin_tag` (always checked when given, whatever the policy) the PIN must verify
+        for the badge's owner.
+
+        Raises:
+            InvalidTagError: a tag is malformed.
+            UnknownCredentialError: no credential has this tag, or the PIN is wrong.
+            PinNotSetError: the site asks for a PIN and the badge's owner has none.
+            TooManyRequestsError, PinLockedError: see `cloud.pins.Pins.authenticate`.
         """
         ctx = self._ctx
         lookup = ctx.keyed_hash(parse_tag(tag))
+        if pin_tag is not None:
+            parse_tag(pin_tag)
+        challenge: PinChallenge | None = None
+        no_pin = False
         with ctx.write() as db:
             found = db.execute(
                 select(Credential, User)
@@ -116,12 +164,49 @@ class Sessions:
                 ctx.audit(db, "credential-unknown", station_id=station.id, site=station.site)
             else:
                 credential, user = found
-                view = self._open_for(db, station, user, credential.id)
+                credential_id, user_id, email = credential.id, user.id, user.email
+                if pin_tag is None and read_policy(db, station.site).card_pin:
+                    has_pin = select(Pin.user_id).where(
+                        Pin.user_id == user.id, Pin.site == user.site
+                    )
+                    no_pin = db.scalar(has_pin) is None
+                    digits = db.scalar(select(Site.min_pin_digits).where(Site.name == user.site))
+                    challenge = PinChallenge(user.email, digits or 6)
+                elif pin_tag is None:
+                    view = self._open_for(db, station, user, credential.id)
         # Raised after the commit, so the audit event of the failed tap is kept.
         if found is None:
             log.info("unknown credential presented at station %s", station.id)
             raise UnknownCredentialError("this credential is not enrolled")
+        if no_pin:
+            # The badge already named the user: saying so tells its holder nothing new.
+            raise PinNotSetError("this site asks for a PIN after the badge; ask for one to be set")
+        if challenge is not None:
+            log.info("badge at station %s: PIN asked for user %s", station.id, user_id)
+            return challenge
+        if pin_tag is not None:
+            # The PIN check (slow, counted) runs outside the session transaction.
+            if self._pins.authenticate(station, email, pin_tag) != user_id:
+                raise UnknownCredentialError("unknown email or wrong PIN")
+            with ctx.write() as db:
+                user_row = db.get(User, user_id)
+                assert user_row is not None
+                view = self._open_for(db, station, user_row, credential_id)
         log.info("session %s opened at station %s for user %s", view.id, station.id, view.user_id)
+        return view
+
+    def open_with_passcode(self, station: StationPrincipal, passcode: str) -> SessionView:
+        """Open a session for the user whose release passcode was typed at the station.
+
+        Raises:
+            TooManyRequestsError, UnknownPasscodeError: see `ReleasePasscodes.authenticate`.
+        """
+        user_id = self._passcodes.authenticate(station, passcode)
+        with self._ctx.write() as db:
+            user = db.scalar(select(User).where(User.id == user_id, User.site == station.site))
+            assert user is not None  # the passcode row belongs to this user of this site
+            view = self._open_for(db, station, user, None)
+        log.info("session %s opened at station %s by passcode", view.id, station.id)
         return view
 
     def open_with_pin(self, station: StationPrincipal, email: str, pin_tag: str) -> SessionView:

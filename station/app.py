@@ -17,6 +17,8 @@ runs the release `Workflow` with three threads:
   jitter, bounded by `Backoff.max_s`, and on the first answer posts `CloudUp` (back to idle) and
   has the worker settle the release journal, so an outcome that could not be reported during the
   outage reaches the cloud without the job printing twice.
+* the keypad (when one is fitted) turns keys into `KeyPressed`; a PIN typed there is turned into
+  its keyed tag only when the worker sends it, and a passcode is sent as typed (over TLS).
 
 Invariants: only the engine thread touches the workflow; a release that did not print is reported
 `failed` to the cloud (so the job is held again) before the screen says why; no card credential,
@@ -44,20 +46,26 @@ from PIL import Image
 
 from hardware.display.base import Display
 from hardware.errors import HardwareError, PrinterError, PrinterUnreachableError, ReaderError
-from hardware.panel.registry import Panel
+from hardware.panel.base import Keypad
+from hardware.panel.keypad_decoder import KeypadKey
+from hardware.panel.registry import Panel, keypad_from_config
 from hardware.printers.errors import DeliveryUnconfirmedError, PrinterConnectError
 from hardware.printers.transport import PrinterTransport
 from hardware.readers.base import CardReader
 from hardware.readers.registry import reader_from_config
 from station.cloud_client import CloudClient, Outcome, ReleaseInfo, StationCloud
 from station.config import StationConfig
-from station.credentials import credential_tag
+from station.credentials import credential_tag, pin_tag
 from station.delivery import deliver_release
 from station.errors import (
     CloudError,
     CloudUnreachableError,
     ConfigError,
     DeliveryError,
+    PinLockedError,
+    PinNotSetError,
+    PinRequiredError,
+    RateLimitedError,
     SessionExpiredError,
     UnknownCredentialError,
 )
@@ -84,12 +92,17 @@ from station.workflow import (
     DeleteJob,
     DeliveryFinished,
     EndSession,
+    EnrolmentOffered,
     Event,
     JobDeleted,
     JobFailed,
     JobPrinted,
     JobProgress,
+    Key,
+    KeyPressed,
+    OpenPasscodeSession,
     OpenSession,
+    PinRequested,
     ReleaseJobs,
     SessionOpened,
     SessionRefused,
@@ -184,8 +197,10 @@ class Station:
         notifier: SystemdNotifier | None = None,
         backoff: Backoff | None = None,
         heartbeat_s: float = 30.0,
+        keypad: Keypad | None = None,
     ) -> None:
         self.workflow = workflow
+        self.keypad = keypad
         self.notifier = notifier
         self.panel = panel
         self._feedback = Feedback(panel.light, panel.buzzer) if panel is not None else None
@@ -239,12 +254,15 @@ class Station:
             connect_buttons(self.panel, self.press)
         self._dispatch(self.workflow.start())
         self._settle()
-        for name, target in (
+        threads = [
             ("engine", self._engine),
             ("worker", self._worker),
             ("reader", self._read_badges),
             ("cloud-watch", self._watch_cloud),
-        ):
+        ]
+        if self.keypad is not None:
+            threads.append(("keypad", self._read_keys))
+        for name, target in threads:
             thread = threading.Thread(target=target, name=f"station-{name}", daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -269,7 +287,14 @@ class Station:
                 logger.warning("thread %s did not stop in time", thread.name)
         for service in self.background:
             service.stop()
-        for part in (self.reader, self.display, self.transport, self.client, self.panel):
+        for part in (
+            self.reader,
+            self.keypad,
+            self.display,
+            self.transport,
+            self.client,
+            self.panel,
+        ):
             close = getattr(part, "close", None)
             if callable(close):
                 try:
@@ -289,6 +314,10 @@ class Station:
         """True while the station believes the cloud is unreachable."""
         with self._cloud_lock:
             return self._offline
+
+    def key(self, key: Key, digit: str = "") -> None:
+        """A keypad key was pressed (the keypad thread, or a caller without a keypad part)."""
+        self._post(KeyPressed(key, digit))
 
     def wait_for_state(self, state: State, timeout_s: float) -> bool:
         """Wait until the station is in `state` with its screen drawn; False after `timeout_s`."""
@@ -411,6 +440,8 @@ class Station:
     def _execute(self, command: Command) -> None:
         if isinstance(command, OpenSession):
             self._post(self._open_session(command))
+        elif isinstance(command, OpenPasscodeSession):
+            self._post(self._open_passcode_session(command))
         elif isinstance(command, ReleaseJobs):
             self._post(self._release(command))
         elif isinstance(command, DeleteJob):
@@ -427,23 +458,76 @@ class Station:
                 # The cloud ends it by itself when it expires.
                 logger.debug("ending session %s failed: %s", command.session_id, exc)
 
-    def _open_session(self, command: OpenSession) -> SessionOpened | SessionRefused:
+    def _open_session(
+        self, command: OpenSession
+    ) -> SessionOpened | SessionRefused | PinRequested | EnrolmentOffered:
         attempt = command.attempt
         try:
-            info = self.client.open_session(command.tag)
+            if command.pin is not None and command.pin_email is not None:
+                keyed = pin_tag(self._site_key, command.pin_email, command.pin)
+                info = self.client.open_session(command.tag, keyed)
+            else:
+                info = self.client.open_session(command.tag)
+        except PinRequiredError as exc:
+            return PinRequested(exc.pin_email, exc.min_pin_digits, attempt)
         except UnknownCredentialError:
+            if command.pin is not None:
+                logger.info("wrong PIN for a badge")
+                return SessionRefused("wrong-pin", "Wrong PIN", attempt)
             logger.info("badge not recognised")
-            return SessionRefused("unknown-card", "Badge not recognised", attempt)
-        except CloudUnreachableError as exc:
-            self._cloud_failed(exc)
-            return SessionRefused("offline", OFFLINE_MESSAGE, attempt)
-        except CloudError as exc:
-            logger.warning("opening a session failed: %s", exc)
-            return SessionRefused("error", "The print service refused the request", attempt)
+            return self._offer_enrolment(command.tag, attempt)
+        except (RateLimitedError, PinLockedError, CloudUnreachableError, CloudError) as exc:
+            return self._refusal(exc, attempt)
         self._cloud_answered()
         return SessionOpened(
             info.session_id, info.display_name, info.jobs, attempt, release_all=info.release_all
         )
+
+    def _open_passcode_session(
+        self, command: OpenPasscodeSession
+    ) -> SessionOpened | SessionRefused:
+        attempt = command.attempt
+        try:
+            info = self.client.open_passcode_session(command.passcode)
+        except UnknownCredentialError:
+            logger.info("release passcode not recognised")
+            return SessionRefused("wrong-passcode", "Passcode not recognised", attempt)
+        except CloudError as exc:
+            return self._refusal(exc, attempt)
+        self._cloud_answered()
+        return SessionOpened(
+            info.session_id, info.display_name, info.jobs, attempt, release_all=info.release_all
+        )
+
+    def _offer_enrolment(self, tag: str, attempt: int) -> SessionRefused | EnrolmentOffered:
+        unknown = SessionRefused("unknown-card", "Badge not recognised", attempt)
+        try:
+            offer = self.client.offer_enrolment(tag)
+        except CloudUnreachableError as exc:
+            self._cloud_failed(exc)
+            return SessionRefused("offline", OFFLINE_MESSAGE, attempt)
+        except CloudError as exc:
+            # Self-enrolment off (the usual case), rate-limited, or refused: the badge is
+            # simply not recognised.
+            logger.debug("no enrolment code: %s", exc)
+            return unknown
+        return EnrolmentOffered(offer.code, max(1, offer.ttl_s // 60), attempt)
+
+    def _refusal(self, exc: CloudError, attempt: int) -> SessionRefused:
+        """What a failed identification looks like to the workflow, in words."""
+        if isinstance(exc, RateLimitedError):
+            wait = exc.retry_after_s
+            when = f"{wait} seconds" if wait < 120 else f"{(wait + 59) // 60} minutes"
+            return SessionRefused("rate-limited", f"Wait {when} and try again", attempt)
+        if isinstance(exc, PinLockedError):
+            return SessionRefused("pin-locked", "PIN locked", attempt)
+        if isinstance(exc, PinNotSetError):
+            return SessionRefused("pin-not-set", "No PIN set", attempt)
+        if isinstance(exc, CloudUnreachableError):
+            self._cloud_failed(exc)
+            return SessionRefused("offline", OFFLINE_MESSAGE, attempt)
+        logger.warning("opening a session failed: %s", exc)
+        return SessionRefused("error", "The print service refused the request", attempt)
 
     def _release(self, command: ReleaseJobs) -> DeliveryFinished:
         # Ask the printer first: a printer out of paper or with its door open is refused before
@@ -650,6 +734,26 @@ class Station:
                         self._probe_asap = True
                     self._probe_now.set()
 
+    def _read_keys(self) -> None:
+        keypad = self.keypad
+        assert keypad is not None
+        kinds = {
+            KeypadKey.DIGIT: Key.DIGIT,
+            KeypadKey.BACKSPACE: Key.BACKSPACE,
+            KeypadKey.ENTER: Key.ENTER,
+            KeypadKey.ESCAPE: Key.ESCAPE,
+        }
+        while not self._stopping.is_set():
+            try:
+                event = keypad.read(timeout_s=0.2)
+            except HardwareError as exc:
+                self._faults.fault("keypad", "keypad failed: %s", exc)
+                self._stopping.wait(1.0)
+                continue
+            self._faults.clear("keypad")
+            if event is not None:
+                self._post(KeyPressed(kinds[event.key], event.digit))
+
 
 def _may_have_printed(exc: PrinterError) -> bool:
     """Whether the printer may hold (and print) the document despite `exc`."""
@@ -670,6 +774,7 @@ def build_station(
     notifier: SystemdNotifier | None = None,
     backoff: Backoff | None = None,
     heartbeat_s: float = 30.0,
+    keypad: Keypad | None = None,
 ) -> Station:
     """Build a station from its config; parts passed in are used instead of the configured ones.
 
@@ -687,6 +792,11 @@ def build_station(
         panel = build_panel(config)
     else:
         check_button_names(panel)
+    if keypad is None and hw.keypad is not None:
+        try:
+            keypad = keypad_from_config(hw.keypad)
+        except ValueError as exc:
+            raise ConfigError(f"[panel] keypad: {exc}") from exc
     if display is None:
         display = build_display(config)
     if transport is None:
@@ -721,6 +831,7 @@ def build_station(
         session_s=config.session.timeout_s,
         done_s=config.session.done_s,
         error_s=config.session.error_s,
+        pin_s=config.session.pin_s,
     )
     station = Station(
         workflow=Workflow(timings, station_name=config.name),
@@ -736,6 +847,7 @@ def build_station(
         notifier=notifier,
         backoff=backoff,
         heartbeat_s=heartbeat_s,
+        keypad=keypad,
     )
     if own_client and (config.devices.heartbeat_s > 0 or config.devices.poll_s > 0):
         from station.heartbeat import attach  # noqa: PLC0415 - only stations talking to a cloud

@@ -35,6 +35,11 @@ from station.errors import (
     CloudError,
     CloudRejectedError,
     CloudUnreachableError,
+    PinLockedError,
+    PinNotSetError,
+    PinRequiredError,
+    RateLimitedError,
+    SelfEnrolmentDisabledError,
     SessionExpiredError,
     UnknownCredentialError,
 )
@@ -75,10 +80,22 @@ class ReleaseInfo:
     site: str
 
 
+@dataclass(frozen=True, slots=True)
+class EnrolmentOffer:
+    """A one-time code for an unknown badge, to show on the station's screen."""
+
+    code: str = field(repr=False)
+    ttl_s: int = 600
+
+
 class StationCloud(Protocol):
     """What the station runtime needs from the cloud (`CloudClient`, or a fake in tests)."""
 
-    def open_session(self, tag: str) -> SessionInfo: ...
+    def open_session(self, tag: str, pin_tag: str | None = None) -> SessionInfo: ...
+
+    def open_passcode_session(self, passcode: str) -> SessionInfo: ...
+
+    def offer_enrolment(self, tag: str) -> EnrolmentOffer: ...
 
     def end_session(self, session_id: str) -> None: ...
 
@@ -138,9 +155,50 @@ class CloudClient:
 
     # ---- API ----
 
-    def open_session(self, tag: str) -> SessionInfo:
-        """Open a session for a badge tag. Raises UnknownCredentialError for an unknown badge."""
-        body = self._json("POST", "/api/v1/station/sessions", {"tag": tag}, expect=201)
+    def open_session(self, tag: str, pin_tag: str | None = None) -> SessionInfo:
+        """Open a session for a badge tag (and its owner's PIN tag, under card + PIN).
+
+        Raises:
+            UnknownCredentialError: an unknown badge, or a wrong PIN.
+            PinRequiredError: the site asks for the PIN: call again with `pin_tag`.
+            RateLimitedError, PinLockedError: too many wrong PINs.
+        """
+        payload = {"tag": tag} if pin_tag is None else {"tag": tag, "pin_tag": pin_tag}
+        response = self._request(
+            "POST", "/api/v1/station/sessions", expect=(201, 202), json=payload
+        )
+        body = _body(response)
+        if response.status_code == 202:
+            try:
+                raise PinRequiredError(str(body["pin_email"]), int(body["min_pin_digits"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CloudError("malformed PIN challenge from the cloud") from exc
+        return self._session_info(body)
+
+    def open_passcode_session(self, passcode: str) -> SessionInfo:
+        """Open a session for the user whose release passcode was typed on the keypad.
+
+        Raises:
+            UnknownCredentialError: no usable passcode matches.
+            RateLimitedError: too many wrong passcodes at this station.
+        """
+        body = self._json("POST", "/api/v1/station/sessions", {"passcode": passcode}, expect=201)
+        return self._session_info(body)
+
+    def offer_enrolment(self, tag: str) -> EnrolmentOffer:
+        """Ask for a one-time enrolment code for an unknown badge.
+
+        Raises:
+            SelfEnrolmentDisabledError: the site does not allow it.
+            RateLimitedError: too many codes lately.
+        """
+        body = self._json("POST", "/api/v1/station/enrolments", {"tag": tag}, expect=201)
+        try:
+            return EnrolmentOffer(code=str(body["code"]), ttl_s=int(body["ttl_s"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CloudError("malformed enrolment code from the cloud") from exc
+
+    def _session_info(self, body: Any) -> SessionInfo:
         try:
             jobs = tuple(_job(job) for job in body["jobs"])
             info = SessionInfo(
@@ -222,17 +280,14 @@ class CloudClient:
         self, method: str, path: str, payload: object, *, expect: int, retry: bool = False
     ) -> Any:
         response = self._request(method, path, expect=expect, json=payload, retry=retry)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise CloudError(f"{method} {path}: the cloud's answer is not JSON") from exc
+        return _body(response)
 
     def _request(
         self,
         method: str,
         path: str,
         *,
-        expect: int,
+        expect: int | tuple[int, ...],
         stream: bool = False,
         json: object = None,
         retry: bool = False,
@@ -264,7 +319,8 @@ class CloudClient:
             if response.status_code in _RETRY_STATUSES and not last:
                 response.close()
                 continue
-            if response.status_code != expect:
+            expected = expect if isinstance(expect, tuple) else (expect,)
+            if response.status_code not in expected:
                 try:
                     raise problem_error(response)
                 finally:
@@ -288,11 +344,32 @@ def problem_error(response: requests.Response) -> CloudError:
     if status in _GATEWAY_DOWN:
         return CloudUnreachableError(f"the cloud is unavailable (HTTP {status})")
     message = f"HTTP {status} {code or ''}".strip()
-    if status == 404 and code == "unknown-credential":
+    if status == 404 and code in ("unknown-credential", "unknown-passcode"):
         return UnknownCredentialError(message, status=status, code=code, detail=detail)
+    if status == 429:
+        try:
+            wait = max(1, int(response.headers.get("Retry-After", "")))
+        except ValueError:
+            wait = 60  # RFC 9110 also allows an HTTP date; the cloud sends seconds
+        return RateLimitedError(
+            message, status=status, code=code, detail=detail, retry_after_s=wait
+        )
+    if code == "pin-locked":
+        return PinLockedError(message, status=status, code=code, detail=detail)
+    if code == "pin-not-set":
+        return PinNotSetError(message, status=status, code=code, detail=detail)
+    if code == "self-enrolment-disabled":
+        return SelfEnrolmentDisabledError(message, status=status, code=code, detail=detail)
     if status == 410 or code == "session-expired":
         return SessionExpiredError(message, status=status, code=code, detail=detail)
     return CloudRejectedError(message, status=status, code=code, detail=detail)
+
+
+def _body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise CloudError("the cloud's answer is not JSON") from exc
 
 
 def _time(text: str) -> datetime:

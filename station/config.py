@@ -22,7 +22,7 @@ import ipaddress
 import os
 import tomllib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -70,7 +70,13 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "display_mode": str,
         "frames_dir": Path,
     },
-    "session": {"identify_s": float, "timeout_s": float, "done_s": float, "error_s": float},
+    "session": {
+        "identify_s": float,
+        "timeout_s": float,
+        "done_s": float,
+        "error_s": float,
+        "pin_s": float,
+    },
     # Heartbeat and device data (station.heartbeat, station.device_data); 0 switches one off.
     "devices": {
         "heartbeat_s": float,
@@ -99,7 +105,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "bits_per_pixel": int,
         "stride_bytes": int,
     },
-    "panel": {"driver": str, "pin_map": str, "brightness": float},
+    "panel": {"driver": str, "pin_map": str, "brightness": float, "keypad": str},
     # The reader driver's own options (hardware.readers.registry checks them per kind).
     "reader": {
         "device": str,
@@ -162,6 +168,7 @@ class HardwareConfig:
     panel_driver: str = "none"  # buttons, status light and buzzer: none | simulated | gpio
     pin_map: str | None = None  # a bundled pin map name or a path to one
     brightness: float = 1.0  # of the status light, 0-1
+    keypad: str | None = None  # a USB keypad for PINs and passcodes: device, or "simulated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +179,7 @@ class SessionConfig:
     timeout_s: float = 30.0  # job list inactivity before the session is ended
     done_s: float = 4.0
     error_s: float = 6.0
+    pin_s: float = 20.0  # keypad inactivity before a half-typed PIN or passcode is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,13 +211,20 @@ class StationConfig:
     devices: DevicesConfig = field(default_factory=DevicesConfig)
 
 
-def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> StationConfig:
+def load_config(
+    path: str | Path | None,
+    env: Mapping[str, str] | None = None,
+    *,
+    drop_ins: Sequence[Path] = (),
+) -> StationConfig:
     """Read and validate the station config.
 
     Args:
         path: the TOML file (`/etc/pullprint/station.toml` on a station), or None for
             environment-only configuration.
         env: the environment to read `PULLPRINT_STATION_*` overrides from (default `os.environ`).
+        drop_ins: more TOML files, read in order where they exist, whose keys override the
+            file's (e.g. what pairing on first start wrote to the state directory).
 
     Raises:
         ConfigError: the file is unreadable or malformed, a key is unknown, a value is invalid,
@@ -218,8 +233,22 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -
     raw: dict[str, dict[str, object]] = {}
     if path is not None:
         raw = _read_toml(Path(path))
+    _merge_drop_ins(raw, drop_ins)
     _apply_env(raw, os.environ if env is None else env)
     return _build(raw)
+
+
+def _merge_drop_ins(raw: dict[str, dict[str, object]], drop_ins: Sequence[Path]) -> None:
+    for drop_in in drop_ins:
+        if not drop_in.exists():
+            continue
+        for section, values in _read_toml(drop_in).items():
+            target = raw.setdefault(section, {})
+            if "key_hex" in values or "key_file" in values:
+                # A drop-in's secret replaces the file's, whichever way either gives it.
+                target.pop("key_hex", None)
+                target.pop("key_file", None)
+            target.update(values)
 
 
 def _read_toml(path: Path) -> dict[str, dict[str, object]]:
@@ -353,7 +382,7 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
         return _Section(name, raw.get(name, {}))
 
     station, cloud, site = section("station"), section("cloud"), section("site")
-    printer, hardware, session = section("printer"), section("hardware"), section("session")
+    printer, session = section("printer"), section("session")
     spool_dir = section("spool").path("dir")
     return StationConfig(
         name=station.text("name"),
@@ -376,24 +405,13 @@ def _build(raw: Mapping[str, Mapping[str, object]]) -> StationConfig:
             if printer.has("snmp_community")
             else None,
         ),
-        hardware=HardwareConfig(
-            reader=hardware.choice("reader", "simulated", READERS),
-            display=hardware.choice("display", "simulated", DISPLAYS),
-            display_width=hardware.integer("display_width", 320, 16, 4096),
-            display_height=hardware.integer("display_height", 240, 16, 4096),
-            display_mode=_display_mode(hardware),
-            frames_dir=hardware.path("frames_dir"),
-            reader_options=tuple(sorted(raw.get("reader", {}).items())),
-            display_options=tuple(sorted(raw.get("display", {}).items())),
-            panel_driver=section("panel").choice("driver", "none", PANEL_DRIVERS),
-            pin_map=_pin_map(section("panel")),
-            brightness=_brightness(section("panel")),
-        ),
+        hardware=_hardware(raw),
         session=SessionConfig(
             identify_s=session.number("identify_s", 10.0),
             timeout_s=session.number("timeout_s", 30.0),
             done_s=session.number("done_s", 4.0),
             error_s=session.number("error_s", 6.0),
+            pin_s=session.number("pin_s", 20.0),
         ),
         spool_dir=spool_dir,
         devices=_devices(section("devices")),
@@ -420,6 +438,27 @@ def _seconds(section: _Section, key: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"[{section.name}] {key} must be a number of seconds")
     return float(value)
+
+
+def _hardware(raw: Mapping[str, Mapping[str, object]]) -> HardwareConfig:
+    def section(name: str) -> _Section:
+        return _Section(name, raw.get(name, {}))
+
+    hardware = section("hardware")
+    return HardwareConfig(
+        reader=hardware.choice("reader", "simulated", READERS),
+        display=hardware.choice("display", "simulated", DISPLAYS),
+        display_width=hardware.integer("display_width", 320, 16, 4096),
+        display_height=hardware.integer("display_height", 240, 16, 4096),
+        display_mode=_display_mode(hardware),
+        frames_dir=hardware.path("frames_dir"),
+        reader_options=tuple(sorted(raw.get("reader", {}).items())),
+        display_options=tuple(sorted(raw.get("display", {}).items())),
+        panel_driver=section("panel").choice("driver", "none", PANEL_DRIVERS),
+        pin_map=_pin_map(section("panel")),
+        brightness=_brightness(section("panel")),
+        keypad=section("panel").text("keypad") if section("panel").has("keypad") else None,
+    )
 
 
 def _cloud(cloud: _Section, identity: _Section, spool_dir: Path | None) -> CloudConfig:
@@ -505,3 +544,47 @@ def _printer_uri(uri: str) -> str:
     if "://" not in uri:
         raise ConfigError("[printer] uri must be a URI such as ipps://printer.local/ipp/print")
     return uri
+
+
+# --- identity: pairing on first start ---
+
+
+@dataclass(frozen=True, slots=True)
+class UnpairedConfig:
+    """What a station that is not paired yet knows: where the cloud is, and its own parts.
+
+    `identity_key_file` and `site_key_file` are where the config wants the keys (None: the
+    caller's state directory).
+    """
+
+    name: str
+    cloud_url: str
+    hardware: HardwareConfig
+    identity_key_file: Path | None
+    site_key_file: Path | None
+    spool_dir: Path | None
+
+
+def load_unpaired(
+    path: Path, env: Mapping[str, str] | None = None, *, drop_ins: Sequence[Path] = ()
+) -> UnpairedConfig | None:
+    """The config of a station still to be paired, or None when it names its station id.
+
+    Raises:
+        ConfigError: the file is unreadable or malformed, or lacks `[station] name` or
+            `[cloud] url`.
+    """
+    raw = _read_toml(path)
+    _merge_drop_ins(raw, drop_ins)
+    _apply_env(raw, os.environ if env is None else env)
+    cloud = _Section("cloud", raw.get("cloud", {}))
+    if cloud.has("station_id"):
+        return None
+    return UnpairedConfig(
+        name=_Section("station", raw.get("station", {})).text("name"),
+        cloud_url=_cloud_url(cloud),
+        hardware=_hardware(raw),
+        identity_key_file=_Section("identity", raw.get("identity", {})).path("key_file"),
+        site_key_file=_Section("site", raw.get("site", {})).path("key_file"),
+        spool_dir=_Section("spool", raw.get("spool", {})).path("dir"),
+    )

@@ -16,6 +16,7 @@ import hmac
 from hardware.readers.base import Credential
 
 CARD_TAG_PREFIX = b"card/v1|"
+PIN_TAG_PREFIX = b"pin/v1|"
 
 
 def credential_tag(site_key: bytes, credential: Credential) -> str:
@@ -27,4 +28,19 @@ def credential_tag(site_key: bytes, credential: Credential) -> str:
     if len(site_key) != 32:
         raise ValueError("site key must be 32 bytes")
     message = CARD_TAG_PREFIX + credential.canonical().encode()
+    return hmac.new(site_key, message, hashlib.sha256).hexdigest()
+
+
+def pin_tag(site_key: bytes, email: str, pin: str) -> str:
+    """The keyed tag of a PIN: HMAC-SHA256(site_key, "pin/v1|" + lower-case email + "|" + PIN).
+
+    The cloud keeps an Argon2id verifier of this tag's bytes (`cloud.pins`, which computes the
+    same construction when an admin sets a PIN); the PIN itself never leaves the station.
+
+    Raises:
+        ValueError: the site key is not 32 bytes.
+    """
+    if len(site_key) != 32:
+        raise ValueError("site key must be 32 bytes")
+    message = PIN_TAG_PREFIX + email.strip().lower().encode() + b"|" + pin.encode()
     return hmac.new(site_key, message, hashlib.sha256).hexdigest()

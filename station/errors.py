@@ -5,8 +5,13 @@
     ├── CloudError                      anything between the station and the cloud
     │   ├── CloudUnreachableError       (ConnectionError) refused, timed out, gateway 502-504
     │   └── CloudRejectedError          an RFC 9457 problem answer (code, status, detail)
-    │       ├── UnknownCredentialError  (LookupError) 404 `unknown-credential`
-    │       └── SessionExpiredError     410 `session-expired`
+    │       ├── UnknownCredentialError  (LookupError) 404 `unknown-credential`, `unknown-passcode`
+    │       ├── SessionExpiredError     410 `session-expired`
+    │       ├── PinRequiredError        202: the site wants the badge owner's PIN too
+    │       ├── RateLimitedError        429 `rate-limited` (with `retry_after_s`)
+    │       ├── PinLockedError          423 `pin-locked`
+    │       ├── PinNotSetError          403 `pin-not-set`
+    │       └── SelfEnrolmentDisabledError  403 `self-enrolment-disabled`
     ├── DeliveryError                   a release could not be delivered (user-safe `reason`)
     │   └── DocumentDamagedError        (ValueError) the job container failed to authenticate
     └── UpdateError                     a station update refused or failed (`step` says where)
@@ -125,3 +130,40 @@ class UpdateUnhealthyError(UpdateError):
     """The new version did not become healthy in time; the station went back to the old one."""
 
     step = "health"
+
+
+# --- identity ---
+
+
+class PinRequiredError(CloudRejectedError):
+    """The badge is known but the site asks for its owner's PIN (202 from the session call).
+
+    `pin_email` keys the PIN tag; it is never shown on the screen or logged.
+    """
+
+    def __init__(self, pin_email: str, min_pin_digits: int) -> None:
+        super().__init__("PIN required", status=202, code="pin-required", detail=None)
+        self.pin_email = pin_email
+        self.min_pin_digits = min_pin_digits
+
+
+class RateLimitedError(CloudRejectedError):
+    """Too many wrong PINs or passcodes: wait `retry_after_s` seconds (429 `rate-limited`)."""
+
+    def __init__(
+        self, message: str, *, status: int, code: str | None, detail: str | None, retry_after_s: int
+    ) -> None:
+        super().__init__(message, status=status, code=code, detail=detail)
+        self.retry_after_s = retry_after_s
+
+
+class PinLockedError(CloudRejectedError):
+    """The PIN is locked after too many failures; an admin must reset it (423 `pin-locked`)."""
+
+
+class PinNotSetError(CloudRejectedError):
+    """The site asks for a PIN after the badge and its owner has none (403 `pin-not-set`)."""
+
+
+class SelfEnrolmentDisabledError(CloudRejectedError):
+    """The site does not let unknown badges be enrolled (403 `self-enrolment-disabled`)."""

@@ -20,7 +20,7 @@ from hardware.panel.registry import Panel, panel_from_config
 from hardware.printers.fallback import FallbackMode, FallbackTransport, PrinterPolicy
 from hardware.printers.registry import transport_for_uri
 from hardware.printers.transport import PrinterTransport
-from station.config import StationConfig
+from station.config import HardwareConfig, StationConfig
 from station.errors import ConfigError
 from station.screens import (
     DoneScreen,
@@ -43,8 +43,8 @@ FEEDBACK: dict[type, tuple[LightPattern | None, Sound | None]] = {
 }
 
 
-def _pin_map(config: StationConfig) -> PinMap | None:
-    hw = config.hardware
+def _pin_map(config: StationConfig | HardwareConfig) -> PinMap | None:
+    hw = config.hardware if isinstance(config, StationConfig) else config
     if hw.pin_map is None:
         return None
     try:
@@ -88,12 +88,15 @@ def build_transport(config: StationConfig) -> PrinterTransport:
         raise ConfigError(f"[printer] {exc}") from exc
 
 
-def build_display(config: StationConfig) -> Display:
-    """The configured display: simulated, or a real panel wired as the pin map says."""
-    hw = config.hardware
+def build_display(config: StationConfig | HardwareConfig) -> Display:
+    """The configured display: simulated, or a real panel wired as the pin map says.
+
+    Takes the hardware part alone too: a station still to be paired shows its pairing code.
+    """
+    hw = config.hardware if isinstance(config, StationConfig) else config
     if hw.display == "simulated":
         return SimulatedDisplay(hw.display_width, hw.display_height, hw.display_mode, hw.frames_dir)
-    pin_map = _pin_map(config)
+    pin_map = _pin_map(hw)
     options = pin_map.display_options if pin_map is not None else dict(hw.display_options)
     try:
         return display_from_config(hw.display, options)

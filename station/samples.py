@@ -55,7 +55,11 @@ def sample_screens() -> dict[str, Screen]:
         "error-long": ErrorScreen("Something went wrong", "word " * 80),
         "no-jobs": NoJobsScreen("Ana Lima"),
         "offline": OfflineScreen(),
-        "pin": PinEntryScreen(entered=4, message="Wrong PIN, 2 tries left"),
+        "pin": PinEntryScreen(entered=4, message="Wrong PIN, try again"),
+        "passcode": PinEntryScreen("Enter passcode", entered=7, length=10),
+        "checking": ReadingScreen("Checking…"),
+        "too-many": ErrorScreen("Too many attempts", "Wait 8 seconds and try again"),
+        "pin-locked": ErrorScreen("PIN locked", "Ask your administrator to reset it"),
         "pairing": PairingScreen("WDJB-MJHT", "SHA256:4f2a 91c0 77de 03b5"),
-        "enrolment": EnrolmentScreen("384-912"),
+        "enrolment": EnrolmentScreen("k7dq-m2xr"),
     }

@@ -58,7 +58,9 @@ class IdleScreen:
 
 @dataclass(frozen=True, slots=True)
 class ReadingScreen:
-    """A badge was tapped; asking the cloud who it is."""
+    """A badge was tapped (or a PIN or passcode entered); asking the cloud who it is."""
+
+    message: str = "Reading badge…"
 
     @property
     def label(self) -> str:
@@ -67,7 +69,7 @@ class ReadingScreen:
 
     def lines(self) -> list[str]:
         """The screen as text."""
-        return ["PullPrint", "Reading badge…"]
+        return ["PullPrint", self.message]
 
 
 @dataclass(frozen=True, slots=True)

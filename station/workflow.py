@@ -39,6 +39,29 @@ The rules::
                                                                     badge" for error_s
     OFFLINE      CloudUp (any state: forgets the outage) IDLE       Idle
 
+Identity at the keypad (a PIN after the badge, a release passcode, self-enrolment)::
+
+    IDLE, DONE,  KeyPressed digit                      PIN_ENTRY    PinEntry (passcode, 1 dot)
+    ERROR, ENROLMENT
+    IDENTIFYING  PinRequested (this attempt)           PIN_ENTRY    PinEntry (PIN of this badge)
+    PIN_ENTRY    KeyPressed digit / backspace          PIN_ENTRY    PinEntry (timer restarts)
+    PIN_ENTRY    KeyPressed enter, enough digits       IDENTIFYING  Reading "Checking…",
+                                                                    OpenSession(tag, PIN) or
+                                                                    OpenPasscodeSession
+    PIN_ENTRY    KeyPressed enter, too few digits      PIN_ENTRY    PinEntry "At least N digits"
+    PIN_ENTRY    KeyPressed escape, CANCEL, Tick past  IDLE         Idle
+                 pin_s
+    PIN_ENTRY    CardPresented                         IDENTIFYING  Reading, OpenSession
+    IDENTIFYING  SessionRefused wrong-pin              PIN_ENTRY    PinEntry "Wrong PIN, try again"
+    IDENTIFYING  SessionRefused wrong-passcode         PIN_ENTRY    PinEntry "Passcode not
+                                                                    recognised"
+    IDENTIFYING  SessionRefused rate-limited           ERROR        Error "Too many attempts"
+    IDENTIFYING  SessionRefused pin-locked             ERROR        Error "PIN locked"
+    IDENTIFYING  SessionRefused pin-not-set            ERROR        Error "No PIN set"
+    IDENTIFYING  EnrolmentOffered (this attempt)       ENROLMENT    Enrolment (the code)
+    ENROLMENT    Tick past enrolment_s, a button       IDLE         Idle
+    ENROLMENT    CardPresented                         IDENTIFYING  Reading, OpenSession
+
 Every other (state, event) pair is ignored and returns no commands; in particular a badge tapped
 while delivering is ignored (the delivery goes on, no second session is opened), and no timeout
 runs while delivering (the printer transport has its own). A `SessionOpened` that is not the
@@ -46,7 +69,9 @@ answer to the current attempt (it arrived after a timeout, a cancel, or another 
 with `EndSession`, so it can never show one person's jobs to the next.
 
 Invariants: at most one session is open at a time as far as this machine knows; every session it
-learnt of is ended by an `EndSession` command; no screen carries a card tag.
+learnt of is ended by an `EndSession` command; no screen carries a card tag; typed digits live
+only in the current `KeypadEntry` and the one command that sends them (never in a screen, a
+repr or a message), and are dropped whenever the entry is left.
 """
 
 from __future__ import annotations
@@ -55,11 +80,13 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal, assert_never
 
+from station.entry import KeypadEntry
 from station.models import JobSummary
 from station.screens import (
     DeliveringScreen,
     DeliveryItem,
     DoneScreen,
+    EnrolmentScreen,
     ErrorScreen,
     IdleScreen,
     JobListScreen,
@@ -71,6 +98,25 @@ from station.screens import (
 
 UNKNOWN_CARD_TITLE = "Badge not recognised"
 CLOUD_TIMEOUT_MESSAGE = "Cloud not responding"
+CHECKING_MESSAGE = "Checking…"
+WRONG_PIN_MESSAGE = "Wrong PIN, try again"
+WRONG_PASSCODE_MESSAGE = "Passcode not recognised"
+TOO_MANY_TITLE = "Too many attempts"
+PIN_LOCKED_TITLE = "PIN locked"
+PIN_LOCKED_MESSAGE = "Ask your administrator to reset it"
+NO_PIN_TITLE = "No PIN set"
+NO_PIN_MESSAGE = "This site asks for a PIN after your badge: ask your administrator for one"
+
+RefusalKind = Literal[
+    "unknown-card",
+    "offline",
+    "error",
+    "wrong-pin",
+    "wrong-passcode",
+    "rate-limited",
+    "pin-locked",
+    "pin-not-set",
+]
 
 
 class State(enum.Enum):
@@ -83,6 +129,8 @@ class State(enum.Enum):
     DELIVERING = "delivering"
     DONE = "done"
     ERROR = "error"
+    PIN_ENTRY = "pin-entry"
+    ENROLMENT = "enrolment"
 
 
 class Button(enum.Enum):
@@ -95,6 +143,15 @@ class Button(enum.Enum):
     PRINT_SELECTED = "print-selected"
     DELETE = "delete"
     CANCEL = "cancel"
+
+
+class Key(enum.Enum):
+    """What a keypad can send."""
+
+    DIGIT = "digit"
+    BACKSPACE = "backspace"
+    ENTER = "enter"
+    ESCAPE = "escape"
 
 
 # ---- events (in) ----
@@ -123,8 +180,37 @@ class SessionOpened:
 class SessionRefused:
     """The cloud did not open a session for `OpenSession` number `attempt`."""
 
-    kind: Literal["unknown-card", "offline", "error"]
+    kind: RefusalKind
     message: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPressed:
+    """A keypad key; `digit` is "0".."9" for `Key.DIGIT` (hidden from repr, never logged)."""
+
+    key: Key
+    digit: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PinRequested:
+    """The badge of `OpenSession` number `attempt` is known, and the site wants its PIN too.
+
+    `pin_email` keys the PIN tag (the runtime computes it); it is never shown.
+    """
+
+    pin_email: str = field(repr=False)
+    min_digits: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentOffered:
+    """The badge of `OpenSession` number `attempt` is unknown and may be self-enrolled."""
+
+    code: str = field(repr=False)
+    minutes_valid: int
     attempt: int
 
 
@@ -211,6 +297,9 @@ Event = (
     | DeliveryFinished
     | JobDeleted
     | Tick
+    | KeyPressed
+    | PinRequested
+    | EnrolmentOffered
 )
 
 
@@ -226,9 +315,23 @@ class ShowScreen:
 
 @dataclass(frozen=True, slots=True)
 class OpenSession:
-    """Ask the cloud who this badge is; answer with SessionOpened/SessionRefused(attempt)."""
+    """Ask the cloud who this badge is; answer with SessionOpened/SessionRefused(attempt),
+    PinRequested (the site wants a PIN) or EnrolmentOffered (an unknown badge).
+
+    With `pin`, the runtime sends the PIN tag keyed with `pin_email` along with the badge.
+    """
 
     tag: str = field(repr=False)
+    attempt: int
+    pin: str | None = field(default=None, repr=False)
+    pin_email: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPasscodeSession:
+    """Ask the cloud whose release passcode this is; answer with SessionOpened/SessionRefused."""
+
+    passcode: str = field(repr=False)
     attempt: int
 
 
@@ -255,7 +358,7 @@ class EndSession:
     session_id: str
 
 
-Command = ShowScreen | OpenSession | ReleaseJobs | DeleteJob | EndSession
+Command = ShowScreen | OpenSession | OpenPasscodeSession | ReleaseJobs | DeleteJob | EndSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +369,8 @@ class Timings:
     session_s: float = 30.0
     done_s: float = 4.0
     error_s: float = 6.0
+    pin_s: float = 20.0  # idle time at the keypad before the entry is dropped
+    enrolment_s: float = 60.0  # how long an enrolment code stays on screen
 
 
 class Workflow:
@@ -286,6 +391,9 @@ class Workflow:
         self._items: dict[str, DeliveryItem] = {}
         self._reasons: dict[str, str] = {}
         self._offline: str | None = None  # the outage message while the cloud is away
+        self._entry: KeypadEntry | None = None
+        self._pin_email: str | None = None  # the badge owner's, while their PIN is asked
+        self._min_pin_digits = 6
         # Deadlines are set from the latest Tick; before the first Tick, on the first one.
         self._now: float | None = None
         self._timeout_s: float | None = None
@@ -316,6 +424,12 @@ class Workflow:
                 return self._finished(error)
             case CloudDown() | CloudUp():
                 return self._outage(event)
+            case KeyPressed():
+                return self._key(event)
+            case PinRequested():
+                return self._pin_requested(event)
+            case EnrolmentOffered():
+                return self._enrolment_offered(event)
             case _:
                 assert_never(event)
 
@@ -347,6 +461,8 @@ class Workflow:
     def _forget_session(self) -> None:
         self.session_id = None
         self._tag = None
+        self._entry = None
+        self._pin_email = None
         self._display_name = ""
         self._jobs = ()
         self._cursor = 0
@@ -380,7 +496,8 @@ class Workflow:
         if self.state is State.OFFLINE:
             # Say clearly that the tap was seen and why nothing happens; no session is tried.
             return self._go(State.OFFLINE, OfflineScreen(OFFLINE_TAP_MESSAGE), self.timings.error_s)
-        if self.state in (State.IDLE, State.DONE, State.ERROR):
+        if self.state in (State.IDLE, State.DONE, State.ERROR, State.PIN_ENTRY, State.ENROLMENT):
+            self._forget_session()  # a half-typed PIN or passcode goes with the old attempt
             return self._identify(tag)
         if self.state is State.JOB_LIST:
             if tag == self._tag:
@@ -410,7 +527,19 @@ class Workflow:
     def _refused(self, event: SessionRefused) -> list[Command]:
         if self.state is not State.IDENTIFYING or event.attempt != self._attempt:
             return []
+        if event.kind == "wrong-pin" and self._tag is not None and self._pin_email is not None:
+            # The same badge stays: only its PIN is asked again.
+            return self._ask(KeypadEntry.for_pin(self._min_pin_digits, WRONG_PIN_MESSAGE))
+        if event.kind == "wrong-passcode":
+            self._forget_session()
+            return self._ask(KeypadEntry.for_passcode(WRONG_PASSCODE_MESSAGE))
         self._forget_session()
+        if event.kind == "rate-limited":
+            return self._error(ErrorScreen(TOO_MANY_TITLE, event.message))
+        if event.kind == "pin-locked":
+            return self._error(ErrorScreen(PIN_LOCKED_TITLE, PIN_LOCKED_MESSAGE))
+        if event.kind == "pin-not-set":
+            return self._error(ErrorScreen(NO_PIN_TITLE, NO_PIN_MESSAGE))
         if event.kind == "unknown-card":
             return self._error(
                 ErrorScreen(UNKNOWN_CARD_TITLE, "Ask your administrator to enrol it")
@@ -424,9 +553,75 @@ class Workflow:
             return self._job_list_button(button)
         if self.state is State.IDENTIFYING and button is Button.CANCEL:
             return self._idle()  # a late SessionOpened is ended by `_opened`
-        if self.state in (State.DONE, State.ERROR):
+        if self.state in (State.DONE, State.ERROR, State.ENROLMENT):
+            return self._idle()
+        if self.state is State.PIN_ENTRY and button is Button.CANCEL:
             return self._idle()
         return []
+
+    # ---- the keypad ----
+
+    def _ask(self, entry: KeypadEntry) -> list[Command]:
+        self._entry = entry
+        return self._go(State.PIN_ENTRY, entry.screen(), self.timings.pin_s)
+
+    def _key(self, event: KeyPressed) -> list[Command]:
+        if event.key is Key.DIGIT and self.state in (
+            State.IDLE,
+            State.DONE,
+            State.ERROR,
+            State.ENROLMENT,
+        ):
+            # Typing on an idle station means a release passcode (a PIN follows a badge).
+            self._forget_session()
+            entry = KeypadEntry.for_passcode()
+            entry.type(event.digit)
+            return self._ask(entry)
+        if self.state is not State.PIN_ENTRY or self._entry is None:
+            return []
+        entry = self._entry
+        if event.key is Key.ESCAPE:
+            return self._idle()
+        if event.key is Key.DIGIT:
+            changed = entry.type(event.digit)
+        elif event.key is Key.BACKSPACE:
+            changed = entry.erase()
+        elif not entry.complete:
+            entry.message = f"At least {entry.min_digits} digits"
+            changed = True
+        else:
+            return self._submit(entry)
+        self._restart_timer()
+        return self._go(State.PIN_ENTRY, entry.screen(), self.timings.pin_s) if changed else []
+
+    def _submit(self, entry: KeypadEntry) -> list[Command]:
+        self._attempt += 1
+        self._entry = None
+        digits = entry.take()
+        commands = self._go(
+            State.IDENTIFYING, ReadingScreen(CHECKING_MESSAGE), self.timings.identify_s
+        )
+        if entry.purpose == "passcode":
+            return [*commands, OpenPasscodeSession(digits, self._attempt)]
+        assert self._tag is not None  # set by the tap that PinRequested answered
+        assert self._pin_email is not None
+        return [*commands, OpenSession(self._tag, self._attempt, digits, self._pin_email)]
+
+    def _pin_requested(self, event: PinRequested) -> list[Command]:
+        if self.state is not State.IDENTIFYING or event.attempt != self._attempt:
+            return []
+        self._pin_email = event.pin_email
+        self._min_pin_digits = event.min_digits
+        return self._ask(KeypadEntry.for_pin(event.min_digits))
+
+    def _enrolment_offered(self, event: EnrolmentOffered) -> list[Command]:
+        if self.state is not State.IDENTIFYING or event.attempt != self._attempt:
+            return []
+        self._forget_session()
+        screen = EnrolmentScreen(event.code, event.minutes_valid)
+        # On screen no longer than the code lives.
+        shown_s = min(self.timings.enrolment_s, event.minutes_valid * 60.0)
+        return self._go(State.ENROLMENT, screen, shown_s)
 
     def _job_list_button(self, button: Button) -> list[Command]:
         assert self.session_id is not None

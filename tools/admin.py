@@ -192,8 +192,163 @@ def _cmd_pin_reset(args: argparse.Namespace) -> int:
 def _cmd_site_policy(args: argparse.Namespace) -> int:
     with open_service(args) as service:
         site = args.name or service.config.site
-        service.pins.set_min_digits(site, args.min_pin_digits)
-    print(f"site {site}: PINs of at least {args.min_pin_digits} digits")
+        if args.min_pin_digits is not None:
+            service.pins.set_min_digits(site, args.min_pin_digits)
+        policy = service.identity.set_policy(
+            site,
+            card_pin=_switch(args.card_pin),
+            self_enrolment=_switch(args.self_enrolment),
+            passcode_mode=args.passcode_mode,
+            passcode_ttl_s=args.passcode_ttl_s,
+        )
+        digits = service.pins.min_digits(site)
+    print(f"site {site}: PINs of at least {digits} digits")
+    print(f"  card + PIN:        {'on' if policy.card_pin else 'off'}")
+    print(f"  self-enrolment:    {'on' if policy.self_enrolment else 'off'}")
+    ttl = f", valid {policy.passcode_ttl_s} s" if policy.passcode_mode == "single-use" else ""
+    print(f"  release passcodes: {policy.passcode_mode}{ttl}")
+    return 0
+
+
+def _switch(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+def _site_key(args: argparse.Namespace, site: str) -> bytes:
+    from tools.pair_cmd import default_site_key_path, read_site_key  # noqa: PLC0415
+
+    path = Path(args.site_key_file) if args.site_key_file else default_site_key_path(site)
+    return read_site_key(path)
+
+
+def _cmd_user_import(args: argparse.Namespace) -> int:
+    from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
+    from tools.pair_cmd import default_site_key_path, read_site_key  # noqa: PLC0415
+    from tools.user_import import (  # noqa: PLC0415
+        ImportApiError,
+        ImportFileError,
+        ImportReport,
+        import_users,
+        import_users_over_api,
+        render,
+        write_tokens,
+    )
+
+    path = Path(args.file)
+    tokens_out = Path(args.tokens_out) if args.tokens_out else None
+    if tokens_out is not None and tokens_out.exists():
+        raise CliError(f"{tokens_out} exists; refusing to overwrite it")
+    report: ImportReport
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as lines:
+            if args.cloud:
+                # From any machine: only tags cross the wire; the admin token from the
+                # environment, never the command line (which other users can read).
+                token = os.environ.get("PULLPRINT_ADMIN_TOKEN", "")
+                if not token:
+                    raise CliError("--cloud needs the admin token in PULLPRINT_ADMIN_TOKEN")
+                if not (args.site_key_file or args.site):
+                    raise CliError("--cloud needs --site-key-file (or --site to find it)")
+                key_path = (
+                    Path(args.site_key_file)
+                    if args.site_key_file
+                    else default_site_key_path(args.site)
+                )
+                site_key = read_site_key(key_path)
+                report = import_users_over_api(
+                    args.cloud,
+                    token,
+                    lines,
+                    site_key,
+                    default_format=args.format,
+                    dry_run=args.dry_run,
+                )
+            else:
+                with open_service(args) as service:
+                    site = args.site or service.config.site
+                    report = import_users(
+                        service,
+                        lines,
+                        _site_key(args, site),
+                        site=site,
+                        default_format=args.format,
+                        dry_run=args.dry_run,
+                    )
+    except (ImportFileError, ValueError) as exc:
+        raise CliError(f"{path}: {exc}") from exc
+    except ImportApiError as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    print(render(report, as_json=args.json), end="" if not args.json else "\n")
+    if report.tokens:
+        if tokens_out is not None:
+            write_tokens(tokens_out, report.tokens)
+            print(f"API tokens of {len(report.tokens)} new user(s) written to {tokens_out}")
+        elif not args.json:
+            print(f"{len(report.tokens)} new user(s); pass --tokens-out FILE to keep their tokens")
+    return 0 if report.ok else 1
+
+
+def _user(service: CloudService, email: str, site: str | None) -> uuid.UUID:
+    return service.passcodes.user_by_email(email, site).id
+
+
+def _cmd_badge_add(args: argparse.Namespace) -> int:
+    from hardware.readers.errors import CardFormatError  # noqa: PLC0415
+    from station.credentials import credential_tag  # noqa: PLC0415
+    from tools.cli import CliError  # noqa: PLC0415
+    from tools.user_import import badge_credential, badge_format  # noqa: PLC0415
+
+    try:
+        fmt = badge_format(args.format)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    with open_service(args) as service:
+        site = args.site or service.config.site
+        try:
+            tag = credential_tag(_site_key(args, site), badge_credential(args.number, fmt))
+        except CardFormatError as exc:
+            raise CliError(f"badge: {exc}") from exc
+        card = service.identity.add_card(_user(service, args.email, site), tag, args.label, site)
+    print(f"badge {card.id} ({card.label or 'no label'}) enrolled for {args.email}")
+    return 0
+
+
+def _cmd_badge_list(args: argparse.Namespace) -> int:
+    with open_service(args) as service:
+        site = args.site or service.config.site
+        cards = service.identity.list_cards(_user(service, args.email, site), site)
+    for card in cards:
+        when = f"{card.created_at:%Y-%m-%d %H:%M}" if card.created_at else "-"
+        print(f"{card.id}  {when}  {card.label}")
+    return 0
+
+
+def _cmd_badge_remove(args: argparse.Namespace) -> int:
+    from tools.cli import CliError  # noqa: PLC0415
+
+    try:
+        card_id = uuid.UUID(args.badge_id)
+    except ValueError:
+        raise CliError("BADGE_ID is a UUID (see `pullprint admin badge list`)") from None
+    with open_service(args) as service:
+        site = args.site or service.config.site
+        service.identity.remove_card(_user(service, args.email, site), card_id, site)
+    print(f"removed badge {card_id}; it no longer opens a session")
+    return 0
+
+
+def _cmd_passcode_release(args: argparse.Namespace) -> int:
+    with open_service(args) as service:
+        site = args.site or service.config.site
+        issued = service.release_passcodes.issue(_user(service, args.email, site), site, args.label)
+    print(f"passcode id: {issued.id}")
+    print(f"passcode:    {issued.passcode}")
+    if issued.expires_at is not None:
+        print(f"Type it on a station's keypad once, before {issued.expires_at:%Y-%m-%d %H:%M} UTC.")
+    else:
+        print("Type it on a station's keypad; it works until revoked. Shown only this once.")
     return 0
 
 
@@ -205,8 +360,9 @@ def _common(parser: argparse.ArgumentParser, *, site: bool = True) -> None:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `admin user add`, `admin passcode issue|list|revoke`, `admin station list|revoke`
-    `admin pin set|reset` and `admin site init|add|list|policy` to the command tree."""
+    """Add `admin user add|import`, `admin badge add|list|remove`, `admin passcode
+    issue|list|revoke|release`, `admin station list|revoke`, `admin pin set|reset` and
+    `admin site init|add|list|policy` to the command tree."""
     admin = sub.add_parser(
         "admin", help="users, app passcodes, stations, site keys, printers"
     ).add_subparsers(dest="admin_cmd", required=True)
@@ -218,6 +374,40 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.set_defaults(func=_cmd_user_add)
     admin_reports.register_user_list(user, _common)
     admin_reports.register(admin, _common)
+    imp = user.add_parser(
+        "import", help="users and badges from a CSV file (email,name,badge,format,label)"
+    )
+    imp.add_argument("file", help="the CSV file; the first line names the columns")
+    imp.add_argument("--format", help="badge format for rows without one, e.g. h10301/fn")
+    imp.add_argument("--dry-run", action="store_true", help="check and report; write nothing")
+    imp.add_argument("--json", action="store_true", help="the report as JSON")
+    imp.add_argument("--tokens-out", help="write new users' API tokens here (mode 0600)")
+    imp.add_argument("--site-key-file", help="the site key (default: under ~/.config)")
+    imp.add_argument(
+        "--cloud", help="import through the admin API at this URL (token: PULLPRINT_ADMIN_TOKEN)"
+    )
+    _common(imp)
+    imp.set_defaults(func=_cmd_user_import)
+
+    badge = admin.add_parser("badge", help="users' badges (several per user, labelled)")
+    badge_cmds = badge.add_subparsers(dest="badge_cmd", required=True)
+    badge_add = badge_cmds.add_parser("add", help="enrol a badge by its printed number")
+    badge_add.add_argument("email")
+    badge_add.add_argument("number", help="as printed, e.g. 90:324 (facility:number)")
+    badge_add.add_argument("--format", required=True, help="e.g. h10301/fn, mifare/hex")
+    badge_add.add_argument("--label", default="", help="e.g. 'blue badge'")
+    badge_add.add_argument("--site-key-file", help="the site key (default: under ~/.config)")
+    _common(badge_add)
+    badge_add.set_defaults(func=_cmd_badge_add)
+    badge_list = badge_cmds.add_parser("list", help="a user's badges (labels, never numbers)")
+    badge_list.add_argument("email")
+    _common(badge_list)
+    badge_list.set_defaults(func=_cmd_badge_list)
+    badge_remove = badge_cmds.add_parser("remove", help="remove a badge at once")
+    badge_remove.add_argument("email")
+    badge_remove.add_argument("badge_id")
+    _common(badge_remove)
+    badge_remove.set_defaults(func=_cmd_badge_remove)
 
     passcode = admin.add_parser("passcode", help="app passcodes for the IPP queue")
     commands = passcode.add_subparsers(dest="passcode_cmd", required=True)
@@ -235,6 +425,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke.add_argument("passcode_id")
     _common(revoke)
     revoke.set_defaults(func=_cmd_passcode_revoke)
+    release = commands.add_parser(
+        "release", help="issue a passcode to type at a station's keypad; prints it once"
+    )
+    release.add_argument("email")
+    release.add_argument("--label", default="", help="what it is for, e.g. 'visitor'")
+    _common(release)
+    release.set_defaults(func=_cmd_passcode_release)
 
     station = admin.add_parser("station", help="paired stations")
     station_cmds = station.add_subparsers(dest="station_cmd", required=True)
@@ -272,9 +469,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     site_list = site_cmds.add_parser("list", help="the sites (never their tokens)")
     _common(site_list, site=False)
     site_list.set_defaults(func=_cmd_site_list)
-    policy = site_cmds.add_parser("policy", help="set a site's PIN policy")
+    policy = site_cmds.add_parser("policy", help="set (and show) a site's identity policy")
     policy.add_argument("name", nargs="?", help="the site (default: the cloud's)")
-    policy.add_argument("--min-pin-digits", type=int, required=True, help="4 to 12 (default 6)")
+    policy.add_argument("--min-pin-digits", type=int, help="4 to 12 (default 6)")
+    policy.add_argument("--card-pin", choices=("on", "off"), help="ask for a PIN after a tap")
+    policy.add_argument(
+        "--self-enrolment", choices=("on", "off"), help="unknown badges get an enrolment code"
+    )
+    policy.add_argument("--passcode-mode", choices=("single-use", "long-lived"))
+    policy.add_argument("--passcode-ttl-s", type=int, help="life of a single-use passcode")
     _common(policy, site=False)
     policy.set_defaults(func=_cmd_site_policy)
 

@@ -43,11 +43,12 @@ from hardware.readers.formats import h10301
 from hardware.readers.simulated import SimulatedCardReader
 from station.app import Station, build_station
 from station.config import load_config as load_station_config
+from station.credentials import credential_tag
 from station.pairing import PairingClient, write_site_key
 from station.screens import DoneScreen, ErrorScreen, JobListScreen
 from station.signing import load_or_create_identity
 from station.workflow import Button, State
-from tools.rig import LoopRig, ScreenLog, credential_tag
+from tools.rig import LoopRig, ScreenLog
 from tools.submit import submit_stream
 
 BADGE = h10301(12, 3456)

@@ -101,22 +101,33 @@ def _cmd_cloud_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_station_run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
     from station.app import build_station
     from station.config import load_config
     from station.errors import StationError
+    from station.first_start import pair_on_first_start, paired_drop_in
     from station.service import SystemdNotifier
-
-    try:
-        config = load_config(Path(args.config), dict(_environ()))
-        station = build_station(config, notifier=SystemdNotifier(_environ()))
-    except StationError as exc:
-        raise CliError(str(exc)) from exc
-    import signal
-    import threading
 
     stopping = threading.Event()
     # systemd stops the service with SIGTERM: treat it like Ctrl-C so the station stops cleanly.
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    notifier = SystemdNotifier(_environ())
+    try:
+        # A station whose config names no station id pairs first, showing the code on its screen.
+        pair_on_first_start(
+            Path(args.config),
+            dict(_environ()),
+            state_dir=Path(args.state_dir),
+            notifier=notifier,
+            should_stop=stopping.is_set,
+        )
+        drop_ins = [paired_drop_in(Path(args.state_dir))]
+        config = load_config(Path(args.config), dict(_environ()), drop_ins=drop_ins)
+        station = build_station(config, notifier=notifier)
+    except StationError as exc:
+        raise CliError(str(exc)) from exc
     station.start()
     try:
         while not stopping.wait(1.0):
@@ -292,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run = station.add_parser("run", help="run the station")
     run.add_argument("--config", default="/etc/pullprint/station.toml")
+    run.add_argument(
+        "--state-dir",
+        default="/var/lib/pullprint",
+        help="keys and spool of a station that pairs on first start",
+    )
     run.set_defaults(func=_cmd_station_run)
     pair = station.add_parser("pair", help="pair this station with the cloud (shows a code)")
     pair.add_argument("--cloud", required=True, help="the cloud's base URL")

@@ -6,8 +6,6 @@ wiring. Everything binds to 127.0.0.1; everything started here is stopped in `cl
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import secrets
 import threading
@@ -30,11 +28,13 @@ from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
 from hardware.display.base import Display
 from hardware.display.simulated import SimulatedDisplay
+from hardware.panel.simulated import SimulatedKeypad
 from hardware.printers.virtual import VirtualPrinter
 from hardware.readers.base import Credential
 from hardware.readers.simulated import SimulatedCardReader
 from station.app import Backoff, Station, build_station
 from station.config import load_config as load_station_config
+from station.credentials import credential_tag
 from station.pairing import PairingClient, PairingGrant, write_site_key
 from station.screens import Screen
 from station.signing import load_or_create_identity
@@ -79,12 +79,6 @@ class ScreenLog:
                 if left <= 0:
                     return None
                 self.changed.wait(left)
-
-
-def credential_tag(site_key: bytes, credential: Credential) -> str:
-    """What an enrolling admin tool computes: the same keyed tag the station sends."""
-    message = b"card/v1|" + credential.canonical().encode()
-    return hmac.new(site_key, message, hashlib.sha256).hexdigest()
 
 
 class LoopRig:
@@ -140,6 +134,7 @@ class LoopRig:
         self.server: RunningServer | None = None
         self.station: Station | None = None
         self.reader = SimulatedCardReader()
+        self.keypad = SimulatedKeypad()  # PINs and release passcodes, typed by tests
         self.display: Display | None = None
         self.admin_token = ""
         self.service: CloudService | None = None
@@ -219,6 +214,7 @@ class LoopRig:
             on_screen=self._screen_shown,
             backoff=self._cloud_backoff,
             heartbeat_s=self._heartbeat_s,
+            keypad=self.keypad,
         )
         self.station.start()
 
@@ -325,6 +321,18 @@ class LoopRig:
             {"tag": credential_tag(self.site_key, badge), "label": "demo badge"},
         )
         return EnrolledUser(user["id"], email, display_name, user["api_token"])
+
+    def policy(self, **change: object) -> dict[str, Any]:
+        """Change the site's identity policy (card + PIN, self-enrolment, passcodes)."""
+        return self.admin("PATCH", "/api/v1/admin/identity-policy", dict(change))
+
+    def type_on_keypad(self, digits: str, *, enter: bool = True) -> float:
+        """Type digits on the station's keypad (and Enter); returns the monotonic time."""
+        at = time.monotonic()
+        self.keypad.type_digits(digits)
+        if enter:
+            self.keypad.enter()
+        return at
 
     def job_status(self, job_id: str) -> dict[str, Any]:
         """The admin view of a job (state, content_held)."""

@@ -63,19 +63,26 @@ class PairingGrantRequest(BaseModel):
 
 
 class OpenSessionRequest(BaseModel):
-    """POST /api/v1/station/sessions: a badge `tag`, or `email` + `pin_tag`."""
+    """POST /api/v1/station/sessions: a badge `tag` (with a `pin_tag` under card + PIN), or
+    `email` + `pin_tag`, or a release `passcode` typed on the keypad."""
 
     tag: str | None = Field(default=None, max_length=256)
     email: str | None = Field(default=None, min_length=1, max_length=320)
     pin_tag: str | None = Field(default=None, max_length=256)
+    passcode: str | None = Field(default=None, min_length=1, max_length=32)
 
     @model_validator(mode="after")
     def _one_credential(self) -> OpenSessionRequest:
-        badge = self.tag is not None
+        badge = self.tag is not None and self.email is None and self.passcode is None
         pin = self.email is not None and self.pin_tag is not None
-        partial = (self.email is None) != (self.pin_tag is None)
-        if badge == pin or partial:
-            raise ValueError("send either a tag, or an email and a pin_tag")
+        pin = pin and self.tag is None and self.passcode is None
+        passcode = self.passcode is not None and self.pin_tag is None
+        passcode = passcode and self.tag is None and self.email is None
+        if badge + pin + passcode != 1:
+            raise ValueError(
+                "send a tag (and a pin_tag when the site asks for one), an email and a "
+                "pin_tag, or a passcode"
+            )
         return self
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from cloud.api.deps import ServiceDep, StationDep
+from cloud.api.identity import PinChallengeResponse
 from cloud.api.schemas import (
     CreatedReleases,
     CreateReleasesRequest,
@@ -20,18 +21,34 @@ from cloud.api.schemas import (
     SessionUser,
     iso,
 )
+from cloud.sessions import PinChallenge
 from cloud.states import ReleaseState
 
 router = APIRouter(prefix="/api/v1/station", tags=["station"])
 
 
-@router.post("/sessions", status_code=201)
+@router.post(
+    "/sessions",
+    status_code=201,
+    response_model=OpenedSession,
+    responses={202: {"model": PinChallengeResponse, "description": "the site asks for a PIN"}},
+)
 def open_session(
     body: OpenSessionRequest, station: StationDep, service: ServiceDep
-) -> OpenedSession:
-    """Open a session for the owner of the tapped badge (or email + PIN); list their jobs."""
-    if body.tag is not None:
-        session = service.sessions.open(station, body.tag)
+) -> OpenedSession | JSONResponse:
+    """Open a session for the owner of the tapped badge (or email + PIN, or a release
+    passcode); list their jobs. Under the site's card + PIN policy a badge alone is answered
+    202 with what the station needs to ask for the PIN; it then sends the tag and the PIN tag."""
+    if body.passcode is not None:
+        session = service.sessions.open_with_passcode(station, body.passcode)
+    elif body.tag is not None:
+        opened = service.sessions.open_card(station, body.tag, body.pin_tag)
+        if isinstance(opened, PinChallenge):
+            challenge = PinChallengeResponse(
+                pin_required=True, pin_email=opened.email, min_pin_digits=opened.min_pin_digits
+            )
+            return JSONResponse(challenge.model_dump(), status_code=202)
+        session = opened
     else:
         assert body.email is not None  # the schema checked
         assert body.pin_tag is not None

@@ -88,6 +88,10 @@ def test_upgrade_is_idempotent_and_creates_every_table(db_url: str) -> None:
         "update_bundles",
         "update_policies",
         "station_update_status",
+        "site_identity_policies",
+        "release_passcodes",
+        "passcode_station_failures",
+        "enrolment_codes",
     }
     assert expected | {"alembic_version", "sites"} == tables
     for name in expected:  # every row belongs to a site (the `sites` table names them)

@@ -98,6 +98,14 @@ OWN_SITE = {
     ("GET", "/api/v1/admin/updates/stations"),
     ("GET", "/api/v1/station/update"),
     ("POST", "/api/v1/station/update/report"),
+    ("GET", "/api/v1/admin/identity-policy"),
+    ("PATCH", "/api/v1/admin/identity-policy"),
+    ("GET", "/api/v1/me/cards"),
+    ("GET", "/api/v1/me/release-passcodes"),
+    ("POST", "/api/v1/me/release-passcodes"),
+    # An enrolment code for a tag in the station's own site: B's tag means nothing in A.
+    ("POST", "/api/v1/station/enrolments"),
+    ("POST", "/api/v1/admin/users/import"),
 }
 
 
@@ -125,6 +133,10 @@ class Tenant:
     bundle_id: str
     version: str
     bundle_sha256: str
+    card_id: str
+    passcode_id: str
+    passcode: str
+    enrolment_code: str
     printer_id: str = ""
     printer_name: str = ""
     device_id: str = ""
@@ -147,6 +159,8 @@ class Tenant:
             "device_id": self.device_id,
             "bundle_id": self.bundle_id,
             "version": self.version,
+            "card_id": self.card_id,
+            "passcode_id": self.passcode_id,
         }
 
     def marks(self) -> list[str]:
@@ -163,6 +177,8 @@ class Tenant:
             self.delegate_email,
             self.bundle_sha256,
             f"update detail of {self.station_name}",
+            self.passcode,
+            self.enrolment_code,
             *self.secrets,
         ]
 
@@ -195,6 +211,15 @@ def make_tenant(
         f"/api/v1/admin/users/{user_id}/cards", json={"tag": tag, "label": "b"}, headers=admin
     )
     assert card.status_code == 201, card.text
+    card_id = card.json()["id"]
+    policy = client.patch(
+        "/api/v1/admin/identity-policy",
+        json={"self_enrolment": True, "passcode_mode": "long-lived"},
+        headers=admin,
+    )
+    assert policy.status_code == 200, policy.text
+    passcode = client.post("/api/v1/me/release-passcodes", json={}, headers=bearer(token))
+    assert passcode.status_code == 201, passcode.text
     job_name = f"secret-plan-{who}.txt"
     for name_ in (job_name, f"second-{who}.txt"):
         job = client.post(
@@ -221,6 +246,8 @@ def make_tenant(
     paired = pair_station(service, station_name, site=site)
     service.pins.set_pin(email, PIN, SITE_KEY, site)
     auth = SignedAuth(paired, clock)
+    offered = client.post("/api/v1/station/enrolments", json={"tag": random_tag()}, auth=auth)
+    assert offered.status_code == 201, offered.text
     opened = client.post("/api/v1/station/sessions", json={"tag": tag}, auth=auth)
     assert opened.status_code == 201, opened.text
     session_id = opened.json()["session_id"]
@@ -311,6 +338,10 @@ def make_tenant(
         bundle_id=published.json()["id"],
         version=version,
         bundle_sha256=published.json()["sha256"],
+        card_id=card_id,
+        passcode_id=passcode.json()["id"],
+        passcode=passcode.json()["passcode"],
+        enrolment_code=offered.json()["code"],
         secrets=[token.partition(".")[2]],
     )
 
@@ -417,7 +448,14 @@ def bodies_for(path: str, theirs: Tenant) -> list[dict[str, Any]]:
         return [
             {"tag": theirs.tag},
             {"email": theirs.email, "pin_tag": pin_tag(SITE_KEY, theirs.email, PIN)},
+            {"tag": theirs.tag, "pin_tag": pin_tag(SITE_KEY, theirs.email, PIN)},
+            {"passcode": theirs.passcode},
         ]
+    if path == "/api/v1/me/enrolments":
+        return [{"code": theirs.enrolment_code, "label": "x"}]
+    if path == "/api/v1/admin/users/import":
+        row = {"line": 2, "email": "new-user@example.org", "name": "N", "tag": theirs.tag}
+        return [{"rows": [row]}]
     return [
         {
             "email": "new-user@example.org",
@@ -434,6 +472,8 @@ def bodies_for(path: str, theirs: Tenant) -> list[dict[str, Any]]:
             "state": "healthy",
             "signing_key": "A" * 43,
             "exchange_key": "A" * 43,
+            "code": theirs.enrolment_code,
+            "passcode": theirs.passcode,
         }
     ]
 
@@ -489,7 +529,7 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
         update = db.get(StationUpdateStatus, uuid.UUID(b.station_id))
         assert update is not None
         updates = (update.state, update.detail)
-        return (
+        objects = (
             job.state,
             station.revoked_at,
             session.ended_at,
@@ -504,6 +544,14 @@ def b_state(service: CloudService, b: Tenant) -> tuple[Any, ...]:
             [v.version for v in service.updates.published(b.site)],
             service.updates.policy(b.site),
         )
+    cards = service.identity.list_cards(uuid.UUID(b.user_id), b.site)
+    passcodes = service.release_passcodes.list_for(uuid.UUID(b.user_id), b.site)
+    return (
+        *objects,
+        [card.id for card in cards],
+        [(p.id, p.revoked_at, p.used_at) for p in passcodes],
+        service.identity.policy(b.site),
+    )
 
 
 def _principal(tenant: Tenant) -> Any:
@@ -531,7 +579,7 @@ def test_site_a_reaches_nothing_of_site_b_through_any_route(
     for method, template in walked:
         for path in fillings(template, a, b):
             for who, credential in credentials.items():
-                for body in bodies_for(template, b) if method == "POST" else [None]:
+                for body in bodies_for(template, b) if method in ("POST", "PATCH") else [None]:
                     response = send(client, method, path, credential, b, body)
                     if found := leaks(response, b):
                         failures.append(f"{who} {method} {path}: leaked {found}")
@@ -571,6 +619,8 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         ("GET", "/api/v1/admin/updates"): b.admin,
         ("GET", "/api/v1/admin/updates/stations"): b.admin,
         ("GET", "/api/v1/station/update"): b.station,
+        ("GET", f"/api/v1/admin/users/{b.user_id}/cards"): b.admin,
+        ("GET", "/api/v1/me/cards"): b.user,
     }
     for (method, path), credential in hits.items():
         response = send(client, method, path, credential, b)
@@ -590,6 +640,8 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         opened = send(client, "POST", "/api/v1/station/sessions", b.station, b, body)
         assert opened.status_code == 201, opened.text
         assert leaks(opened, b)
+    redeemed = send(client, "POST", "/api/v1/me/enrolments", b.user, b, {"code": b.enrolment_code})
+    assert redeemed.status_code == 201, redeemed.text
 
 
 def test_ipp_job_ids_are_per_site_and_lists_stay_in_the_site(

@@ -22,7 +22,11 @@ from station.app import Station, build_station
 from station.cloud_client import ReleaseInfo, SessionInfo
 from station.config import load_config
 from station.credentials import credential_tag
-from station.errors import CloudUnreachableError, UnknownCredentialError
+from station.errors import (
+    CloudUnreachableError,
+    SelfEnrolmentDisabledError,
+    UnknownCredentialError,
+)
 from station.models import JobSummary
 from station.screens import (
     DoneScreen,
@@ -77,6 +81,14 @@ class FakeCloud:
             if self.job_ids[name] not in self.deleted
         )
         return SessionInfo(f"s{len(self.calls)}", "Ana", None, jobs)
+
+    def open_passcode_session(self, passcode: str) -> SessionInfo:
+        raise UnknownCredentialError("HTTP 404", status=404, code="unknown-passcode", detail=None)
+
+    def offer_enrolment(self, tag: str):
+        raise SelfEnrolmentDisabledError(
+            "HTTP 403", status=403, code="self-enrolment-disabled", detail=None
+        )
 
     def end_session(self, session_id: str) -> None:
         self.ended.append(session_id)

@@ -200,3 +200,42 @@ def test_unreadable_and_malformed_files(tmp_path):
         load_config(tmp_path / "missing.toml", {})
     with pytest.raises(ConfigError, match="TOML"):
         load_config(write(tmp_path, "[station\n"), {})
+
+
+def test_keypad_and_pin_timeout(tmp_path):
+    config = load_config(
+        write(tmp_path, MINIMAL + '\n[panel]\nkeypad = "simulated"\n[session]\npin_s = 12\n'),
+        {},
+    )
+    assert config.hardware.keypad == "simulated"
+    assert config.session.pin_s == 12.0
+    assert load_config(write(tmp_path, MINIMAL), {}).hardware.keypad is None
+
+
+def test_a_keypad_from_config_types_into_the_station(tmp_path):
+    """`[panel] keypad` builds the keypad part; its keys reach the workflow as a passcode."""
+    import time
+
+    from hardware.panel.simulated import SimulatedKeypad
+    from station.app import build_station
+    from station.screens import PinEntryScreen
+    from station.workflow import State
+
+    config = load_config(write(tmp_path, MINIMAL + '\n[panel]\nkeypad = "simulated"\n'), {})
+
+    class NoCloud:
+        def close(self) -> None: ...
+
+    station = build_station(config, client=NoCloud())  # type: ignore[arg-type]
+    assert isinstance(station.keypad, SimulatedKeypad)
+    with station:
+        station.keypad.type_digits("12")
+        assert station.wait_for_state(State.PIN_ENTRY, 5)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            shown = station.screens[-1]
+            if isinstance(shown, PinEntryScreen) and shown.entered == 2:
+                break
+            time.sleep(0.01)
+        assert isinstance(station.screens[-1], PinEntryScreen)
+        assert station.screens[-1].entered == 2

@@ -31,3 +31,17 @@ def test_tag_depends_on_the_site_key_and_the_badge():
 def test_short_site_key_is_refused():
     with pytest.raises(ValueError):
         credential_tag(b"short", BADGE)
+
+
+def test_the_pin_tag_is_the_one_the_cloud_verifies():
+    """The station keys a PIN exactly as `cloud.pins` does when an admin sets it."""
+    from cloud.pins import pin_tag as cloud_pin_tag
+    from station.credentials import pin_tag
+
+    for email, pin in (("Ada@Example.org ", "402817"), ("b@c.d", "0000")):
+        assert pin_tag(SITE_KEY, email, pin) == cloud_pin_tag(SITE_KEY, email, pin)
+    assert pin_tag(SITE_KEY, "ada@example.org", "402817") != pin_tag(
+        SITE_KEY, "ada@example.org", "402818"
+    )
+    with pytest.raises(ValueError):
+        pin_tag(b"short", "a@b.c", "1234")

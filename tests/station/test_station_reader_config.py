@@ -15,7 +15,7 @@ from hardware.readers.serial_reader import SerialCardReader
 from station.app import build_station
 from station.config import load_config
 from station.credentials import credential_tag
-from station.errors import ConfigError, UnknownCredentialError
+from station.errors import ConfigError, SelfEnrolmentDisabledError, UnknownCredentialError
 from station.workflow import State
 
 SITE_KEY = bytes(range(32))
@@ -45,6 +45,11 @@ class RecordingCloud:
     def open_session(self, tag: str):
         self.tags.append(tag)
         raise UnknownCredentialError("HTTP 404", status=404, code="unknown-credential", detail=None)
+
+    def offer_enrolment(self, tag: str):
+        raise SelfEnrolmentDisabledError(
+            "HTTP 403", status=403, code="self-enrolment-disabled", detail=None
+        )
 
     def end_session(self, session_id: str) -> None: ...
 

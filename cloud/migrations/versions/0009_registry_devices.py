@@ -18,7 +18,7 @@ from alembic import op
 from cloud.db import UTCDateTime
 
 revision: str = "0009"
-down_revision: str | None = "0010"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
