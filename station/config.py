@@ -11,6 +11,14 @@ Invariants:
   error, not silently ignored (a typo in a secret override must not fall back to the file);
 * secrets never appear in a repr, so a config can be logged or shown in a traceback.
 
+Where the settings come from, later winning: the file; its drop-ins, `conf.d/*.toml` beside it in
+name order (a fleet tool or an admin adds one file instead of editing the main one); the drop-ins
+the caller passes (what pairing on first start wrote to the state directory); the environment;
+and systemd credentials. Under systemd the keys need not be files the TOML names at all: with
+`LoadCredential=` / `LoadCredentialEncrypted=` in the unit, `$CREDENTIALS_DIRECTORY` holds
+`station.key`, `site.key` and (zero-knowledge sites) `site-private.key`, and those win over any
+`key_file` / `key_hex` in the TOML (systemd.exec(5), "Credentials").
+
 Environment overrides are named `PULLPRINT_STATION_<SECTION>_<KEY>` in upper case, for example
 `PULLPRINT_STATION_CLOUD_STATION_ID` or `PULLPRINT_STATION_HARDWARE_DISPLAY_WIDTH`, and win over the
 file. `PULLPRINT_STATION_CONFIG` is reserved for the CLI (the path of the file).
@@ -231,11 +239,37 @@ def load_config(
             or a secret is missing.
     """
     raw: dict[str, dict[str, object]] = {}
+    conf_d: list[Path] = []
     if path is not None:
         raw = _read_toml(Path(path))
-    _merge_drop_ins(raw, drop_ins)
-    _apply_env(raw, os.environ if env is None else env)
+        conf_d = sorted(Path(path).parent.joinpath(CONF_D).glob("*.toml"))
+    env = os.environ if env is None else env
+    _merge_drop_ins(raw, [*conf_d, *drop_ins])
+    _apply_env(raw, env)
+    _apply_credentials(raw, env)
     return _build(raw)
+
+
+CONF_D = "conf.d"
+# systemd credential name -> (section, key) it provides; `*_hex` forms it replaces.
+CREDENTIALS = {
+    "station.key": ("identity", "key_file"),
+    "site.key": ("site", "key_file"),
+    "site-private.key": ("site", "private_key_file"),
+}
+
+
+def _apply_credentials(raw: dict[str, dict[str, object]], env: Mapping[str, str]) -> None:
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return
+    for name, (section, key) in CREDENTIALS.items():
+        path = Path(directory) / name
+        if not path.is_file():
+            continue
+        target = raw.setdefault(section, {})
+        target.pop(key.replace("_file", "_hex"), None)
+        target[key] = path
 
 
 def _merge_drop_ins(raw: dict[str, dict[str, object]], drop_ins: Sequence[Path]) -> None:

@@ -239,3 +239,57 @@ def test_a_keypad_from_config_types_into_the_station(tmp_path):
             time.sleep(0.01)
         assert isinstance(station.screens[-1], PinEntryScreen)
         assert station.screens[-1].entered == 2
+
+
+def test_conf_d_drop_ins_override_the_file_in_name_order(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text(MINIMAL)
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "20-name.toml").write_text('[station]\nname = "second"\n')
+    (conf_d / "10-name.toml").write_text('[station]\nname = "first"\n[session]\ntimeout_s = 9\n')
+    (conf_d / "notes.txt").write_text("[station]\nname = 'ignored: not .toml'\n")
+    config = load_config(path, {})
+    assert config.name == "second"  # 20- is read after 10-
+    assert config.session.timeout_s == 9
+    # The environment still wins over every file.
+    env = {"PULLPRINT_STATION_STATION_NAME": "from env"}
+    assert load_config(path, env).name == "from env"
+
+
+def test_a_bad_drop_in_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text(MINIMAL)
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "50-typo.toml").write_text("[station]\nnmae = 'x'\n")
+    with pytest.raises(ConfigError, match="unknown key 'nmae'"):
+        load_config(path, {})
+
+
+def test_systemd_credentials_win_over_the_toml_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text(MINIMAL)  # has [site] key_hex = ab...
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "site.key").write_text("cd" * 32 + "\n")
+    (credentials / "station.key").write_bytes(b"not read by the config loader")
+    config = load_config(path, {"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert config.site_key == bytes.fromhex("cd" * 32)
+    assert config.cloud.key_file == credentials / "station.key"
+    assert ("cd" * 32) not in repr(config)
+    # Without the credential the TOML's key is used; a credentials dir without it changes nothing.
+    assert load_config(path, {}).site_key == bytes.fromhex(KEY_HEX)
+    (credentials / "site.key").unlink()
+    assert load_config(path, {"CREDENTIALS_DIRECTORY": str(credentials)}).site_key == bytes.fromhex(
+        KEY_HEX
+    )
+
+
+def test_a_broken_credential_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text(MINIMAL)
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "site.key").write_text("too short")
+    with pytest.raises(ConfigError, match="64 hex characters"):
+        load_config(path, {"CREDENTIALS_DIRECTORY": str(credentials)})
