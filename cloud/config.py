@@ -278,7 +278,9 @@ def _blob_settings(values: Mapping[str, Any]) -> dict[str, str]:
     if store not in _BLOB_STORES:
         raise ConfigError(f"blob_store must be one of {', '.join(_BLOB_STORES)}")
     if store == "s3" and not _S3_BUCKET_RE.match(out.get("s3_bucket", "")):
-        raise ConfigError("blob_store = 's3' needs s3_bucket (3-63 lowercase letters, digits, '.-')")
+        raise ConfigError(
+            "blob_store = 's3' needs s3_bucket (3-63 lowercase letters, digits, '.-')"
+        )
     endpoint = out.get("s3_endpoint_url", "")
     if endpoint and not endpoint.startswith(("https://", "http://")):
         raise ConfigError("s3_endpoint_url must be an http(s) URL")

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from cloud.container import unwrap_key
 from cloud.context import ServiceContext
 from cloud.db import Job, Release, User
+from cloud.events import station_topic
 from cloud.errors import (
     InvalidRequestError,
     JobNotFoundError,
@@ -195,7 +196,24 @@ class Releases:
                     )
                 )
         log.info("station %s: %d release(s) in session %s", station.id, len(grants), session_id)
+        if grants:  # after the commit: a woken station must find the rows
+            ctx.events.publish(station_topic(station.id), "release")
         return grants
+
+    def awaiting(self, station: StationPrincipal) -> list[uuid.UUID]:
+        """Releases requested for this station and not yet fetched (what a long-poll reports)."""
+        with self._ctx.read() as db:
+            return list(
+                db.scalars(
+                    select(Release.id)
+                    .where(
+                        Release.site == station.site,
+                        Release.station_id == station.id,
+                        Release.state == ReleaseState.REQUESTED,
+                    )
+                    .order_by(Release.requested_at)
+                )
+            )
 
     def _owned(self, db: Session, station: StationPrincipal, release_id: uuid.UUID) -> Release:
         release = db.scalar(

@@ -24,6 +24,7 @@ from cloud.blobstore import BlobStore, open_blob_store
 from cloud.config import CloudConfig
 from cloud.context import Clock, ServiceContext, utc_now
 from cloud.db import make_engine
+from cloud.events import open_event_bus
 from cloud.identity import Identity
 from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
@@ -62,7 +63,8 @@ class CloudService:
         self.config = config
         self.engine = engine
         self.blobs = blobs
-        self.context = ServiceContext.build(config, engine, blobs, now)
+        self.events = open_event_bus(engine)
+        self.context = ServiceContext.build(config, engine, blobs, now, self.events)
         self.sites = Sites(self.context)
         self.identity = Identity(self.context)
         self.uploads = Uploads(self.context)
@@ -122,5 +124,6 @@ class CloudService:
         return SweepReport(expired_jobs=jobs, expired_leases=leases)
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Stop the event listener and release the database connections."""
+        self.events.close()
         self.engine.dispose()

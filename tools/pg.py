@@ -155,7 +155,11 @@ class PrivatePostgres:
 
         try:
             with psycopg.connect(
-                host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres", connect_timeout=2
+                host="127.0.0.1",
+                port=self.port,
+                user=SUPERUSER,
+                dbname="postgres",
+                connect_timeout=2,
             ):
                 return True
         except psycopg.OperationalError:

@@ -60,6 +60,7 @@ OWN_SITE = {
     ("POST", "/api/v1/admin/sweep"),
     ("POST", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs"),
+    ("GET", "/api/v1/station/wait"),  # the calling station's own releases (test_events.py)
 }
 
 

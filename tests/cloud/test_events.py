@@ -1,0 +1,149 @@
+"""The event bus (cloud.events) and the station long-poll `GET /api/v1/station/wait`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from cloud.app import create_app
+from cloud.config import CloudConfig
+from cloud.events import RESYNC, LocalEventBus, PostgresEventBus, station_topic
+from cloud.server import RunningServer, start_in_thread
+from cloud.service import CloudService
+from tests.cloud.conftest import FakeClock, SignedAuth, World, bearer, pair_station
+from tests.support import profile
+
+
+def test_local_bus_delivers_to_the_topic_only() -> None:
+    bus = LocalEventBus()
+    with bus.subscribe("station:a") as a, bus.subscribe("station:b") as b:
+        bus.publish("station:a", "release")
+        assert a.wait(1.0) == ["release"]
+        assert b.wait(0.0) == []
+    bus.publish("station:a", "release")  # nobody subscribed any more: dropped, no error
+    with bus.subscribe("station:a") as late:
+        assert late.wait(0.05) == []  # hints are not stored for later subscribers
+
+
+def test_wait_times_out_empty_and_reports_a_waiting_release(world: World) -> None:
+    client = world.client
+    empty = client.get("/api/v1/station/wait", params={"timeout_s": 0}, auth=world.station)
+    assert empty.status_code == 200
+    assert empty.json() == {"events": [], "releases": []}
+    job = world.submit()
+    [release] = world.release(world.session(), {"job_ids": [job["id"]]}).json()["releases"]
+    found = client.get("/api/v1/station/wait", params={"timeout_s": 30}, auth=world.station)
+    assert found.json() == {"events": ["release"], "releases": [release["id"]]}
+    # Fetching the content takes it out of the list.
+    client.get(f"/api/v1/station/releases/{release['id']}/content", auth=world.station)
+    again = client.get("/api/v1/station/wait", params={"timeout_s": 0}, auth=world.station)
+    assert again.json() == {"events": [], "releases": []}
+
+
+def test_wait_is_signed_and_bounded(world: World) -> None:
+    unsigned = world.client.get("/api/v1/station/wait", params={"timeout_s": 0})
+    assert unsigned.status_code == 401
+    too_long = world.client.get(
+        "/api/v1/station/wait", params={"timeout_s": 600}, auth=world.station
+    )
+    assert too_long.status_code == 422
+
+
+@pytest.fixture
+def server(config: CloudConfig, clock: FakeClock) -> Iterator[RunningServer]:
+    app = create_app(config, now=clock, run_sweeper=False)
+    running = start_in_thread(app, host="127.0.0.1", port=0)
+    yield running
+    running.stop()
+
+
+def test_a_release_wakes_a_waiting_station_at_once(
+    server: RunningServer, clock: FakeClock, config: CloudConfig
+) -> None:
+    service: CloudService = server.app.state.service
+    with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as http:
+        world = World.__new__(World)  # the same world, over a real socket this time
+        _populate(world, http, service, clock)
+        answers: list[httpx.Response] = []
+
+        def long_poll() -> None:
+            answers.append(
+                http.get("/api/v1/station/wait", params={"timeout_s": 20}, auth=world.station)
+            )
+
+        waiter = threading.Thread(target=long_poll)
+        started = time.monotonic()
+        waiter.start()
+        time.sleep(0.5)  # the station is waiting
+        assert answers == []
+        job = world.submit()
+        [release] = world.release(world.session(), {"job_ids": [job["id"]]}).json()["releases"]
+        waiter.join(15)
+        assert answers, "the station was not woken"
+        assert time.monotonic() - started < 10  # woken, not timed out (20 s)
+        assert answers[0].json() == {"events": ["release"], "releases": [release["id"]]}
+
+
+def test_another_sites_release_neither_wakes_nor_shows(client: object, clock: FakeClock) -> None:
+    from fastapi.testclient import TestClient
+
+    assert isinstance(client, TestClient)
+    service: CloudService = client.app.state.service  # type: ignore[attr-defined]
+    a = World(client, clock)
+    service.sites.add("site-b")
+    b_station = SignedAuth(pair_station(service, "B printer", site="site-b"), clock)
+    with service.events.subscribe(station_topic(a.station_id)) as watch:
+        job = a.submit()
+        a.release(a.session(), {"job_ids": [job["id"]]})
+        assert watch.wait(5.0) == ["release"]
+    waited = client.get("/api/v1/station/wait", params={"timeout_s": 0}, auth=b_station)
+    assert waited.json() == {"events": [], "releases": []}
+
+
+def _populate(world: World, http: httpx.Client, service: CloudService, clock: FakeClock) -> None:
+    """World.__init__ over a real socket (httpx.Client has the TestClient's request API)."""
+    admin = {"Authorization": f"Bearer {service.config.admin_token}"}
+    user = http.post(
+        "/api/v1/admin/users",
+        json={"email": "ada@example.org", "display_name": "Ada"},
+        headers=admin,
+    ).json()
+    world.client = http  # type: ignore[assignment]
+    world.user_id = user["id"]
+    world.user = bearer(user["api_token"])
+    world.tag = "ab" * 32
+    http.post(
+        f"/api/v1/admin/users/{world.user_id}/cards",
+        json={"tag": world.tag, "label": "blue"},
+        headers=admin,
+    ).raise_for_status()
+    world.paired = pair_station(service)
+    world.station_id = str(world.paired.id)
+    world.station = SignedAuth(world.paired, clock)
+
+
+@pytest.mark.skipif(not profile.is_postgres(), reason="LISTEN/NOTIFY: the postgres profile")
+def test_notify_reaches_another_replica_and_survives_a_database_restart(
+    service: CloudService,
+) -> None:
+    other = PostgresEventBus(service.engine)
+    assert isinstance(service.events, PostgresEventBus)
+    assert service.events.wait_listening() and other.wait_listening()
+    try:
+        with other.subscribe("station:x") as sub:
+            service.events.publish("station:x", "release")
+            assert sub.wait(5.0) == ["release"]
+            pg = profile.backends().pg
+            pg.kill()
+            pg.restart()
+            # The listener reconnects and wakes everyone: NOTIFYs sent meanwhile were lost.
+            assert RESYNC in sub.wait(15.0)
+            assert other.wait_listening(15.0)
+            service.events.publish("station:x", "config")
+            assert sub.wait(5.0) == ["config"]
+    finally:
+        other.close()
