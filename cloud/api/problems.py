@@ -13,11 +13,13 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.errors import (
     CloudError,
     ConflictError,
+    DatabaseUnavailableError,
     DeviceGrantError,
     ForbiddenError,
     GoneError,
@@ -38,6 +40,7 @@ PROBLEM_TYPE_PREFIX = "urn:pullprint:problem:"
 STATUS_BY_ERROR: dict[type[CloudError], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,
+    DatabaseUnavailableError: 503,
     InvalidTagError: 422,
     InvalidRequestError: 400,
     NotFoundError: 404,
@@ -104,6 +107,23 @@ def _on_cloud_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(status, exc.code, exc.title, exc.detail, headers)
 
 
+def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A lost database connection (a restart, a failover) is a 503 with Retry-After: the
+    transaction was rolled back, so nothing was acknowledged and a retry is safe."""
+    assert isinstance(exc, DBAPIError)
+    if not isinstance(exc, OperationalError | InterfaceError) and not exc.connection_invalidated:
+        raise exc
+    log.warning("database unavailable: %s", type(exc.orig).__name__)
+    down = DatabaseUnavailableError()
+    return problem(
+        503,
+        down.code,
+        down.title,
+        "the database is unavailable; retry shortly",
+        {"Retry-After": str(down.retry_after_s)},
+    )
+
+
 def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     parts = []
@@ -130,3 +150,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CloudError, _on_cloud_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)

@@ -196,6 +196,9 @@ class StoredObject:
         self._store = store
         self.name = key
 
+    def exists(self) -> bool:
+        return self._store.exists(self.name)
+
     def read_bytes(self) -> bytes:
         with self._store.open(self.name) as fh:
             return fh.read()

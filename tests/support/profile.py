@@ -43,6 +43,7 @@ class Backends:
         self.pg = PrivatePostgres(self.root)
         self.s3 = PrivateS3()
         self._databases: dict[str, str] = {}
+        self._kept: set[str] = set()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -60,19 +61,22 @@ class Backends:
         self.pg.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def database_for(self, data_dir: Path) -> str:
-        """The database of a cloud data dir: the same one each time the dir is opened."""
+    def database_for(self, data_dir: Path, *, keep: bool = False) -> str:
+        """The database of a cloud data dir: the same one each time the dir is opened; `keep`
+        spares it from the drop at the end of the test (a module fixture's database)."""
         name = "t_" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:20]
         with self._lock:
+            if keep:
+                self._kept.add(name)
             if name not in self._databases:
                 self._databases[name] = self.pg.create_database(name, template=_TEMPLATE)
             return self._databases[name]
 
-    def settings_for(self, data_dir: Path) -> dict[str, str]:
+    def settings_for(self, data_dir: Path, *, keep: bool = False) -> dict[str, str]:
         """CloudConfig values (database, blob store) of a cloud data dir."""
         prefix = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:20] + "/"
         return {
-            "database_url": self.database_for(data_dir),
+            "database_url": self.database_for(data_dir, keep=keep),
             "blob_store": "s3",
             "s3_bucket": BUCKET,
             "s3_prefix": prefix,
@@ -83,7 +87,9 @@ class Backends:
     def drop_databases(self) -> None:
         """Drop every test database created so far (FORCE: a leaked connection must not block)."""
         with self._lock:
-            names, self._databases = list(self._databases), {}
+            names = [name for name in self._databases if name not in self._kept]
+            for name in names:
+                del self._databases[name]
         for name in names:
             self.pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -113,15 +119,16 @@ def started_backends() -> Backends | None:
     return _backends
 
 
-def cloud_settings(data_dir: Path) -> dict[str, Any]:
+def cloud_settings(data_dir: Path, *, keep: bool = False) -> dict[str, Any]:
     """The profile's CloudConfig values for a cloud with its data in `data_dir`."""
     if not is_postgres():
         return {"database_url": f"sqlite:///{data_dir / 'pullprint.db'}"}
-    return dict(backends().settings_for(data_dir))
+    return dict(backends().settings_for(data_dir, keep=keep))
 
 
-def cloud_env(data_dir: Path) -> dict[str, str]:
+def cloud_env(data_dir: Path, *, keep: bool = False) -> dict[str, str]:
     """The same as `PULLPRINT_*` environment variables (for clouds started by a rig or process)."""
     return {
-        "PULLPRINT_" + key.upper(): str(value) for key, value in cloud_settings(data_dir).items()
+        "PULLPRINT_" + key.upper(): str(value)
+        for key, value in cloud_settings(data_dir, keep=keep).items()
     }
