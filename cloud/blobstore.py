@@ -26,6 +26,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Self, cast
 
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
 from cloud.errors import BlobNotFoundError, StorageError
 
 if TYPE_CHECKING:
@@ -330,6 +334,7 @@ class S3BlobWriter(_WriterBase):
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._done = False
+        store._writer_opened()
 
     def write(self, data: bytes) -> None:
         """Buffer bytes, sending a part whenever a whole one is buffered."""
@@ -386,12 +391,14 @@ class S3BlobWriter(_WriterBase):
                 raise StorageError(f"cannot commit blob: {_s3_reason(exc)}") from exc
         self._buf.clear()
         self._done = True
+        self._store._writer_closed()
 
     def abort(self) -> None:
         """Drop the buffer and abort the multipart upload, if one was started."""
         if self._done:
             return
         self._done = True
+        self._store._writer_closed()
         self._buf.clear()
         if self._upload_id is not None:
             try:
@@ -476,20 +483,33 @@ class S3BlobStore:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        self._lock = threading.Lock()
+        self._open_writers = 0
+
+    @property
+    def open_writers(self) -> int:
+        """Writers of this process neither committed nor aborted."""
+        with self._lock:
+            return self._open_writers
+
+    def _writer_opened(self) -> None:
+        with self._lock:
+            self._open_writers += 1
+
+    def _writer_closed(self) -> None:
+        with self._lock:
+            self._open_writers -= 1
 
     @classmethod
     def connect(
         cls, bucket: str, *, prefix: str = "", endpoint_url: str = "", region: str = ""
     ) -> S3BlobStore:
         """A store over a boto3 client with bounded timeouts and standard retries."""
-        import boto3
-        from botocore.config import Config
-
         client = boto3.client(
             "s3",
             endpoint_url=endpoint_url or None,
             region_name=region or None,
-            config=Config(
+            config=BotoConfig(
                 connect_timeout=5,
                 read_timeout=30,
                 retries={"max_attempts": 4, "mode": "standard"},
@@ -536,7 +556,7 @@ class S3BlobStore:
             raise StorageError(f"cannot check blob: {_s3_reason(exc)}") from exc
         return True
 
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         """The committed blobs' keys (for tests and operators)."""
         found: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
@@ -565,15 +585,7 @@ class S3BlobStore:
         return removed
 
 
-def _s3_errors() -> tuple[type[Exception], ...]:
-    try:
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError:  # boto3 is only needed for the S3 store
-        return ()
-    return (BotoCoreError, ClientError)
-
-
-_S3_ERRORS = _s3_errors()
+_S3_ERRORS = (BotoCoreError, ClientError)
 
 
 def _is_missing(exc: Exception) -> bool:

@@ -258,7 +258,7 @@ def _build(values: Mapping[str, Any]) -> CloudConfig:
         admin_token=_admin_token(values.get("admin_token")),
         site=site,
         **cast(dict[str, Any], ints),
-        **blobs,
+        **cast(dict[str, Any], blobs),
     )
     return dataclasses.replace(
         config,

@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -27,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Protocol, Self
 
+import psycopg
 from sqlalchemy import Engine, func, select
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 # with a 63-byte limit and would need quoting per station).
 PG_CHANNEL = "pullprint_events"
 _PG_RECONNECT_S = 1.0
+_LISTEN_WAIT_S = 5.0
 _MAX_PENDING = 64  # kinds kept per subscription between two waits (they are only hints)
 RESYNC = "resync"  # delivered to every waiter when the bus may have missed events
 
@@ -65,10 +68,9 @@ class Subscription:
                 self._kinds.append(kind)
         self._event.set()
         if self._loop is not None and self._async_event is not None:
-            try:
+            # RuntimeError: the loop has closed, so nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._async_event.set)
-            except RuntimeError:  # the loop has closed: nobody is waiting any more
-                pass
 
     def _take(self) -> list[str]:
         with self._lock:
@@ -87,10 +89,8 @@ class Subscription:
         """Like `wait`, without blocking the event loop."""
         if self._async_event is None:
             raise RuntimeError("subscription was not made on an event loop")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._async_event.wait(), timeout_s)
-        except TimeoutError:
-            pass
         return self._take()
 
     def close(self) -> None:
@@ -136,6 +136,10 @@ class _Hub:
         for sub in subs:
             sub.deliver(kind)
 
+    def empty(self) -> bool:
+        with self._lock:
+            return not self._subs
+
     def dispatch_all(self, kind: str) -> None:
         with self._lock:
             subs = [sub for group in self._subs.values() for sub in group]
@@ -177,22 +181,25 @@ class LocalEventBus:
 class PostgresEventBus:
     """Events over PostgreSQL LISTEN/NOTIFY, so every replica on the database hears them.
 
-    One listener thread per process holds a dedicated autocommit connection (psycopg 3) that
-    LISTENs on `PG_CHANNEL` and dispatches to this process's subscribers; it reconnects after a
-    database restart and then wakes every waiter (`RESYNC`), since NOTIFYs sent meanwhile are
-    lost. Publishing is one `SELECT pg_notify(...)` on a pooled connection.
+    While this process has subscribers (and `LINGER_S` after the last one left, so a station
+    polling again finds it still up), one listener thread holds a dedicated autocommit
+    connection (psycopg 3) that LISTENs on `PG_CHANNEL` and dispatches to them; it reconnects
+    after a database restart and then wakes every waiter (`RESYNC`), since NOTIFYs sent
+    meanwhile are lost. Publishing is one `SELECT pg_notify(...)` on a pooled connection.
     """
+
+    LINGER_S = 30.0
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._hub = _Hub()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._listening = threading.Event()
-        self._thread = threading.Thread(target=self._listen, name="pg-events", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
 
     def wait_listening(self, timeout_s: float = 10.0) -> bool:
-        """Whether the listener is connected (tests wait for it before publishing)."""
+        """Whether the listener is connected (it runs while there are subscribers)."""
         return self._listening.wait(timeout_s)
 
     def publish(self, topic: str, kind: str) -> None:
@@ -201,47 +208,77 @@ class PostgresEventBus:
         try:
             with self._engine.begin() as conn:
                 conn.execute(select(func.pg_notify(PG_CHANNEL, payload)))
-        except Exception as exc:  # noqa: BLE001 - the database is the truth; pollers catch up
+        except Exception as exc:
             log.warning("could not publish an event: %s", type(exc).__name__)
 
     def subscribe(self, topic: str) -> Subscription:
-        """Subscribe in this process (the listener thread feeds it)."""
-        return self._hub.add(topic)
+        """Subscribe in this process, starting the listener if it is not running.
+
+        Waits briefly for a new listener to connect, so that a NOTIFY sent right after the
+        caller's database read is not missed.
+        """
+        sub = self._hub.add(topic)
+        with self._lock:
+            if self._stop.is_set():
+                return sub
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._listen, name="pg-events", daemon=True)
+                self._thread.start()
+        self._listening.wait(_LISTEN_WAIT_S)
+        return sub
 
     def close(self) -> None:
         """Stop the listener thread."""
-        self._stop.set()
-        self._thread.join(5)
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(5)
+
+    def _idle_too_long(self, idle_since: float | None) -> bool:
+        """Whether the listener should end (under the lock, so subscribe() restarts it)."""
+        with self._lock:
+            if self._stop.is_set():
+                self._thread = None
+                return True
+            if (
+                self._hub.empty()
+                and idle_since is not None
+                and time.monotonic() - idle_since >= self.LINGER_S
+            ):
+                self._thread = None
+                return True
+            return False
 
     def _listen(self) -> None:
-        import psycopg
-
-        url = self._engine.url
+        # The engine's URL as a libpq URI (psycopg's own connection, not the pool's).
+        conninfo = self._engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
         connected_before = False
-        while not self._stop.is_set():
+        idle_since: float | None = None
+        while True:
             try:
-                with psycopg.connect(
-                    host=url.host,
-                    port=url.port,
-                    user=url.username,
-                    password=url.password,
-                    dbname=url.database,
-                    autocommit=True,
-                    connect_timeout=5,
-                    **{str(k): str(v) for k, v in url.query.items()},
-                ) as conn:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {PG_CHANNEL}".encode())
                     self._listening.set()
                     if connected_before:
                         self._hub.dispatch_all(RESYNC)
                     connected_before = True
-                    while not self._stop.is_set():
-                        # A short timeout so that close() is noticed promptly.
+                    while True:
+                        # A short timeout so that close() and idleness are noticed promptly.
                         for note in conn.notifies(timeout=0.5):
                             self._deliver(note.payload)
+                        idle_since = (
+                            None if not self._hub.empty() else idle_since or time.monotonic()
+                        )
+                        if self._idle_too_long(idle_since):
+                            self._listening.clear()
+                            return
             except psycopg.Error as exc:
                 self._listening.clear()
-                if self._stop.is_set():
+                idle_since = None if not self._hub.empty() else idle_since or time.monotonic()
+                if self._idle_too_long(idle_since):
                     return
                 log.warning(
                     "event listener lost the database (%s); reconnecting", type(exc).__name__

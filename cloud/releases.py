@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from cloud.container import unwrap_key
 from cloud.context import ServiceContext
 from cloud.db import Job, Release, User
-from cloud.events import station_topic
 from cloud.errors import (
     InvalidRequestError,
     JobNotFoundError,
@@ -37,6 +36,7 @@ from cloud.errors import (
     ReleaseNotActiveError,
     ReleaseNotFoundError,
 )
+from cloud.events import station_topic
 from cloud.identity import StationPrincipal
 from cloud.jobs import destroy_content, held_jobs_query, remove_blob
 from cloud.sessions import active_session
@@ -147,14 +147,23 @@ class Releases:
                         Job.id == job_id, Job.site == station.site, Job.owner_id == user.id
                     )
                 )
+                # Release-all skips a job that stopped being held after it was listed (on
+                # PostgreSQL another transaction may cancel or release it in between; SQLite's
+                # single writer hid that); a job chosen by id is refused instead.
                 if job is None:
+                    if job_ids is None:
+                        continue
                     raise JobNotFoundError("no such job")
                 if job.expires_at <= now or job.wrapped_key is None:
+                    if job_ids is None:
+                        continue
                     raise JobNotHeldError("the job is no longer held")
                 held = Job.state == JobState.HELD
                 if not _cas(
                     db, update(Job).where(Job.id == job_id, held).values(state="releasing")
                 ):
+                    if job_ids is None:
+                        continue
                     raise JobNotHeldError("the job is not held (already released or deleted)")
                 release = Release(
                     id=uuid.uuid4(),

@@ -1,4 +1,4 @@
-"""A private PostgreSQL server on 127.0.0.1 for tests and benchmarks: all its state in one directory.
+"""A private PostgreSQL server on 127.0.0.1 for tests and benchmarks, all its state in one dir.
 
 Debian's `postgresql` package provides the binaries (`initdb`, `postgres`); the cluster lives under
 `root`, listens on 127.0.0.1 on a free port and on a unix socket in `root`, trusts local
@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+import psycopg
 
 SUPERUSER = "pullprint"
 _START_TIMEOUT_S = 30.0
@@ -151,8 +153,6 @@ class PrivatePostgres:
             time.sleep(0.05)
 
     def _accepts(self) -> bool:
-        import psycopg
-
         try:
             with psycopg.connect(
                 host="127.0.0.1",
@@ -167,8 +167,6 @@ class PrivatePostgres:
 
     def execute(self, sql: str) -> None:
         """Run one statement outside a transaction (CREATE DATABASE cannot run inside one)."""
-        import psycopg
-
         with psycopg.connect(
             host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
         ) as conn:

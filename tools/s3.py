@@ -16,12 +16,13 @@ import time
 from types import TracebackType
 from typing import Self
 
+import boto3
 import httpx
 
 # moto accepts any credentials; these say plainly that they are not real.
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "pullprint-test",
-    "AWS_SECRET_ACCESS_KEY": "pullprint-test-not-a-secret",  # noqa: S105 - a local dummy
+    "AWS_SECRET_ACCESS_KEY": "pullprint-test-not-a-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 _START_TIMEOUT_S = 30.0
@@ -69,8 +70,6 @@ class PrivateS3:
 
     def create_bucket(self, name: str) -> None:
         """Create a bucket (idempotent)."""
-        import boto3
-
         client = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,

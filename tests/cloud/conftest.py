@@ -216,7 +216,7 @@ def blob_files(service: CloudService) -> list[Any]:
     if isinstance(service.blobs, S3BlobStore):
         store = service.blobs
         pending: list[Any] = [key for key, _, _ in store.pending_uploads()]
-        return [StoredObject(store, key) for key in store.keys()] + pending
+        return [StoredObject(store, key) for key in store.list_keys()] + pending
     root = service.config.blobs_dir
     return sorted(p for p in root.rglob("*") if p.is_file())
 

@@ -132,9 +132,9 @@ def test_notify_reaches_another_replica_and_survives_a_database_restart(
 ) -> None:
     other = PostgresEventBus(service.engine)
     assert isinstance(service.events, PostgresEventBus)
-    assert service.events.wait_listening() and other.wait_listening()
     try:
         with other.subscribe("station:x") as sub:
+            assert other.wait_listening()
             service.events.publish("station:x", "release")
             assert sub.wait(5.0) == ["release"]
             pg = profile.backends().pg

@@ -66,9 +66,7 @@ class Replica:
 
     def spawn(self) -> None:
         with open(self._log, "ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own CLI
-                self._args, env=self._env, stdout=log, stderr=log
-            )
+            self.process = subprocess.Popen(self._args, env=self._env, stdout=log, stderr=log)
 
     def wait_ready(self) -> Replica:
         assert self.process is not None
@@ -79,7 +77,9 @@ class Replica:
                     return self
             except httpx.TransportError:
                 pass
-            assert self.process.poll() is None, "the replica exited:\n" + self._log.read_text()[-3000:]
+            assert self.process.poll() is None, (
+                "the replica exited:\n" + self._log.read_text()[-3000:]
+            )
             assert time.monotonic() < deadline, "the replica did not start"
             time.sleep(0.1)
 
@@ -260,7 +260,7 @@ def test_a_replica_killed_mid_upload_leaves_no_partial_job(cluster: Cluster) -> 
         f"Content-Length: {total}\r\n\r\n"
     ).encode()
     store = cluster.service.blobs
-    committed = store.keys()  # type: ignore[attr-defined]  # other tests' jobs
+    committed = store.list_keys()  # type: ignore[attr-defined]  # other tests' jobs
     with socket.create_connection(("127.0.0.1", cluster.a.port), timeout=30) as sock:
         sock.sendall(head)
         chunk = b"%PDF" + os.urandom(1024 * 1024 - 4)
@@ -274,7 +274,7 @@ def test_a_replica_killed_mid_upload_leaves_no_partial_job(cluster: Cluster) -> 
     assert cluster.held(cluster.b) == []
     with cluster.service.context.read() as db:
         assert db.scalars(select(Job).where(Job.name == "big.pdf")).all() == []
-    assert store.keys() == committed  # type: ignore[attr-defined]  # nothing new is visible
+    assert store.list_keys() == committed  # type: ignore[attr-defined]  # nothing new is visible
     # The orphaned multipart upload is invisible; a restarted replica aborts it once stale.
     assert store.remove_stale_uploads(older_than_s=0) >= 1  # type: ignore[attr-defined]
     assert store.pending_uploads() == []  # type: ignore[attr-defined]
@@ -283,17 +283,19 @@ def test_a_replica_killed_mid_upload_leaves_no_partial_job(cluster: Cluster) -> 
 def test_a_replica_killed_mid_release_is_recovered_by_the_lease(cluster: Cluster) -> None:
     job_id = _submit(cluster, cluster.b, b"%PDF" + os.urandom(3 * 1024 * 1024))
     release = _release(cluster, cluster.a, job_id)
-    with httpx.Client(base_url=cluster.a.url, timeout=15, trust_env=False) as http:
-        with http.stream(
+    with (
+        httpx.Client(base_url=cluster.a.url, timeout=15, trust_env=False) as http,
+        http.stream(
             "GET", f"/api/v1/station/releases/{release['id']}/content", auth=cluster.signed()
-        ) as streaming:
-            assert streaming.status_code == 200
-            chunks = streaming.iter_bytes()
-            next(chunks)  # delivery has begun ...
-            cluster.a.kill()  # ... and the replica dies (what was in flight may still arrive)
-            with contextlib.suppress(httpx.HTTPError):
-                for _ in chunks:
-                    pass
+        ) as streaming,
+    ):
+        assert streaming.status_code == 200
+        chunks = streaming.iter_bytes()
+        next(chunks)  # delivery has begun ...
+        cluster.a.kill()  # ... and the replica dies (what was in flight may still arrive)
+        with contextlib.suppress(httpx.HTTPError):
+            for _ in chunks:
+                pass
     assert cluster.held(cluster.b) == []  # releasing: not in the list while the lease runs
     # B's sweeper expires the lease: the job is held again and can be released through B.
     deadline = time.monotonic() + LEASE_S + 15

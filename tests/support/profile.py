@@ -61,7 +61,9 @@ class Backends:
         self.pg.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def database_for(self, data_dir: Path, *, keep: bool = False) -> str:
+    def database_for(
+        self, data_dir: Path, *, keep: bool = False, template: str = _TEMPLATE
+    ) -> str:
         """The database of a cloud data dir: the same one each time the dir is opened; `keep`
         spares it from the drop at the end of the test (a module fixture's database)."""
         name = "t_" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:20]
@@ -69,7 +71,7 @@ class Backends:
             if keep:
                 self._kept.add(name)
             if name not in self._databases:
-                self._databases[name] = self.pg.create_database(name, template=_TEMPLATE)
+                self._databases[name] = self.pg.create_database(name, template=template)
             return self._databases[name]
 
     def settings_for(self, data_dir: Path, *, keep: bool = False) -> dict[str, str]:
@@ -124,6 +126,11 @@ def cloud_settings(data_dir: Path, *, keep: bool = False) -> dict[str, Any]:
     if not is_postgres():
         return {"database_url": f"sqlite:///{data_dir / 'pullprint.db'}"}
     return dict(backends().settings_for(data_dir, keep=keep))
+
+
+def empty_database(data_dir: Path) -> str:
+    """A new, unmigrated PostgreSQL database (for the migration tests), dropped with the test."""
+    return backends().database_for(data_dir, template="template0")
 
 
 def cloud_env(data_dir: Path, *, keep: bool = False) -> dict[str, str]:
