@@ -226,10 +226,17 @@ def test_s3_multipart_upload_is_invisible_until_complete(tmp_path: Path) -> None
 @needs_s3
 def test_s3_abort_aborts_the_multipart_upload(tmp_path: Path) -> None:
     store = s3_store(tmp_path)
-    with pytest.raises(RuntimeError), store.open_writer("cut") as writer:
-        writer.write(os.urandom(S3_PART_BYTES + 1))
-        assert len(store.pending_uploads()) == 1
-        raise RuntimeError("the client went away")
+    started: list[int] = []
+
+    def interrupted_upload() -> None:
+        with store.open_writer("cut") as writer:
+            writer.write(os.urandom(S3_PART_BYTES + 1))
+            started.append(len(store.pending_uploads()))
+            raise RuntimeError("the client went away")
+
+    with pytest.raises(RuntimeError):
+        interrupted_upload()
+    assert started == [1]
     assert store.pending_uploads() == []
     assert not store.exists("cut")
 

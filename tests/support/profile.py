@@ -61,9 +61,7 @@ class Backends:
         self.pg.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def database_for(
-        self, data_dir: Path, *, keep: bool = False, template: str = _TEMPLATE
-    ) -> str:
+    def database_for(self, data_dir: Path, *, keep: bool = False, template: str = _TEMPLATE) -> str:
         """The database of a cloud data dir: the same one each time the dir is opened; `keep`
         spares it from the drop at the end of the test (a module fixture's database)."""
         name = "t_" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:20]
