@@ -54,7 +54,8 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
-POSTGRES_POOL_SIZE = 10
+# As many connections as AnyIO's worker threads (40) may want at once, per replica.
+POSTGRES_POOL_SIZE = 20
 POSTGRES_POOL_TIMEOUT_S = 10
 POSTGRES_CONNECT_TIMEOUT_S = 5
 

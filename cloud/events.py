@@ -46,7 +46,7 @@ class Subscription:
     """One waiter's interest in one topic; a context manager that unsubscribes on exit.
 
     Thread-safe: events arrive on the bus's thread; `wait` blocks a thread, `wait_async` an
-    asyncio task (of the loop that was running when the subscription was made).
+    asyncio task (made in any thread: the loop is bound when `wait_async` starts).
     """
 
     def __init__(self, hub: _Hub, topic: str) -> None:
@@ -55,22 +55,20 @@ class Subscription:
         self._lock = threading.Lock()
         self._kinds: list[str] = []
         self._event = threading.Event()
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
-        self._async_event = asyncio.Event() if self._loop is not None else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async_event: asyncio.Event | None = None
 
     def deliver(self, kind: str) -> None:
         """Record an event and wake the waiter (called from any thread)."""
         with self._lock:
             if len(self._kinds) < _MAX_PENDING:
                 self._kinds.append(kind)
+            loop, async_event = self._loop, self._async_event
         self._event.set()
-        if self._loop is not None and self._async_event is not None:
+        if loop is not None and async_event is not None:
             # RuntimeError: the loop has closed, so nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._async_event.set)
+                loop.call_soon_threadsafe(async_event.set)
 
     def _take(self) -> list[str]:
         with self._lock:
@@ -87,10 +85,13 @@ class Subscription:
 
     async def wait_async(self, timeout_s: float) -> list[str]:
         """Like `wait`, without blocking the event loop."""
-        if self._async_event is None:
-            raise RuntimeError("subscription was not made on an event loop")
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            self._async_event = async_event = asyncio.Event()
+            if self._kinds:  # delivered before the wait began
+                async_event.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._async_event.wait(), timeout_s)
+            await asyncio.wait_for(async_event.wait(), timeout_s)
         return self._take()
 
     def close(self) -> None:
@@ -321,7 +322,9 @@ async def wait_for_station(
     Subscribes *before* reading the database, so a release committed between the read and the
     wait still wakes the station; returns at once if releases are already waiting.
     """
-    with bus.subscribe(station_topic(station_id)) as sub:
+    # In a worker thread: a PostgreSQL bus may wait a moment for its listener to connect.
+    subscribed = await asyncio.to_thread(bus.subscribe, station_topic(station_id))
+    with subscribed as sub:
         waiting = await pending()
         if waiting:
             return ["release"], waiting
