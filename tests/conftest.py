@@ -31,7 +31,7 @@ def _storage_backends() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _storage_profile(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+def _storage_profile(request: pytest.FixtureRequest) -> Iterator[None]:
     """Under the `postgres` profile: e2e clouds (tools/rig.py reads PULLPRINT_DATABASE_URL and
     the blob settings) get their own database; every test's databases are dropped at its end."""
     if not profile.is_postgres():
@@ -39,6 +39,7 @@ def _storage_profile(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         return
     with pytest.MonkeyPatch.context() as patch:
         if "/e2e/" in str(request.path):
+            tmp_path: Path = request.getfixturevalue("tmp_path")
             for name, value in profile.cloud_env(tmp_path / "rig-cloud").items():
                 patch.setenv(name, value)
         yield
