@@ -158,7 +158,7 @@ class EventBus(Protocol):
         """Start receiving the events of `topic` in this process."""
 
     def close(self) -> None:
-        """Stop background work (idempotent)."""
+        """Stop background work (idempotent; subscribing again restarts it)."""
 
 
 class LocalEventBus:
@@ -220,8 +220,6 @@ class PostgresEventBus:
         """
         sub = self._hub.add(topic)
         with self._lock:
-            if self._stop.is_set():
-                return sub
             if self._thread is None:
                 self._thread = threading.Thread(target=self._listen, name="pg-events", daemon=True)
                 self._thread.start()
@@ -229,27 +227,28 @@ class PostgresEventBus:
         return sub
 
     def close(self) -> None:
-        """Stop the listener thread."""
+        """Stop the listener thread; a later subscription starts a new one (an app's lifespan
+        may start again)."""
         with self._lock:
             self._stop.set()
             thread = self._thread
         if thread is not None:
             thread.join(5)
+        with self._lock:
+            self._stop.clear()
 
     def _idle_too_long(self, idle_since: float | None) -> bool:
         """Whether the listener should end (under the lock, so subscribe() restarts it)."""
         with self._lock:
-            if self._stop.is_set():
-                self._thread = None
-                return True
-            if (
+            ending = self._stop.is_set() or (
                 self._hub.empty()
                 and idle_since is not None
                 and time.monotonic() - idle_since >= self.LINGER_S
-            ):
+            )
+            if ending:
+                self._listening.clear()
                 self._thread = None
-                return True
-            return False
+            return ending
 
     def _listen(self) -> None:
         # The engine's URL as a libpq URI (psycopg's own connection, not the pool's).
@@ -274,7 +273,6 @@ class PostgresEventBus:
                             None if not self._hub.empty() else idle_since or time.monotonic()
                         )
                         if self._idle_too_long(idle_since):
-                            self._listening.clear()
                             return
             except psycopg.Error as exc:
                 self._listening.clear()

@@ -147,3 +147,22 @@ def test_notify_reaches_another_replica_and_survives_a_database_restart(
             assert sub.wait(5.0) == ["config"]
     finally:
         other.close()
+
+
+@pytest.mark.skipif(not profile.is_postgres(), reason="LISTEN/NOTIFY: the postgres profile")
+def test_the_listener_runs_only_while_someone_waits(service: CloudService) -> None:
+    bus = PostgresEventBus(service.engine)
+    bus.LINGER_S = 0.2  # type: ignore[misc]
+    try:
+        assert not bus.wait_listening(0.1)  # nobody subscribed: no connection held
+        with bus.subscribe("station:y"):
+            assert bus.wait_listening(5.0)
+        deadline = time.monotonic() + 10
+        while bus.wait_listening(0):
+            assert time.monotonic() < deadline, "the idle listener kept its connection"
+            time.sleep(0.1)
+        with bus.subscribe("station:y") as sub:  # started again on demand
+            bus.publish("station:y", "release")
+            assert sub.wait(5.0) == ["release"]
+    finally:
+        bus.close()
