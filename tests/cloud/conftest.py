@@ -203,6 +203,12 @@ class StoredObject:
         with self._store.open(self.name) as fh:
             return fh.read()
 
+    def write_bytes(self, data: bytes) -> None:
+        """Overwrite the object behind the cloud's back (damage at rest)."""
+        self._store.client.put_object(
+            Bucket=self._store.bucket, Key=self._store.object_key(self.name), Body=data
+        )
+
     def stat(self) -> os.stat_result:
         size = self._store.client.head_object(
             Bucket=self._store.bucket, Key=self._store.object_key(self.name)
