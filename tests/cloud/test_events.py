@@ -166,3 +166,10 @@ def test_the_listener_runs_only_while_someone_waits(service: CloudService) -> No
             assert sub.wait(5.0) == ["release"]
     finally:
         bus.close()
+
+
+def test_revoking_a_station_wakes_it(service: CloudService) -> None:
+    paired = pair_station(service)
+    with service.events.subscribe(station_topic(paired.id)) as watch:
+        service.stations.revoke(paired.id)
+        assert watch.wait(5.0) == ["revoked"]
