@@ -332,6 +332,11 @@ class Releases:
                 ),
             )
             if not recorded:
+                # A concurrent report won. If it recorded this same outcome, this one is its
+                # retry (PostgreSQL lets both read the old state; SQLite's single writer did not).
+                now_state = db.scalar(select(Release.state).where(Release.id == release_id))
+                if now_state == outcome:
+                    return OutcomeView(release_id, outcome)
                 raise ReleaseConflictError("the release changed meanwhile; report again")
             if outcome is ReleaseState.PRINTED:
                 # A late confirmation finds the job back in the held list; accept it only if
