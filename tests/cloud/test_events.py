@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from cloud.config import CloudConfig
 from cloud.events import RESYNC, LocalEventBus, PostgresEventBus, station_topic
 from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
-from tests.cloud.conftest import FakeClock, SignedAuth, World, bearer, pair_station
+from tests.cloud.conftest import FakeClock, SignedAuth, TestClient, World, pair_station
 from tests.support import profile
 
 
@@ -61,13 +62,17 @@ def server(config: CloudConfig, clock: FakeClock) -> Iterator[RunningServer]:
     running.stop()
 
 
-def test_a_release_wakes_a_waiting_station_at_once(
-    server: RunningServer, clock: FakeClock, config: CloudConfig
-) -> None:
-    service: CloudService = server.app.state.service
-    with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as http:
-        world = World.__new__(World)  # the same world, over a real socket this time
-        _populate(world, http, service, clock)
+class SocketClient(httpx.Client):
+    """An HTTP client over a real socket that `World` can drive like a TestClient."""
+
+    def __init__(self, server: RunningServer) -> None:
+        super().__init__(base_url=server.url, timeout=30, trust_env=False)
+        self.app = server.app
+
+
+def test_a_release_wakes_a_waiting_station_at_once(server: RunningServer, clock: FakeClock) -> None:
+    with SocketClient(server) as http:
+        world = World(cast(Any, http), clock)
         answers: list[httpx.Response] = []
 
         def long_poll() -> None:
@@ -88,10 +93,9 @@ def test_a_release_wakes_a_waiting_station_at_once(
         assert answers[0].json() == {"events": ["release"], "releases": [release["id"]]}
 
 
-def test_another_sites_release_neither_wakes_nor_shows(client: object, clock: FakeClock) -> None:
-    from fastapi.testclient import TestClient
-
-    assert isinstance(client, TestClient)
+def test_another_sites_release_neither_wakes_nor_shows(
+    client: TestClient, clock: FakeClock
+) -> None:
     service: CloudService = client.app.state.service  # type: ignore[attr-defined]
     a = World(client, clock)
     service.sites.add("site-b")
@@ -102,28 +106,6 @@ def test_another_sites_release_neither_wakes_nor_shows(client: object, clock: Fa
         assert watch.wait(5.0) == ["release"]
     waited = client.get("/api/v1/station/wait", params={"timeout_s": 0}, auth=b_station)
     assert waited.json() == {"events": [], "releases": []}
-
-
-def _populate(world: World, http: httpx.Client, service: CloudService, clock: FakeClock) -> None:
-    """World.__init__ over a real socket (httpx.Client has the TestClient's request API)."""
-    admin = {"Authorization": f"Bearer {service.config.admin_token}"}
-    user = http.post(
-        "/api/v1/admin/users",
-        json={"email": "ada@example.org", "display_name": "Ada"},
-        headers=admin,
-    ).json()
-    world.client = http  # type: ignore[assignment]
-    world.user_id = user["id"]
-    world.user = bearer(user["api_token"])
-    world.tag = "ab" * 32
-    http.post(
-        f"/api/v1/admin/users/{world.user_id}/cards",
-        json={"tag": world.tag, "label": "blue"},
-        headers=admin,
-    ).raise_for_status()
-    world.paired = pair_station(service)
-    world.station_id = str(world.paired.id)
-    world.station = SignedAuth(world.paired, clock)
 
 
 @pytest.mark.skipif(not profile.is_postgres(), reason="LISTEN/NOTIFY: the postgres profile")
