@@ -55,7 +55,9 @@ def create_app(
             yield
         finally:
             sweeper.stop()
-            # Pooled connections are re-created on demand, so a restarted lifespan still works.
+            # Pooled connections (and the event listener) are re-created on demand, so a
+            # restarted lifespan still works.
+            service.events.close()
             service.engine.dispose()
 
     app = FastAPI(title="PullPrint cloud", version="1", lifespan=lifespan)

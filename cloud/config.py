@@ -7,7 +7,8 @@ The TOML file holds top-level keys (`data_dir`, `database_url`, `site`, `job_exp
 `session_ttl_s`, `release_lease_s`, `sweep_interval_s`, `signature_skew_s`, `secrets_file`, and
 for the IPP endpoint `printer_uuid`, `printer_name`, `printer_location`; for TLS `tls`,
 `tls_cert_file`, `tls_key_file`, `tls_hostnames`, `tls_cert_days`, `tls_renew_days`, see
-`cloud.tls`) and a `[secrets]` table
+`cloud.tls`; for the blob store `blob_store`, `s3_bucket`, `s3_prefix`, `s3_endpoint_url`,
+`s3_region`) and a `[secrets]` table
 (`master_key`, `pepper`: 64 hex chars each; `admin_token`: at least 32 characters). A secrets file
 has the same `[secrets]` table. Secrets have no defaults: a cloud that starts with a guessable key
 would protect nothing, so a missing secret refuses to start with a message saying how to set it.
@@ -55,9 +56,16 @@ _STR_FIELDS = (
     "tls_cert_file",
     "tls_key_file",
     "tls_hostnames",
+    "blob_store",
+    "s3_bucket",
+    "s3_prefix",
+    "s3_endpoint_url",
+    "s3_region",
 )
 _PATH_FIELDS = ("data_dir", "secrets_file", "tls_cert_file", "tls_key_file")
 _TLS_MODES = ("off", "self-signed", "files")
+_BLOB_STORES = ("filesystem", "s3")
+_S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _MAX_PRINTER_TEXT = 127  # RFC 8011 §5.4.4 / §5.4.5: text(127)
 _SECRET_FIELDS = ("master_key", "pepper", "admin_token", "metrics_token")
 _HOW_TO_SET = (
@@ -101,6 +109,14 @@ class CloudConfig:
     tls_hostnames: tuple[str, ...] = ()
     tls_cert_days: int = 397  # validity of a managed certificate
     tls_renew_days: int = 30  # renew a managed certificate this long before it expires
+    # Where job containers go: "filesystem" (under data_dir/blobs) or "s3" (the bucket below;
+    # credentials from boto3's usual chain, never from this file). `database_url` may name
+    # SQLite (the default) or PostgreSQL (`postgresql://...`, driven by psycopg 3).
+    blob_store: str = "filesystem"
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
 
     @property
     def blobs_dir(self) -> Path:
@@ -257,6 +273,7 @@ def _build(values: Mapping[str, Any]) -> CloudConfig:
             raise ConfigError(f"{name} must be at most {_MAX_PRINTER_TEXT} characters")
     if "printer_name" in printer and not printer["printer_name"].strip():
         raise ConfigError("printer_name must not be empty")
+    blobs = _blob_settings(values)
     config = CloudConfig(
         data_dir=data_dir,
         database_url=database_url,
@@ -265,6 +282,7 @@ def _build(values: Mapping[str, Any]) -> CloudConfig:
         admin_token=_admin_token(values.get("admin_token")),
         site=site,
         **cast(dict[str, Any], ints),
+        **cast(dict[str, Any], blobs),
     )
     return dataclasses.replace(
         config,
@@ -302,6 +320,25 @@ def _tls(values: Mapping[str, Any], config: CloudConfig) -> dict[str, Any]:
     if config.tls_renew_days >= config.tls_cert_days:  # the ints are checked already
         raise ConfigError("tls_renew_days must be less than tls_cert_days")
     return {"tls": mode, "tls_hostnames": names, **paths}
+
+
+def _blob_settings(values: Mapping[str, Any]) -> dict[str, str]:
+    out = {
+        name: _str(name, values[name])
+        for name in ("blob_store", "s3_bucket", "s3_prefix", "s3_endpoint_url", "s3_region")
+        if name in values
+    }
+    store = out.get("blob_store", "filesystem")
+    if store not in _BLOB_STORES:
+        raise ConfigError(f"blob_store must be one of {', '.join(_BLOB_STORES)}")
+    if store == "s3" and not _S3_BUCKET_RE.match(out.get("s3_bucket", "")):
+        raise ConfigError(
+            "blob_store = 's3' needs s3_bucket (3-63 lowercase letters, digits, '.-')"
+        )
+    endpoint = out.get("s3_endpoint_url", "")
+    if endpoint and not endpoint.startswith(("https://", "http://")):
+        raise ConfigError("s3_endpoint_url must be an http(s) URL")
+    return out
 
 
 def _str(name: str, value: object) -> str:

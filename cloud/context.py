@@ -12,7 +12,7 @@ import hmac
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Self
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.blobstore import BlobStore
 from cloud.config import CloudConfig
 from cloud.db import AuditEvent
+from cloud.events import EventBus, LocalEventBus
 
 Clock = Callable[[], datetime]
 
@@ -40,9 +41,18 @@ class ServiceContext:
     now: Clock
     writer: sessionmaker[Session]
     reader: sessionmaker[Session]
+    # Wake-ups for other replicas (cloud.events); in-process unless the service passes one.
+    events: EventBus = field(default_factory=LocalEventBus)
 
     @classmethod
-    def build(cls, config: CloudConfig, engine: Engine, blobs: BlobStore, now: Clock) -> Self:
+    def build(
+        cls,
+        config: CloudConfig,
+        engine: Engine,
+        blobs: BlobStore,
+        now: Clock,
+        events: EventBus | None = None,
+    ) -> Self:
         """Bind session factories: writers take SQLite's write lock up front, readers do not."""
         reader_engine = engine.execution_options(sqlite_begin="DEFERRED")
         return cls(
@@ -51,6 +61,7 @@ class ServiceContext:
             now=now,
             writer=sessionmaker(engine, expire_on_commit=False),
             reader=sessionmaker(reader_engine, expire_on_commit=False),
+            events=events if events is not None else LocalEventBus(),
         )
 
     @property

@@ -60,7 +60,8 @@
     ├── GoneError                                  gone
     │   └── SessionExpiredError                    session-expired
     └── StorageError (OSError)                     storage-error
-        └── BlobNotFoundError (FileNotFoundError)  blob-not-found
+        ├── BlobNotFoundError (FileNotFoundError)  blob-not-found
+        └── DatabaseUnavailableError               database-unavailable
 
 The domain raises these; only the HTTP layer (`cloud.api.problems`) knows status codes. Messages
 are safe to show a client: they never contain a tag, token, key or document content.
@@ -499,3 +500,11 @@ class EnrolmentCodeNotFoundError(NotFoundError):
 
     code = "enrolment-code-not-found"
     title = "Enrolment code not found"
+
+
+class DatabaseUnavailableError(StorageError):
+    """The database cannot be reached (restarting, failing over); the client should retry."""
+
+    code = "database-unavailable"
+    title = "Database unavailable"
+    retry_after_s = 2

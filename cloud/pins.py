@@ -251,7 +251,9 @@ class Pins:
                     row.locked_at = row.locked_at or now
                 elif wait := backoff_s(account):
                     row.blocked_until = now + timedelta(seconds=wait)
-            at_station = _station_row(db, station)
+            # Locked: `failures += 1` is a read-modify-write, which SQLite's single writer made
+            # safe; on PostgreSQL two concurrent failures would otherwise count once.
+            at_station = _station_row(db, station, lock=True)
             if at_station is None:
                 at_station = PinStationFailures(
                     station_id=station.id, site=station.site, failures=0, blocked_until=None
@@ -270,12 +272,13 @@ def _user(db: Session, site: str, email: str) -> User | None:
     )
 
 
-def _station_row(db: Session, station: StationPrincipal) -> PinStationFailures | None:
-    return db.scalar(
-        select(PinStationFailures).where(
-            PinStationFailures.station_id == station.id, PinStationFailures.site == station.site
-        )
+def _station_row(
+    db: Session, station: StationPrincipal, *, lock: bool = False
+) -> PinStationFailures | None:
+    query = select(PinStationFailures).where(
+        PinStationFailures.station_id == station.id, PinStationFailures.site == station.site
     )
+    return db.scalar(query.with_for_update() if lock else query)
 
 
 def _reset_counts(db: Session, station: StationPrincipal, user_id: uuid.UUID) -> None:

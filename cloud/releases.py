@@ -43,6 +43,7 @@ from cloud.errors import (
     ReleaseNotActiveError,
     ReleaseNotFoundError,
 )
+from cloud.events import station_topic
 from cloud.identity import StationPrincipal
 from cloud.jobs import destroy_content, held_jobs_query, remove_blob
 from cloud.policies import load_policy, shown_name
@@ -168,9 +169,16 @@ class Releases:
                         Job.id == job_id, Job.site == station.site, Job.owner_id.in_(list(owners))
                     )
                 )
+                # Release-all skips a job that stopped being held after it was listed (on
+                # PostgreSQL another transaction may cancel or release it in between; SQLite's
+                # single writer hid that); a job chosen by id is refused instead.
                 if job is None:
+                    if job_ids is None:
+                        continue
                     raise JobNotFoundError("no such job")
                 if job.expires_at <= now or job.wrapped_key is None:
+                    if job_ids is None:
+                        continue
                     raise JobNotHeldError("the job is no longer held")
                 reprint = job.state == JobState.PRINTED and policy.keep_printed
                 from_state = JobState.PRINTED if reprint else JobState.HELD
@@ -180,6 +188,8 @@ class Releases:
                     .where(Job.id == job_id, Job.state == from_state, Job.wrapped_key.is_not(None))
                     .values(state=JobState.RELEASING),
                 ):
+                    if job_ids is None:
+                        continue
                     raise JobNotHeldError("the job is not held (already released or deleted)")
                 release = Release(
                     id=uuid.uuid4(),
@@ -237,7 +247,24 @@ class Releases:
                     )
                 )
         log.info("station %s: %d release(s) in session %s", station.id, len(grants), session_id)
+        if grants:  # after the commit: a woken station must find the rows
+            ctx.events.publish(station_topic(station.id), "release")
         return grants
+
+    def awaiting(self, station: StationPrincipal) -> list[uuid.UUID]:
+        """Releases requested for this station and not yet fetched (what a long-poll reports)."""
+        with self._ctx.read() as db:
+            return list(
+                db.scalars(
+                    select(Release.id)
+                    .where(
+                        Release.site == station.site,
+                        Release.station_id == station.id,
+                        Release.state == ReleaseState.REQUESTED,
+                    )
+                    .order_by(Release.requested_at)
+                )
+            )
 
     def _owned(self, db: Session, station: StationPrincipal, release_id: uuid.UUID) -> Release:
         release = db.scalar(
@@ -349,6 +376,11 @@ class Releases:
                 ),
             )
             if not recorded:
+                # A concurrent report won. If it recorded this same outcome, this one is its
+                # retry (PostgreSQL lets both read the old state; SQLite's single writer did not).
+                now_state = db.scalar(select(Release.state).where(Release.id == release_id))
+                if now_state == outcome:
+                    return OutcomeView(release_id, outcome)
                 raise ReleaseConflictError("the release changed meanwhile; report again")
             resting = JobState.PRINTED if release.reprint else JobState.HELD
             if outcome is ReleaseState.PRINTED:

@@ -6,7 +6,7 @@ sessions and leases are tested without sleeping.
 
 Usage::
 
-    service = CloudService.open(config)          # engine + migrations + filesystem blobs
+    service = CloudService.open(config)          # engine + migrations + blob store
     issued = service.identity.create_user("ada@example.org", "Ada")
     service.uploads.submit(principal, "report.pdf", chunks, "application/pdf")
     service.sweep()
@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from cloud.blobstore import BlobStore, FilesystemBlobStore
+from cloud.blobstore import BlobStore, open_blob_store
 from cloud.config import CloudConfig
 from cloud.context import Clock, ServiceContext, utc_now
 from cloud.db import make_engine
 from cloud.delegations import Delegations
 from cloud.devices import Devices
 from cloud.enrolment import Enrolment
+from cloud.events import open_event_bus
 from cloud.identity import Identity
 from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
@@ -69,7 +70,8 @@ class CloudService:
         self.config = config
         self.engine = engine
         self.blobs = blobs
-        self.context = ServiceContext.build(config, engine, blobs, now)
+        self.events = open_event_bus(engine)
+        self.context = ServiceContext.build(config, engine, blobs, now, self.events)
         self.sites = Sites(self.context)
         self.identity = Identity(self.context)
         self.uploads = Uploads(self.context)
@@ -102,7 +104,7 @@ class CloudService:
 
         Args:
             config: the validated configuration.
-            blobs: a blob store to use instead of `FilesystemBlobStore(config.blobs_dir)`.
+            blobs: a blob store to use instead of the configured one (`open_blob_store`).
             now: the clock.
         """
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,11 +115,11 @@ class CloudService:
             engine.dispose()
             raise
         if blobs is None:
-            store = FilesystemBlobStore(config.blobs_dir)
-            removed = store.remove_stale_temp_files()
-            if removed:
-                log.warning("removed %d temp blob(s) left by an interrupted upload", removed)
-            blobs = store
+            try:
+                blobs = open_blob_store(config)
+            except BaseException:
+                engine.dispose()
+                raise
         service = cls(config, engine, blobs, now)
         service.sites.ensure_default()
         return service
@@ -139,5 +141,6 @@ class CloudService:
         return SweepReport(expired_jobs=jobs, expired_leases=leases)
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Stop the event listener and release the database connections."""
+        self.events.close()
         self.engine.dispose()

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from cloud.context import ServiceContext
 from cloud.db import Station, StationNonce
 from cloud.errors import InvalidSignatureError, StationNotFoundError, StationRevokedError
+from cloud.events import station_topic
 from cloud.http_signatures import (
     check_content_digest,
     parse_signature,
@@ -157,6 +158,8 @@ class Stations:
                 ctx.audit(db, "station-revoked", station_id=station_id, site=site)
             view = _view(row)
         log.info("station %s revoked", station_id)
+        # A station long-polling any replica hears it now, not at its next request.
+        ctx.events.publish(station_topic(station_id), "revoked")
         return view
 
     def sweep_nonces(self) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import profile
 from tests.support.ippeve import IppEvePrinter
 
 
@@ -29,3 +30,30 @@ def ippeveprinter(tmp_path: Path) -> Iterator[IppEvePrinter]:
     """
     with IppEvePrinter(tmp_path) as printer:
         yield printer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _storage_backends() -> Iterator[None]:
+    """Stop the PostgreSQL + S3 servers of the `postgres` profile (if started) by PID."""
+    yield
+    started = profile.started_backends()
+    if started is not None:
+        started.stop()
+
+
+@pytest.fixture(autouse=True)
+def _storage_profile(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under the `postgres` profile: e2e clouds (tools/rig.py reads PULLPRINT_DATABASE_URL and
+    the blob settings) get their own database; every test's databases are dropped at its end."""
+    if not profile.is_postgres():
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        if "/e2e/" in str(request.path):
+            tmp_path: Path = request.getfixturevalue("tmp_path")
+            for name, value in profile.cloud_env(tmp_path / "rig-cloud").items():
+                patch.setenv(name, value)
+        yield
+    started = profile.started_backends()
+    if started is not None:
+        started.drop_databases()

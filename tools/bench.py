@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,7 +49,9 @@ from station.pairing import PairingClient, write_site_key
 from station.screens import DoneScreen, ErrorScreen, JobListScreen
 from station.signing import load_or_create_identity
 from station.workflow import Button, State
+from tools.pg import PrivatePostgres
 from tools.rig import LoopRig, ScreenLog
+from tools.s3 import DUMMY_CREDENTIALS, PrivateS3
 from tools.submit import submit_stream
 
 BADGE = h10301(12, 3456)
@@ -64,6 +67,11 @@ class BenchOptions:
     seed_users: int = 10_000
     seed_jobs: int = 100_000
     json_output: bool = False
+    # "embedded" (SQLite + files) or "postgres" (a private PostgreSQL + moto's S3 server, started
+    # here on 127.0.0.1; the latency figures only: streaming through moto would measure moto).
+    profile: str = "embedded"
+    auth_seconds: float = 5.0
+    auth_threads: int = 4
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -156,7 +164,86 @@ def seed(engine: Engine, users: int, held_jobs: int, site: str) -> tuple[int, in
     return total_users, total_held, time.monotonic() - started
 
 
-def bench_latency(runs: int, seed_users: int = 0, seed_jobs: int = 0) -> dict[str, Any]:
+@contextmanager
+def storage_profile(profile: str) -> Iterator[str]:
+    """Point the clouds this process starts (LoopRig, `pullprint cloud serve` children) at the
+    profile's storage through PULLPRINT_* variables; yields a description of it."""
+    if profile == "embedded":
+        yield "SQLite (WAL) + filesystem blobs"
+        return
+    if profile != "postgres":
+        raise ValueError("the profile is embedded or postgres")
+    root = Path(tempfile.mkdtemp(prefix="pullprint-bench-pg-"))
+    saved = dict(os.environ)
+    # Durable, as a production server runs (fsync and synchronous commit on).
+    pg = PrivatePostgres(root, durable=True)
+    s3 = PrivateS3()
+    try:
+        pg.start()
+        s3.start()
+        s3.create_bucket("pullprint-bench")
+        os.environ.update(DUMMY_CREDENTIALS)
+        os.environ.update(
+            {
+                "PULLPRINT_DATABASE_URL": pg.create_database("bench"),
+                "PULLPRINT_BLOB_STORE": "s3",
+                "PULLPRINT_S3_BUCKET": "pullprint-bench",
+                "PULLPRINT_S3_ENDPOINT_URL": s3.endpoint_url,
+                "PULLPRINT_S3_REGION": DUMMY_CREDENTIALS["AWS_DEFAULT_REGION"],
+            }
+        )
+        yield "PostgreSQL (private server, fsync on) + S3 (moto server)"
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        s3.stop()
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def bench_auth_throughput(rig: LoopRig, seconds: float, threads: int) -> dict[str, Any]:
+    """Badge authentications with the job list (POST /station/sessions, signed), as fast as
+    `threads` stations can ask, for `seconds`: requests per second and p50/p99."""
+    assert rig.station is not None
+    client = rig.station.client
+    tag = credential_tag(rig.site_key, BADGE)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def worker() -> None:
+        mine: list[float] = []
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            session = client.open_session(tag)
+            mine.append((time.monotonic() - started) * 1000)
+            client.end_session(session.session_id)
+        with lock:
+            latencies.extend(mine)
+
+    began = time.monotonic()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for each in pool:
+        each.start()
+    for each in pool:
+        each.join()
+    elapsed = time.monotonic() - began
+    return {
+        "threads": threads,
+        "requests": len(latencies),
+        "per_s": len(latencies) / elapsed,
+        "p50_ms": _percentile(latencies, 50),
+        "p99_ms": _percentile(latencies, 99),
+    }
+
+
+def bench_latency(
+    runs: int,
+    seed_users: int = 0,
+    seed_jobs: int = 0,
+    auth_seconds: float = 0.0,
+    auth_threads: int = 4,
+) -> dict[str, Any]:
     """Tap -> list and print-all -> first byte over `runs` releases of a 1 MB job.
 
     With `seed_users`/`seed_jobs` the database first holds that many other users and held jobs
@@ -180,6 +267,7 @@ def bench_latency(runs: int, seed_users: int = 0, seed_jobs: int = 0) -> dict[st
             seeded_users, seeded_jobs, seed_s = seed(
                 service.engine, max(seed_users, 1), seed_jobs, service.config.site
             )
+        auth = bench_auth_throughput(rig, auth_seconds, auth_threads) if auth_seconds else None
         for _ in range(runs):
             submit_stream(
                 rig.cloud_url,
@@ -210,6 +298,7 @@ def bench_latency(runs: int, seed_users: int = 0, seed_jobs: int = 0) -> dict[st
         "seeded_users": seeded_users,
         "seeded_held_jobs": seeded_jobs,
         "seed_s": seed_s,
+        "auth_and_list": auth,
         "tap_to_list_ms": {"p50": _percentile(taps, 50), "p99": _percentile(taps, 99)},
         "print_to_first_byte_ms": {
             "p50": _percentile(first_bytes, 50),
@@ -494,13 +583,27 @@ def _release_measured(
 
 def run_bench(options: BenchOptions) -> int:
     """Run both benchmarks and print their figures."""
-    latency = bench_latency(options.runs, options.seed_users, options.seed_jobs)
-    streaming = bench_streaming(options.big_mb)
-    result = {"latency": latency, "streaming": streaming, "cpus": os.cpu_count()}
+    with storage_profile(options.profile) as storage:
+        latency = bench_latency(
+            options.runs,
+            options.seed_users,
+            options.seed_jobs,
+            options.auth_seconds,
+            options.auth_threads,
+        )
+    streaming = bench_streaming(options.big_mb) if options.profile == "embedded" else None
+    result = {
+        "profile": options.profile,
+        "storage": storage,
+        "latency": latency,
+        "streaming": streaming,
+        "cpus": os.cpu_count(),
+    }
     if options.json_output:
         print(json.dumps(result, indent=2))
         return 0
     print(f"PullPrint bench ({os.cpu_count()} CPUs, cloud on loopback, virtual printer)")
+    print(f"Storage: {storage}")
     print(
         f"\nLatency over {latency['runs']} releases of a 1 MB job "
         f"(database seeded with {latency['seeded_users']} users and "
@@ -514,6 +617,15 @@ def run_bench(options: BenchOptions) -> int:
     ]
     for label, key, target in rows:
         print(f"  {label:<28} {latency[key]['p50']:>8.1f} {latency[key]['p99']:>8.1f}   {target}")
+    auth = latency["auth_and_list"]
+    if auth is not None:
+        print(
+            f"  badge auth + job list, {auth['threads']} stations at once: "
+            f"{auth['per_s']:.0f}/s, p50 {auth['p50_ms']:.1f} ms, p99 {auth['p99_ms']:.1f} ms"
+        )
+    if streaming is None:
+        print("\nStreaming: measured on the embedded profile only (moto's S3 is not a real store)")
+        return 0
     print(f"\nStreaming one {streaming['size_mb']} MB job cloud -> station -> printer")
     print(f"  submit (client -> cloud)     {streaming['submit_mb_per_s']:8.1f} MB/s")
     print(

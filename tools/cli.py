@@ -211,6 +211,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             seed_users=args.seed_users,
             seed_jobs=args.seed_jobs,
             json_output=args.json,
+            profile=args.profile,
+            auth_seconds=args.auth_seconds,
         )
     )
 
@@ -338,6 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed-users", type=int, default=10_000, help="other users in the database")
     bench.add_argument("--seed-jobs", type=int, default=100_000, help="other held jobs")
     bench.add_argument("--json", action="store_true")
+    bench.add_argument(
+        "--profile",
+        choices=("embedded", "postgres"),
+        default="embedded",
+        help="storage: SQLite + files, or a private PostgreSQL + S3 server (latency only)",
+    )
+    bench.add_argument(
+        "--auth-seconds", type=float, default=5.0, help="badge auth + list throughput run (0: off)"
+    )
     bench.set_defaults(func=_cmd_bench)
 
     for module in _COMMAND_MODULES:

@@ -2,7 +2,8 @@
 # The README's two commands: `sh tools/quickstart.sh demo` and `sh tools/quickstart.sh test`.
 # Each installs what it needs on a fresh Debian/Ubuntu machine (apt packages when missing, a venv in
 # .venv with pullprint and its extras), then runs the demo or the whole check (format, lint, types,
-# import contracts, tests). It fails loudly if anything cannot be installed.
+# import contracts, tests; then the cloud tests again on PostgreSQL + S3). It fails loudly if anything
+# cannot be installed.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -89,5 +90,20 @@ need_apt unshare util-linux
 need_apt node nodejs
 need_apt npm npm --no-install-recommends
 npm ci --prefix tests/hardware/firmware/micropython --no-audit --no-fund --silent
+# The cloud's PostgreSQL profile: a private server started by the tests (tools/pg.py); Debian keeps
+# the server programs in /usr/lib/postgresql/<version>/bin, outside PATH.
+if ! command -v postgres >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1
+then
+  apt_install postgresql --no-install-recommends
+fi
 .venv/bin/python -m pip install -q -e '.[all,test]'
-exec sh tools/check.sh "$@"
+sh tools/check.sh "$@"
+# The cloud suite a second time on PostgreSQL + S3 (a private PostgreSQL and moto's S3 server,
+# both on 127.0.0.1, started and stopped by the tests: tests/support/profile.py). Skipped when
+# the caller picked tests, or with PULLPRINT_SKIP_POSTGRES=1.
+if [ $# -eq 0 ] && [ "${PULLPRINT_SKIP_POSTGRES:-0}" != 1 ]; then
+  echo; echo "== cloud tests on the postgres profile (PostgreSQL + S3)"
+  PULLPRINT_TEST_PROFILE=postgres .venv/bin/python -m pytest -q tests/cloud \
+    tests/e2e/test_release_loop.py tests/e2e/test_restart.py tests/e2e/test_replicas.py \
+    --ignore=tests/cloud/test_container.py --ignore=tests/cloud/test_config.py
+fi

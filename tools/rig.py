@@ -81,6 +81,16 @@ class ScreenLog:
                 self.changed.wait(left)
 
 
+STORAGE_ENV = (
+    "PULLPRINT_DATABASE_URL",
+    "PULLPRINT_BLOB_STORE",
+    "PULLPRINT_S3_BUCKET",
+    "PULLPRINT_S3_PREFIX",
+    "PULLPRINT_S3_ENDPOINT_URL",
+    "PULLPRINT_S3_REGION",
+)
+
+
 class LoopRig:
     """Cloud + printer + station, started together on loopback."""
 
@@ -156,7 +166,10 @@ class LoopRig:
         data_dir = self.work_dir / "cloud"
         data_dir.mkdir(parents=True, exist_ok=True)
         generate_secrets(data_dir / "secrets.toml")
-        cloud_config = load_cloud_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)})
+        # The storage comes from the environment when set (PostgreSQL + S3 in the test profile,
+        # or an operator trying the demo on their own database); SQLite + files otherwise.
+        storage = {k: v for k, v in os.environ.items() if k in STORAGE_ENV}
+        cloud_config = load_cloud_config(None, {**storage, "PULLPRINT_DATA_DIR": str(data_dir)})
         self.admin_token = cloud_config.admin_token
         app = create_app(cloud_config)
         self._app = app

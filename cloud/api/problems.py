@@ -14,11 +14,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.errors import (
     CloudError,
     ConflictError,
+    DatabaseUnavailableError,
     DeviceGrantError,
     ForbiddenError,
     GoneError,
@@ -41,6 +43,7 @@ PROBLEM_TYPE_PREFIX = "urn:pullprint:problem:"
 STATUS_BY_ERROR: dict[type[CloudError], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,
+    DatabaseUnavailableError: 503,
     InvalidTagError: 422,
     # draft-ietf-httpapi-idempotency-key-header §2.7: a key reused with another payload is 422.
     IdempotencyKeyReusedError: 422,
@@ -115,6 +118,23 @@ def _on_cloud_error(_request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, TooManyRequestsError):
         headers = {"Retry-After": str(exc.retry_after_s)}  # RFC 9110 §10.2.3, in seconds
     return problem(status, exc.code, exc.title, exc.detail, headers, extensions=extensions)
+
+
+def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A lost database connection (a restart, a failover) is a 503 with Retry-After: the
+    transaction was rolled back, so nothing was acknowledged and a retry is safe."""
+    assert isinstance(exc, DBAPIError)
+    if not isinstance(exc, OperationalError | InterfaceError) and not exc.connection_invalidated:
+        raise exc
+    log.warning("database unavailable: %s", type(exc.orig).__name__)
+    down = DatabaseUnavailableError()
+    return problem(
+        503,
+        down.code,
+        down.title,
+        "the database is unavailable; retry shortly",
+        {"Retry-After": str(down.retry_after_s)},
+    )
 
 
 def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -192,3 +212,4 @@ def install_problem_handlers(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.add_exception_handler(DBAPIError, _on_database_error)

@@ -487,3 +487,14 @@ class OutcomeResult(BaseModel):
 
     id: str
     state: str
+
+
+# --- cloud-scale ---
+
+
+class StationWake(BaseModel):
+    """What a station's long-poll returns: why it woke (empty on timeout) and the releases
+    requested for it and not yet fetched."""
+
+    events: list[str]
+    releases: list[str]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from cloud.api.deps import ServiceDep, StationDep
 from cloud.api.identity import PinChallengeResponse
@@ -19,12 +21,17 @@ from cloud.api.schemas import (
     ReleaseItem,
     SessionJob,
     SessionUser,
+    StationWake,
     iso,
 )
+from cloud.events import wait_for_station
 from cloud.sessions import PinChallenge
 from cloud.states import ReleaseState
 
 router = APIRouter(prefix="/api/v1/station", tags=["station"])
+
+# Below common proxy idle timeouts (60 s), so a long-poll is never cut by the path to the cloud.
+MAX_WAIT_S = 50
 
 
 @router.post(
@@ -115,3 +122,22 @@ def report_outcome(
         station, release_id, ReleaseState(body.outcome), body.reason, body.printer_job_id
     )
     return OutcomeResult(id=str(result.id), state=str(result.state))
+
+
+@router.get("/wait")
+async def wait(
+    station: StationDep,
+    service: ServiceDep,
+    timeout_s: Annotated[int, Query(ge=0, le=MAX_WAIT_S)] = 25,
+) -> StationWake:
+    """Long-poll: answer as soon as a release is requested for this station (through any
+    replica: cloud.events), or after `timeout_s` with nothing.
+
+    Async, so a waiting station holds no worker thread; the database is read in the pool.
+    """
+
+    async def pending() -> list[uuid.UUID]:
+        return await run_in_threadpool(service.releases.awaiting, station)
+
+    kinds, releases = await wait_for_station(service.events, station.id, pending, timeout_s)
+    return StationWake(events=kinds, releases=[str(r) for r in releases])

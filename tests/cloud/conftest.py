@@ -20,10 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cloud.app import create_app
+from cloud.blobstore import S3BlobStore
 from cloud.config import CloudConfig
 from cloud.identity import StationPrincipal, UserPrincipal
 from cloud.service import CloudService
 from station.signing import StationIdentity, signature_headers
+from tests.support import profile
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 for its TestClient; httpx is what the project pins (for now).
@@ -59,10 +61,11 @@ def random_tag() -> str:
 def make_config(data_dir: Path, **overrides: object) -> CloudConfig:
     values: dict[str, object] = {
         "data_dir": data_dir,
-        "database_url": f"sqlite:///{data_dir / 'pullprint.db'}",
         "master_key": os.urandom(32),
         "pepper": os.urandom(32),
         "admin_token": ADMIN_TOKEN,
+        # SQLite + files, or PostgreSQL + S3 (PULLPRINT_TEST_PROFILE=postgres).
+        **profile.cloud_settings(data_dir),
     }
     values.update(overrides)
     return CloudConfig(**values)  # type: ignore[arg-type]
@@ -186,10 +189,49 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def blob_files(service: CloudService) -> list[Path]:
-    """Every file in the filesystem blob store, committed or temp."""
+class StoredObject:
+    """An S3 object, seen through the little of `Path` the tests use."""
+
+    def __init__(self, store: S3BlobStore, key: str) -> None:
+        self._store = store
+        self.name = key
+
+    def exists(self) -> bool:
+        return self._store.exists(self.name)
+
+    def read_bytes(self) -> bytes:
+        with self._store.open(self.name) as fh:
+            return fh.read()
+
+    def write_bytes(self, data: bytes) -> None:
+        """Overwrite the object behind the cloud's back (damage at rest)."""
+        self._store.client.put_object(
+            Bucket=self._store.bucket, Key=self._store.object_key(self.name), Body=data
+        )
+
+    def stat(self) -> os.stat_result:
+        size = self._store.client.head_object(
+            Bucket=self._store.bucket, Key=self._store.object_key(self.name)
+        )["ContentLength"]
+        return os.stat_result((0, 0, 0, 0, 0, 0, size, 0, 0, 0))
+
+
+def blob_files(service: CloudService) -> list[Any]:
+    """Every blob, committed or being written: files (and temp files), or S3 objects (and
+    multipart uploads in progress)."""
+    if isinstance(service.blobs, S3BlobStore):
+        store = service.blobs
+        pending: list[Any] = [key for key, _, _ in store.pending_uploads()]
+        return [StoredObject(store, key) for key in store.list_keys()] + pending
     root = service.config.blobs_dir
     return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def staged_blobs(service: CloudService) -> list[str]:
+    """Blobs being written and not committed: temp files, or S3 multipart uploads."""
+    if isinstance(service.blobs, S3BlobStore):
+        return [key for key, _, _ in service.blobs.pending_uploads()]
+    return [p.name for p in service.config.blobs_dir.rglob("*.tmp")]
 
 
 class World:

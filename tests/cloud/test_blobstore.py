@@ -8,22 +8,48 @@ from pathlib import Path
 
 import pytest
 
-from cloud.blobstore import BlobStore, FilesystemBlobStore, MemoryBlobStore
+from cloud.blobstore import (
+    S3_PART_BYTES,
+    BlobStore,
+    FilesystemBlobStore,
+    MemoryBlobStore,
+    S3BlobStore,
+)
 from cloud.errors import BlobNotFoundError, StorageError
+from tests.support import profile
+
+# The S3 store runs against a real S3 server (moto's, as a process): the postgres profile
+# starts one (PULLPRINT_TEST_PROFILE=postgres; tools/quickstart.sh test runs both profiles).
+STORES = ["memory", "filesystem"] + (["s3"] if profile.is_postgres() else [])
+needs_s3 = pytest.mark.skipif(not profile.is_postgres(), reason="S3: the postgres profile")
 
 
 def leftovers(store: BlobStore) -> int:
     """Staged-but-unfinished writes: temp files on disk, pending writers in memory."""
     if isinstance(store, FilesystemBlobStore):
         return len(store.temp_files())
+    if isinstance(store, S3BlobStore):  # buffered here, or a multipart upload on the server
+        return max(store.open_writers, len(store.pending_uploads()))
     assert isinstance(store, MemoryBlobStore)
     return store.pending_writers
 
 
-@pytest.fixture(params=["memory", "filesystem"])
+def s3_store(tmp_path: Path) -> S3BlobStore:
+    settings = profile.cloud_settings(tmp_path)
+    return S3BlobStore.connect(
+        settings["s3_bucket"],
+        prefix=settings["s3_prefix"],
+        endpoint_url=settings["s3_endpoint_url"],
+        region=settings["s3_region"],
+    )
+
+
+@pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     if request.param == "memory":
         return MemoryBlobStore()
+    if request.param == "s3":
+        return s3_store(tmp_path)
     return FilesystemBlobStore(tmp_path / "blobs")
 
 
@@ -174,3 +200,68 @@ def test_filesystem_reader_survives_deletion(tmp_path: Path) -> None:
     with store.open("live") as fh:
         store.delete("live")
         assert fh.read() == b"still readable"
+
+
+@needs_s3
+def test_s3_multipart_upload_is_invisible_until_complete(tmp_path: Path) -> None:
+    store = s3_store(tmp_path)
+    data = os.urandom(2 * S3_PART_BYTES + 12345)  # three parts, the last one short
+    writer = store.open_writer("large")
+    for i in range(0, len(data), 1 << 20):
+        writer.write(data[i : i + (1 << 20)])
+    assert len(store.pending_uploads()) == 1  # parts were sent ...
+    assert not store.exists("large")  # ... and nothing is visible
+    assert store.list_keys() == []
+    writer.commit()
+    assert store.pending_uploads() == []
+    assert store.list_keys() == ["large"]
+    with store.open("large") as fh:
+        assert fh.seek(0, os.SEEK_END) == len(data)  # open_content measures before streaming
+        fh.seek(0)
+        assert fh.read() == data
+        fh.seek(S3_PART_BYTES - 5)  # a ranged GET from anywhere
+        assert fh.read(10) == data[S3_PART_BYTES - 5 : S3_PART_BYTES + 5]
+
+
+@needs_s3
+def test_s3_abort_aborts_the_multipart_upload(tmp_path: Path) -> None:
+    store = s3_store(tmp_path)
+    started: list[int] = []
+
+    def interrupted_upload() -> None:
+        with store.open_writer("cut") as writer:
+            writer.write(os.urandom(S3_PART_BYTES + 1))
+            started.append(len(store.pending_uploads()))
+            raise RuntimeError("the client went away")
+
+    with pytest.raises(RuntimeError):
+        interrupted_upload()
+    assert started == [1]
+    assert store.pending_uploads() == []
+    assert not store.exists("cut")
+
+
+@needs_s3
+def test_s3_stale_uploads_of_a_crashed_process_are_removed(tmp_path: Path) -> None:
+    store = s3_store(tmp_path)
+    writer = store.open_writer("orphan")
+    writer.write(os.urandom(S3_PART_BYTES))  # then the process "dies": no commit, no abort
+    # (moto reports a fixed 2010 start time for every upload, so "too recent to be stale" cannot
+    # be shown against it; the cut-off is a plain comparison with the server's `Initiated`.)
+    assert store.remove_stale_uploads(older_than_s=0) == 1
+    assert store.pending_uploads() == []
+
+
+def test_s3_unreachable_server_is_a_storage_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = S3BlobStore.connect("bucket", endpoint_url=f"http://127.0.0.1:{port}")
+    store.client.meta.config.retries = {"max_attempts": 1}
+    with pytest.raises(StorageError) as raised:
+        store.open_writer("k").commit()
+    assert "cannot commit blob" in str(raised.value)
+    with pytest.raises(StorageError):
+        store.exists("k")

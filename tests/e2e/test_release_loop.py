@@ -11,6 +11,7 @@ import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from hardware.readers.formats import h10301
 from station.credentials import credential_tag
 from station.screens import DoneScreen, ErrorScreen, JobListScreen, NoJobsScreen
 from station.workflow import Button
+from tests.cloud.conftest import blob_files
 from tools.rig import LoopRig
 from tools.samples import make_pdf, make_text
 
@@ -57,8 +59,10 @@ def _tap_and_print(rig: LoopRig):
     return listed[1], finished[1]
 
 
-def _blob_files(rig: LoopRig) -> list[Path]:
-    return [p for p in (rig.work_dir / "cloud").rglob("*") if p.is_file() and "blob" in str(p)]
+def _blob_files(rig: LoopRig) -> list[Any]:
+    """The cloud's stored blobs: files, or S3 objects under the postgres profile."""
+    assert rig.service is not None
+    return blob_files(rig.service)
 
 
 def _assert_printed_and_destroyed(rig: LoopRig, jobs: list[dict]) -> None:
