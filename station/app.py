@@ -119,6 +119,15 @@ OFFLINE_MESSAGE = "Cannot reach the print service"
 SCREEN_HISTORY = 256
 
 
+# How often an idle, online station asks the cloud whether it is there when nothing else does
+# (no signed heartbeat configured). A tap finds an outage at once anyway; this only keeps the
+# idle screen honest, and 45 min keeps it inside the keep-alive budget of DESIGN.md.
+WATCH_PING_S = 2700.0
+# With the signed heartbeat as the probe, the watch itself waits this long between online pings
+# (in effect never: the heartbeat reports outages; the watch still backs off while offline).
+QUIET_WATCH_S = 7 * 86400.0
+
+
 class _Stop:
     """The queue sentinel that tells a thread to finish."""
 
@@ -657,6 +666,14 @@ class Station:
 
     # ---- cloud watch ----
 
+    def cloud_unreachable(self, exc: BaseException) -> None:
+        """Another part (the heartbeat) could not reach the cloud: as a failed call here."""
+        self._cloud_failed(exc)
+
+    def cloud_answered(self) -> None:
+        """Another part (the heartbeat) reached the cloud: as a successful call here."""
+        self._cloud_answered()
+
     def _cloud_failed(self, exc: BaseException) -> None:
         """A cloud call could not reach the cloud: go offline (once) and start probing."""
         self._faults.fault("cloud", "cloud unreachable: %s", exc)
@@ -773,7 +790,7 @@ def build_station(
     panel: Panel | None = None,
     notifier: SystemdNotifier | None = None,
     backoff: Backoff | None = None,
-    heartbeat_s: float = 30.0,
+    heartbeat_s: float | None = None,
     keypad: Keypad | None = None,
 ) -> Station:
     """Build a station from its config; parts passed in are used instead of the configured ones.
@@ -846,11 +863,18 @@ def build_station(
         panel=panel,
         notifier=notifier,
         backoff=backoff,
-        heartbeat_s=heartbeat_s,
+        heartbeat_s=WATCH_PING_S if heartbeat_s is None else heartbeat_s,
         keypad=keypad,
     )
     if own_client and (config.devices.heartbeat_s > 0 or config.devices.poll_s > 0):
         from station.heartbeat import attach  # noqa: PLC0415 - only stations talking to a cloud
 
-        attach(station, config)
+        sync = attach(station, config)
+        if heartbeat_s is None and config.devices.heartbeat_s > 0:
+            # The signed heartbeat is the idle-time probe: one request per interval keeps the
+            # station within DESIGN.md's keep-alive budget (<= 1 MB a month), so the watch does
+            # not ping as well while the cloud answers; it still backs off and probes when not.
+            sync.heartbeat.on_unreachable = station.cloud_unreachable
+            sync.heartbeat.on_answered = station.cloud_answered
+            station.heartbeat_s = QUIET_WATCH_S
     return station

@@ -329,6 +329,10 @@ class Heartbeat:
         self.beats = 0
         self.applied = 0
         self.last_error: str | None = None
+        # Told whether each beat reached the cloud: the station's outage handling uses the
+        # heartbeat as its idle-time probe instead of pinging on its own (the keep-alive budget).
+        self.on_unreachable: Callable[[BaseException], None] | None = None
+        self.on_answered: Callable[[], None] | None = None
 
     def beat(self) -> bool:
         """One heartbeat now; True when a new config was applied.
@@ -375,6 +379,13 @@ class Heartbeat:
             try:
                 self.beat()
                 self.last_error = None
+                if self.on_answered is not None:
+                    self.on_answered()
+            except CloudUnreachableError as exc:
+                self.last_error = str(exc)
+                logger.warning("heartbeat: %s", exc)
+                if self.on_unreachable is not None:
+                    self.on_unreachable(exc)
             except (CloudError, ConfigError) as exc:
                 # The station keeps printing with the config it has; the next beat retries.
                 self.last_error = str(exc)

@@ -109,7 +109,7 @@ class LoopRig:
         error_s: float = 6.0,
         extra_toml: str = "",
         cloud_backoff: Backoff | None = None,
-        heartbeat_s: float = 30.0,
+        heartbeat_s: float | None = 30.0,
         reader_kind: str = "simulated",
         display: Display | None = None,
         zero_knowledge: bool = False,

@@ -159,3 +159,64 @@ def test_devices_config_defaults_off_switch_and_errors(tmp_path: Path) -> None:
     for bad in ("heartbeat_s = 5", "poll_s = -1", 'status_s = "often"', "every_s = 1"):
         with pytest.raises(ConfigError):
             load_config(write(tmp_path, MINIMAL + f"[devices]\n{bad}\n"), {})
+
+
+def test_the_heartbeat_tells_the_station_whether_the_cloud_answered(tmp_path: Path) -> None:
+    """The heartbeat is the station's idle-time probe (no separate pings: keep-alive budget)."""
+    from station.errors import CloudUnreachableError
+
+    class FlakyLink(Link):
+        down = True
+
+        def heartbeat(self, etag: str | None, health: dict[str, Any] | None) -> HeartbeatReply:
+            if self.down:
+                raise CloudUnreachableError("cannot reach the cloud (ConnectionError)")
+            return super().heartbeat(etag, health)
+
+    link = FlakyLink()
+    events: list[str] = []
+    beat = Heartbeat(
+        link,  # type: ignore[arg-type]
+        interval_s=0.05,
+        state_file=tmp_path / "printer-config.json",
+        apply=lambda _doc: None,
+        health=dict,
+    )
+    beat.on_unreachable = lambda exc: events.append(f"down: {exc}")
+    beat.on_answered = lambda: events.append("up")
+    beat.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(e.startswith("down") for e in events) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        link.down = False
+        while "up" not in events and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        beat.stop()
+    assert events[0].startswith("down: cannot reach the cloud")
+    assert "up" in events
+    assert beat.last_error is None or "up" == events[-1]
+
+
+def test_a_production_station_does_not_ping_between_heartbeats(tmp_path: Path) -> None:
+    """Without an explicit watch interval (as `pullprint station run`), idle probing is left to
+    the signed heartbeat, whose failures and answers drive the offline screen."""
+    from station import app
+    from station.heartbeat import CloudSync
+    from tools.rig import LoopRig
+
+    with LoopRig(tmp_path / "rig", heartbeat_s=None) as rig:
+        assert rig.station is not None
+        assert rig.station.heartbeat_s == app.QUIET_WATCH_S
+        [sync] = [s for s in rig.station.background if isinstance(s, CloudSync)]
+        assert sync.heartbeat.on_unreachable == rig.station.cloud_unreachable
+        assert sync.heartbeat.on_answered == rig.station.cloud_answered
+        # The heartbeat reporting an outage turns the station offline at once.
+        from station.errors import CloudUnreachableError
+
+        sync.heartbeat.on_unreachable(CloudUnreachableError("gone"))
+        deadline = time.monotonic() + 10
+        while not rig.station.offline and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rig.station.offline
