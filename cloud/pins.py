@@ -35,6 +35,8 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
@@ -253,12 +255,11 @@ class Pins:
                     row.blocked_until = now + timedelta(seconds=wait)
             # Locked: `failures += 1` is a read-modify-write, which SQLite's single writer made
             # safe; on PostgreSQL two concurrent failures would otherwise count once.
+            # The row is made first with an insert that yields to a concurrent one (two first
+            # failures at once would otherwise both insert it, and one would fail with a 500).
+            _ensure_station_row(db, station)
             at_station = _station_row(db, station, lock=True)
-            if at_station is None:
-                at_station = PinStationFailures(
-                    station_id=station.id, site=station.site, failures=0, blocked_until=None
-                )
-                db.add(at_station)
+            assert at_station is not None
             at_station.failures += 1
             if wait := backoff_s(at_station.failures, STATION_BACKOFF_CAP_S):
                 at_station.blocked_until = now + timedelta(seconds=wait)
@@ -269,6 +270,16 @@ class Pins:
 def _user(db: Session, site: str, email: str) -> User | None:
     return db.scalar(
         select(User).where(User.site == site, func.lower(User.email) == email.strip().lower())
+    )
+
+
+def _ensure_station_row(db: Session, station: StationPrincipal) -> None:
+    """Insert the station's zero counter unless it exists (INSERT ... ON CONFLICT DO NOTHING)."""
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.execute(
+        insert(PinStationFailures)
+        .values(station_id=station.id, site=station.site, failures=0, blocked_until=None)
+        .on_conflict_do_nothing(index_elements=["station_id"])
     )
 
 

@@ -122,3 +122,38 @@ def test_concurrent_outcomes_record_exactly_one(service: CloudService, enrolled:
     assert results.count(winner) == 3
     held = [j.id for j in service.jobs.list_held(enrolled.user.id)]
     assert held == ([] if winner == "printed" else [job.id])
+
+
+def test_concurrent_first_pin_failures_at_a_station_count_each(
+    service: CloudService, enrolled: Enrolled
+) -> None:
+    """The station's failure counter row is created by whichever failure comes first; a
+    simultaneous one must count too, not fail with a duplicate-key error (PostgreSQL)."""
+    from cloud.db import PinStationFailures
+    from cloud.errors import TooManyRequestsError, UnknownCredentialError
+    from cloud.pins import pin_tag
+    from tests.cloud.conftest import SITE_KEY
+
+    # Unknown emails: no PIN row is locked first, so nothing else serialises the two.
+    racers = 4
+    start = threading.Barrier(racers)
+
+    def fail(n: int) -> str:
+        email = f"nobody-{n}@example.org"
+        start.wait()
+        try:
+            service.sessions.open_with_pin(
+                enrolled.station, email, pin_tag(SITE_KEY, email, "0000")
+            )
+        except (UnknownCredentialError, TooManyRequestsError) as exc:
+            return type(exc).__name__
+        return "opened"
+
+    with ThreadPoolExecutor(racers) as pool:
+        results = list(pool.map(fail, range(racers)))
+    # Every failure is counted (from the third on the answer is the back-off, still counted);
+    # none fails with a duplicate-key error.
+    assert set(results) <= {"UnknownCredentialError", "TooManyRequestsError"}, results
+    with service.context.read() as db:
+        row = db.get(PinStationFailures, enrolled.station.id)
+        assert row is not None and row.failures == racers
