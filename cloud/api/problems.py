@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.errors import (
@@ -124,6 +124,16 @@ def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """A lost database connection (a restart, a failover) is a 503 with Retry-After: the
     transaction was rolled back, so nothing was acknowledged and a retry is safe."""
     assert isinstance(exc, DBAPIError)
+    if isinstance(exc, DataError):
+        # The engine refused a value the request carried: a NUL character in a text (PostgreSQL
+        # cannot store one; SQLite can), a number out of the column's range. The client's
+        # input, not the cloud: a 422 saying so, never the value itself.
+        return problem(
+            422,
+            "invalid-request",
+            "Invalid request",
+            "a value in the request cannot be stored (a NUL character, or a number out of range)",
+        )
     if not isinstance(exc, OperationalError | InterfaceError) and not exc.connection_invalidated:
         raise exc
     log.warning("database unavailable: %s", type(exc.orig).__name__)

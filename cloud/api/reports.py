@@ -150,7 +150,7 @@ def list_audit(
     admin: AdminDep,
     service: ServiceDep,
     *,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     kind: Annotated[str | None, Query(max_length=64)] = None,
     job_id: uuid.UUID | None = None,
     limit: Limit = 100,

@@ -196,6 +196,17 @@ class StoredObject:
         self._store = store
         self.name = key
 
+    def __eq__(self, other: object) -> bool:
+        # As paths compare: the same object key in the same store.
+        return (
+            isinstance(other, StoredObject)
+            and other._store is self._store
+            and other.name == self.name
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
     def exists(self) -> bool:
         return self._store.exists(self.name)
 

@@ -34,6 +34,7 @@ from tests.cloud.conftest import (
     FakeClock,
     PairedStation,
     SignedAuth,
+    blob_files,
     make_config,
     pair_station,
 )
@@ -413,8 +414,7 @@ def test_a_damaged_container_is_refused_before_any_byte(
     infra.fetch_job(proxy, DEVICE, job_id)
     view = infra.job(proxy, job_id)
     job = service.jobs.get(view.cloud_job_id)
-    blob = Path(service.config.data_dir) / "blobs"
-    [stored] = [p for p in blob.rglob("*") if p.is_file()]
+    [stored] = blob_files(service)  # a file, or an S3 object on the postgres profile
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0x01
     stored.write_bytes(bytes(data))

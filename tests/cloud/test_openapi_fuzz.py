@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +33,11 @@ with warnings.catch_warnings():
 _state: dict[str, Any] = {}
 
 
-@pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    data = tmp_path_factory.mktemp("openapi") / "data"
+@pytest.fixture
+def api_schema(tmp_path: Path) -> Iterator[Any]:
+    # Per test, not per module: the postgres profile gives each data dir its own database and
+    # drops it when the test that made it ends.
+    data = tmp_path / "data"
     app = create_app(make_config(data), now=FakeClock(), run_sweeper=False)
     with TestClient(app):  # runs the lifespan once, so the app is what a server would serve
         service: CloudService = app.state.service
