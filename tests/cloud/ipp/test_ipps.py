@@ -145,6 +145,10 @@ def test_cupsd_prints_over_ipps_through_a_forward_rotation(
         first = served(world)
         assert print_and_wait(cupsd, document) == "completed", cupsd.log()
         pin = cupsd.root / "tmp/.cups/ssl/127.0.0.1.crt"  # CUPS pinned what it first saw
+        # The backend writes it as it finishes, which can trail the job's "completed" a little.
+        deadline = time.monotonic() + 15
+        while not pin.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert pin.exists(), cupsd.log()
         pinned = CertificateInfo.of(x509.load_pem_x509_certificate(pin.read_bytes()))
         assert pinned.sha256 == first.sha256
