@@ -29,6 +29,7 @@ HEAVY = (
     "luma",  # SPI panels: when configured
     "gpiozero",
     "cryptography.x509",  # printer pinning: when a pin is fetched
+    "cryptography.hazmat.primitives.serialization",  # the station's keys are raw bytes
 )
 
 _PROBE = """
