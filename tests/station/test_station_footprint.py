@@ -13,6 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PIL import Image
+
+from hardware.display.registry import display_from_config
+from hardware.display.simulated import CONFIGURED_KEEP_FRAMES, SimulatedDisplay
+from station.config import HardwareConfig
+from station.parts import build_display
+
 # Loaded by no station whose config names no SNMP, discovery or SPI/GPIO part.
 HEAVY = (
     "tools.imaging",  # the image/flash tools behind `pullprint image` and `flash`
@@ -89,3 +96,17 @@ def test_version_is_looked_up_only_when_asked() -> None:
     assert proc.returncode == 0, proc.stderr
     words = proc.stdout.split()
     assert words[0] == "pullprint" and len(words) == 2 and words[1][0].isdigit(), proc.stdout
+
+
+def test_a_configured_simulated_display_keeps_only_its_last_frames() -> None:
+    # A long-running station with a simulated display (demo, bench) must not keep every frame:
+    # 320x240 RGB frames are 230 KB each.
+    for display in (build_display(HardwareConfig()), display_from_config("simulated")):
+        assert isinstance(display, SimulatedDisplay)
+        frames = [Image.new("RGB", display.size, (shade, 0, 0)) for shade in range(20)]
+        for frame in frames:
+            display.show(frame)
+        assert display.shown == 20
+        assert [f.getpixel((0, 0)) for f in display.frames] == [
+            (shade, 0, 0) for shade in range(20 - CONFIGURED_KEEP_FRAMES, 20)
+        ]
