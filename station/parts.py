@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from hardware.display.base import Display
 from hardware.display.registry import display_from_config
-from hardware.display.simulated import SimulatedDisplay
+from hardware.display.simulated import CONFIGURED_KEEP_FRAMES, SimulatedDisplay
 from hardware.errors import HardwareError
 from hardware.panel.base import Buzzer, LightPattern, Sound, StatusLight
 from hardware.panel.pinmap import PinMap, load_pin_map
@@ -95,7 +95,13 @@ def build_display(config: StationConfig | HardwareConfig) -> Display:
     """
     hw = config.hardware if isinstance(config, StationConfig) else config
     if hw.display == "simulated":
-        return SimulatedDisplay(hw.display_width, hw.display_height, hw.display_mode, hw.frames_dir)
+        return SimulatedDisplay(
+            hw.display_width,
+            hw.display_height,
+            hw.display_mode,
+            hw.frames_dir,
+            keep_frames=CONFIGURED_KEEP_FRAMES,
+        )
     pin_map = _pin_map(hw)
     options = pin_map.display_options if pin_map is not None else dict(hw.display_options)
     try:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -36,7 +35,6 @@ from station.errors import ConfigError
 
 COVERED_COMPONENTS = ("@method", "@path", "@query", "content-digest")
 _KEY_FILE_BYTES = 64
-_RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 @dataclass(frozen=True)
@@ -49,12 +47,12 @@ class StationIdentity:
     @property
     def signing_public(self) -> bytes:
         """The raw 32-byte Ed25519 public key (the station's identity)."""
-        return self.signing_key.public_key().public_bytes(*_RAW)
+        return self.signing_key.public_key().public_bytes_raw()
 
     @property
     def exchange_public(self) -> bytes:
         """The raw 32-byte X25519 public key (pairing grants are sealed to it)."""
-        return self.exchange_key.public_key().public_bytes(*_RAW)
+        return self.exchange_key.public_key().public_bytes_raw()
 
     @property
     def fingerprint(self) -> str:
@@ -79,16 +77,8 @@ def load_or_create_identity(path: Path) -> StationIdentity:
     except FileNotFoundError:
         pass
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    seed = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.Raw,
-        serialization.PrivateFormat.Raw,
-        serialization.NoEncryption(),
-    )
-    exchange = X25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.Raw,
-        serialization.PrivateFormat.Raw,
-        serialization.NoEncryption(),
-    )
+    seed = Ed25519PrivateKey.generate().private_bytes_raw()
+    exchange = X25519PrivateKey.generate().private_bytes_raw()
     try:
         # O_EXCL: two starts racing never end up with two identities.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -24,7 +24,7 @@ from pathlib import Path
 from hardware.display.base import Display
 from hardware.display.framebuffer import FramebufferDisplay
 from hardware.display.luma import OLED_KINDS, TFT_KINDS, open_oled, open_tft
-from hardware.display.simulated import SimulatedDisplay
+from hardware.display.simulated import CONFIGURED_KEEP_FRAMES, SimulatedDisplay
 
 __all__ = ["DISPLAY_KINDS", "display_from_config", "display_pins"]
 
@@ -148,6 +148,7 @@ def display_from_config(kind: str, options: Mapping[str, object] | None = None) 
             _int(opts, "height", 240),
             "1" if mode == "1" else "RGB",
             _path(opts, "frames_dir"),
+            keep_frames=CONFIGURED_KEEP_FRAMES,
         )
     if family == "oled":
         return open_oled(

@@ -10,6 +10,11 @@ from PIL import Image
 from hardware.display.base import DisplayMode
 from hardware.errors import DisplayError
 
+# What a display built from a station's config keeps: the frame on screen and a few before it.
+# Nothing in a station's process reads older ones (tests that do build their own display), and
+# at 320x240 RGB the default 256 would keep up to 59 MB alive in a long-running station.
+CONFIGURED_KEEP_FRAMES = 4
+
 
 class SimulatedDisplay:
     """A `Display` that records frames (and saves `frame-NNN-<label>.png` when `out_dir` is set)."""

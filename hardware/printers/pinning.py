@@ -23,8 +23,6 @@ import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -39,6 +37,11 @@ PIN_BYTES = 32
 
 def spki_pin(certificate_der: bytes) -> str:
     """The pin of a DER certificate: base64 of the SHA-256 of its SubjectPublicKeyInfo."""
+    # x509 and serialization (with its SSH formats: about 25 ms and 3 MB to import) only when a
+    # printer's pin is fetched, not in every station that merely checks one.
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
+
     public_key = x509.load_der_x509_certificate(certificate_der).public_key()
     spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")

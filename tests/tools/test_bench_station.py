@@ -19,6 +19,7 @@ def test_bench_station_measures_a_real_station_process(capsys: pytest.CaptureFix
         "idle_cpu_percent",
         "idle_window_s",
         "threads",
+        "bytecode_precompiled",
         "taps",
         "tap_to_list_ms",
     }
