@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -124,9 +125,16 @@ def verify_signature(public_key: bytes, request: SignedRequest, base: bytes) -> 
         InvalidSignatureError: the signature does not verify with this key.
     """
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(request.signature, base)
+        _public_key(public_key).verify(request.signature, base)
     except (InvalidSignature, ValueError):
         raise InvalidSignatureError("the signature does not verify") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    # Keyed by the key's bytes, so a re-paired station (new key) gets a new entry, and a key is
+    # only ever used with the bytes read from the station's row on this request.
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def check_content_digest(digest_field: str | None, body: bytes) -> None:

@@ -242,6 +242,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "tools.bench_heartbeat",
     "tools.tls_cmd",
     "tools.update_cmd",
+    "tools.bench_throughput",
 )
 
 

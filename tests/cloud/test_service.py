@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -288,6 +289,44 @@ def test_session_expiry_and_end(
         service.releases.create(enrolled.station, session.id, None)
     with pytest.raises(SessionNotFoundError):
         service.sessions.end(enrolled.station, uuid.uuid4())
+    with service.context.read() as db:
+        ended = db.scalars(select(AuditEvent).where(AuditEvent.kind == "session-ended")).all()
+        # Ending twice records one event: the second end changes nothing.
+        assert [e.session_id for e in ended] == [session.id]
+        opened = db.scalars(select(AuditEvent).where(AuditEvent.kind == "session-opened")).all()
+        assert [e.user_id for e in opened] == [enrolled.user.id] * 2
+
+
+def test_concurrent_and_nested_writes(service: CloudService, enrolled: Enrolled) -> None:
+    # Writers of one process queue on the context's lock (SQLite) instead of failing or
+    # sleeping in SQLite's busy handler; a write opened inside another in the same thread
+    # (before the outer one has touched the database) still works.
+    errors: list[BaseException] = []
+
+    def tap_and_end() -> None:
+        try:
+            for _ in range(5):
+                opened = service.sessions.open(enrolled.station, enrolled.tag)
+                service.sessions.end(enrolled.station, opened.id)
+        except BaseException as exc:  # collected for the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=tap_and_end) for _ in range(4)]
+    for each in threads:
+        each.start()
+    for each in threads:
+        each.join(60)
+    assert errors == []
+    ctx = service.context
+    with ctx.write() as outer:
+        with ctx.write() as inner:
+            ctx.audit(inner, "nested-inner", site=ctx.site)
+        ctx.audit(outer, "nested-outer", site=ctx.site)
+    with ctx.read() as db:
+        ended = db.scalars(select(AuditEvent).where(AuditEvent.kind == "session-ended")).all()
+        assert len(ended) == 20
+        kinds = db.scalars(select(AuditEvent.kind).where(AuditEvent.kind.like("nested-%")))
+        assert sorted(kinds) == ["nested-inner", "nested-outer"]
 
 
 def test_session_belongs_to_its_station(service: CloudService, enrolled: Enrolled) -> None:
