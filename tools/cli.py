@@ -380,8 +380,37 @@ def build_parser(*, command_modules: bool = True) -> argparse.ArgumentParser:
 
     if command_modules:
         for module in _COMMAND_MODULES:
-            importlib.import_module(module).register(sub)
+            try:
+                loaded = importlib.import_module(module)
+            except ImportError as exc:
+                # A command whose extra is not installed (a station image has no cloud, bench
+                # or test packages) must not take every other command down with it: it stays
+                # listed and says what it needs.
+                _unavailable(sub, module, exc)
+                continue
+            loaded.register(sub)
     return parser
+
+
+def _unavailable(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], module: str, exc: ImportError
+) -> None:
+    name = module.removeprefix("tools.").removesuffix("_cmd").replace("_", "-")
+    missing = exc.name or str(exc)
+
+    def refuse(_args: argparse.Namespace) -> int:
+        raise CliError(
+            f"{name} needs {missing}, which is not installed here: "
+            "pip install 'pullprint[all]' (or the extra that command belongs to)"
+        )
+
+    # No option prefix: whatever follows (`--seconds 5`) is taken as is, so the answer is the
+    # missing package, not a usage error about options this placeholder does not know.
+    parser = sub.add_parser(
+        name, help=f"(unavailable here: needs {missing})", add_help=False, prefix_chars="\0"
+    )
+    parser.add_argument("rest", nargs="*")
+    parser.set_defaults(func=refuse)
 
 
 def _command_of(argv: Sequence[str]) -> str | None:

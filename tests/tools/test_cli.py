@@ -230,3 +230,21 @@ def test_station_screens_writes_every_screen(
 def test_station_screens_refuses_a_bad_size(tmp_path: Path, capsys) -> None:
     assert main(["station", "screens", "--size", "big", "--out", str(tmp_path)]) == 2
     assert "--size" in capsys.readouterr().err
+
+
+def test_a_command_whose_extra_is_missing_says_so_and_spares_the_others(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A station image has no bench or cloud packages: one command module failing to import
+    must not break `pullprint` (the first-boot image test found two that did)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil -> ImportError
+    monkeypatch.delitem(sys.modules, "tools.bench_throughput", raising=False)
+    assert main(["bench-throughput", "--seconds", "1"]) != 0
+    err = capsys.readouterr().err
+    assert "bench-throughput needs psutil" in err and "pip install" in err
+    # Every other command still parses and runs.
+    with pytest.raises(SystemExit) as help_exit:
+        main(["labels", "--help"])
+    assert help_exit.value.code == 0
