@@ -69,7 +69,13 @@ class ReleaseJournal:
     def entries(self) -> list[JournalEntry]:
         """Every unsettled release, oldest file first; unreadable files are skipped, not lost."""
         found = []
-        for path in sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
+        dated = []
+        for path in self.directory.glob("*.json"):
+            try:
+                dated.append((path.stat().st_mtime, path))
+            except FileNotFoundError:
+                continue  # settled (`forget`) by another thread while we listed
+        for _, path in sorted(dated):
             try:
                 data = json.loads(path.read_text())
                 found.append(JournalEntry(**data))

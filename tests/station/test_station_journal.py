@@ -142,3 +142,21 @@ def test_an_outcome_the_cloud_missed_is_kept_until_it_is_taken(tmp_path: Path) -
     station.reconcile()
     assert cloud.outcomes == {"r": ("printed", None)}
     assert journal.entries() == []
+
+
+def test_listing_while_another_thread_forgets_an_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker settles (`forget`) while the engine lists: an entry gone between the
+    directory listing and its stat is simply not there, not a crash (seen in CI under load)."""
+    journal = ReleaseJournal(tmp_path / "j")
+    journal.begin("r1", "j1")
+    journal.begin("r2", "j2")
+    listed = sorted(journal.directory.glob("*.json"))
+
+    def glob_then_forget(_self: Path, _pattern: str) -> list[Path]:
+        journal.forget("r1")  # gone after the listing, before it is looked at
+        return listed
+
+    monkeypatch.setattr(Path, "glob", glob_then_forget)
+    assert journal.entries() == [JournalEntry("r2", "j2")]
