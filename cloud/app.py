@@ -8,15 +8,17 @@ explicitly, e.g. `MemoryBlobStore` in tests), the clock, and the background swee
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from cloud.api import install_api
 from cloud.blobstore import BlobStore
 from cloud.config import CloudConfig
 from cloud.context import Clock, utc_now
+from cloud.events import EventBus
 from cloud.ipp.endpoint import install_ipp
 from cloud.metrics import install_metrics
 from cloud.service import CloudService
@@ -31,6 +33,7 @@ def create_app(
     now: Clock = utc_now,
     blobs: BlobStore | None = None,
     run_sweeper: bool = True,
+    events: Callable[[Engine], EventBus] | None = None,
 ) -> FastAPI:
     """Build the application: open (and migrate) the database, then mount the API.
 
@@ -39,11 +42,12 @@ def create_app(
         now: the clock (tests inject one).
         blobs: a blob store instead of the filesystem store under `config.blobs_dir`.
         run_sweeper: start the background sweeper with the app's lifespan.
+        events: makes the event bus (default: `cloud.events.open_event_bus`).
 
     The sweeper thread starts and stops with the application's lifespan (uvicorn, or a
     `TestClient` used as a context manager); the service is reachable as `app.state.service`.
     """
-    service = CloudService.open(config, blobs=blobs, now=now)
+    service = CloudService.open(config, blobs=blobs, now=now, events=events)
     sweeper = Sweeper(service.sweep, config.sweep_interval_s)
 
     @asynccontextmanager

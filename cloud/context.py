@@ -7,17 +7,21 @@ statements, so concurrent requests (or API replicas) cannot both win a transitio
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.blobstore import BlobStore
@@ -27,10 +31,68 @@ from cloud.events import EventBus, LocalEventBus
 
 Clock = Callable[[], datetime]
 
+# Built once: constructing a statement costs more than executing a cached one.
+_AUDIT_INSERT = insert(AuditEvent)
+
 
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (the default clock)."""
     return datetime.now(UTC)
+
+
+class SqliteWriteLock:
+    """The write lock of one SQLite database file, across threads and processes.
+
+    Threads of this process queue on a re-entrant lock, processes (the workers of `cloud
+    serve --workers N`, admin commands) on `flock` of a file beside the database. Both block
+    until the holder lets go and wake at once; SQLite's own busy handler instead sleeps and
+    retries (1, 2, 5 ... 100 ms), which under concurrent badge taps cost more than the writes.
+    Re-entrant because a session begins lazily: a nested `write()` in the same thread is fine.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._lock = threading.RLock()
+        self._path = path
+        self._fd: int | None = None
+        self._pid = 0
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        if self._depth == 0 and self._path is not None:
+            try:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+            except BaseException:
+                self._lock.release()
+                raise
+        self._depth += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+    def _file(self) -> int:
+        # Opened lazily and again after a fork: an inherited descriptor would share its lock
+        # with the parent's.
+        if self._fd is None or self._pid != os.getpid():
+            assert self._path is not None
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+
+def _sqlite_lock_path(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database + ".writelock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +108,8 @@ class ServiceContext:
     events: EventBus = field(default_factory=LocalEventBus)
     # Held around every write transaction of this process (see `build`).
     write_lock: AbstractContextManager[Any] = field(default_factory=nullcontext)
+    # The engine itself, for the Core transactions of the hottest paths (`write_core`).
+    engine: Engine | None = None
 
     @classmethod
     def build(
@@ -58,17 +122,15 @@ class ServiceContext:
     ) -> Self:
         """Bind session factories: writers take SQLite's write lock up front, readers do not.
 
-        On SQLite (one replica, one writer at a time) this process's writers also queue on a
-        lock of their own before BEGIN IMMEDIATE: SQLite's busy handler would otherwise make a
-        thread that finds the database locked sleep and retry (1, 2, 5 ... 100 ms), which under
-        concurrent station requests cost more than the writes themselves (p99 tripled). The
-        lock is re-entrant because a session begins lazily, so a nested `write()` in the same
-        thread behaves as before. Other processes (admin commands) still meet `busy_timeout`.
-        PostgreSQL has row locks and many writers: no lock there.
+        On SQLite (one writer at a time) writers also queue on `SqliteWriteLock` before BEGIN
+        IMMEDIATE, across threads and processes. PostgreSQL has row locks and many writers: no
+        lock there.
         """
         reader_engine = engine.execution_options(sqlite_begin="DEFERRED")
         lock: AbstractContextManager[Any] = (
-            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
+            SqliteWriteLock(_sqlite_lock_path(engine))
+            if engine.dialect.name == "sqlite"
+            else nullcontext()
         )
         return cls(
             config=config,
@@ -78,6 +140,7 @@ class ServiceContext:
             reader=sessionmaker(reader_engine, expire_on_commit=False),
             events=events if events is not None else LocalEventBus(),
             write_lock=lock,
+            engine=engine,
         )
 
     @property
@@ -92,6 +155,18 @@ class ServiceContext:
             yield db
 
     @contextmanager
+    def write_core(self) -> Iterator[Connection]:
+        """A read-write transaction on a Core connection, committed on success.
+
+        For the hottest paths (a badge tap, a station's signature check): an ORM session's own
+        bookkeeping (identity map, unit of work, autobegin, close) costs more there than the
+        SQL. Same lock and BEGIN mode as `write`.
+        """
+        assert self.engine is not None, "ServiceContext.build sets the engine"
+        with self.write_lock, self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction."""
         with self.reader() as db, db.begin():
@@ -103,7 +178,7 @@ class ServiceContext:
 
     def audit(
         self,
-        db: Session,
+        db: Session | Connection,
         kind: str,
         *,
         user_id: uuid.UUID | None = None,
@@ -122,8 +197,9 @@ class ServiceContext:
         # A Core insert, without flushing the caller's pending objects first (their order of
         # writes is unchanged): the ORM's unit of work for one append-only row (no foreign keys)
         # cost more than the rest of a badge tap's transaction.
-        db.connection().execute(
-            insert(AuditEvent),
+        conn = db if isinstance(db, Connection) else db.connection()
+        conn.execute(
+            _AUDIT_INSERT,
             {
                 "site": site,
                 "kind": kind,

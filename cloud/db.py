@@ -40,6 +40,7 @@ from sqlalchemy import (
     create_engine,
     event,
     make_url,
+    text,
 )
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -234,6 +235,16 @@ class Job(Base):
     __table_args__ = (
         Index(None, "owner_id", "state", "expires_at"),
         Index(None, "state", "expires_at"),
+        # The per-user quota sums what a user's jobs hold (cloud.uploads.held_bytes) twice per
+        # submission: over live content only (migration 0012).
+        Index(
+            "ix_jobs_held_content",
+            "owner_id",
+            "site",
+            "content_bytes",
+            sqlite_where=text("wrapped_key IS NOT NULL"),
+            postgresql_where=text("wrapped_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

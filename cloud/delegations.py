@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
@@ -43,6 +43,26 @@ def delegating_owners(db: Session, site: str, delegate_id: uuid.UUID) -> dict[uu
         .where(Delegation.delegate_id == delegate_id, Delegation.site == site, User.site == site)
     )
     return {row.id: row for row in rows}
+
+
+# `delegating_owner_names` runs on every badge tap: built once.
+_OWNER_NAMES = (
+    select(User.id, User.display_name)
+    .join(Delegation, Delegation.owner_id == User.id)
+    .where(
+        Delegation.delegate_id == bindparam("delegate_id"),
+        Delegation.site == bindparam("site"),
+        User.site == bindparam("site"),
+    )
+)
+
+
+def delegating_owner_names(
+    conn: Connection, site: str, delegate_id: uuid.UUID
+) -> dict[uuid.UUID, str]:
+    """`delegating_owners` as names by id, on a Core connection (the badge tap's path)."""
+    rows = conn.execute(_OWNER_NAMES, {"delegate_id": delegate_id, "site": site})
+    return {row.id: row.display_name for row in rows}
 
 
 class Delegations:

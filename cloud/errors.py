@@ -90,6 +90,14 @@ class ConfigError(CloudError, ValueError):
     title = "Invalid configuration"
 
 
+class WorkerStartError(CloudError, RuntimeError):
+    """`cloud serve --workers N`: the workers keep dying as they start, so the server stops
+    rather than fork forever (the log says why each one died)."""
+
+    code = "workers-failing"
+    title = "Workers keep failing at start"
+
+
 class SecretsExistError(ConfigError, FileExistsError):
     """Refusing to overwrite an existing secrets file (it would orphan every parked job)."""
 

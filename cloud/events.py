@@ -1,5 +1,6 @@
-"""Wake-ups between replicas: the `EventBus` port, its PostgreSQL LISTEN/NOTIFY implementation
-and the in-process twin (for SQLite, where there is only one replica).
+"""Wake-ups between replicas: the `EventBus` port, its PostgreSQL LISTEN/NOTIFY implementation,
+the in-process twin (SQLite, one process), and unix datagram sockets between the worker
+processes of one machine (SQLite under `pullprint cloud serve --workers N`, `cloud.workers`).
 
 An event is a hint, not a message to be processed: "something changed for station S" (a release
 was requested for it, its configuration changed). Whoever is woken re-reads the database, which
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -177,6 +180,71 @@ class LocalEventBus:
 
     def close(self) -> None:
         """Nothing to stop."""
+
+
+class SocketEventBus:
+    """Wake-ups between the worker processes of one server on one machine (`cloud.workers`).
+
+    Worker `index` of `workers` binds a unix datagram socket in the abstract namespace, named
+    after the database (two clouds on one machine never cross) and its index, so a restarted
+    worker takes its predecessor's name and nothing stale is left on disk. `publish` delivers
+    in this process and sends one datagram to each other worker. Events are hints (the
+    database is the truth): a datagram lost to a full buffer or a worker restarting costs the
+    waiter at most its poll interval. Any local process could send such a hint; the worst it
+    can do is make a waiter re-read the database early.
+    """
+
+    def __init__(self, database_url: str, index: int, workers: int) -> None:
+        self._hub = _Hub()
+        prefix = "pullprint-events-" + hashlib.sha256(database_url.encode()).hexdigest()[:16]
+        self._peers = [f"\0{prefix}-{n}" for n in range(workers) if n != index]
+        self._in = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._in.bind(f"\0{prefix}-{index}")
+        self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._out.setblocking(False)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._receive, name="event-socket", daemon=True)
+        self._thread.start()
+
+    def publish(self, topic: str, kind: str) -> None:
+        """Deliver here, then hint every other worker (never raises)."""
+        self._hub.dispatch(topic, kind)
+        payload = json.dumps({"topic": topic, "kind": kind}).encode()
+        for peer in self._peers:
+            # Refused: that worker is restarting; blocked: its buffer is full. Hints either way.
+            with contextlib.suppress(OSError):
+                self._out.sendto(payload, peer)
+
+    def subscribe(self, topic: str) -> Subscription:
+        """Subscribe in this process."""
+        return self._hub.add(topic)
+
+    def close(self) -> None:
+        """Stop receiving (idempotent)."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._in.shutdown(socket.SHUT_RDWR)
+        self._in.close()
+        self._out.close()
+        self._thread.join(5)
+
+    def _receive(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data = self._in.recv(4096)
+            except OSError:
+                return  # closed
+            if not data:
+                continue
+            try:
+                event = json.loads(data)
+                topic, kind = str(event["topic"]), str(event["kind"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignored a malformed event datagram")
+                continue
+            self._hub.dispatch(topic, kind)
 
 
 class PostgresEventBus:

@@ -20,9 +20,9 @@ import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -333,9 +333,19 @@ class Identity:
         return matches and stored_hash is not None
 
 
-def read_policy(db: Session, site: str) -> IdentityPolicy:
-    """The site's identity policy inside the caller's transaction."""
-    row = db.get(SiteIdentityPolicy, site)
+# Read on every badge tap (`read_policy` on a Core connection): built once.
+_IDENTITY_POLICY_ROW = select(*SiteIdentityPolicy.__table__.columns).where(
+    SiteIdentityPolicy.site == bindparam("site")
+)
+
+
+def read_policy(db: Session | Connection, site: str) -> IdentityPolicy:
+    """The site's identity policy inside the caller's transaction (see `load_policy`)."""
+    row: Any = (
+        db.get(SiteIdentityPolicy, site)
+        if isinstance(db, Session)
+        else db.execute(_IDENTITY_POLICY_ROW, {"site": site}).first()
+    )
     if row is None:
         return IdentityPolicy()
     mode: PasscodeMode = "long-lived" if row.passcode_mode == "long-lived" else "single-use"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
@@ -92,33 +92,50 @@ class JobView:
         )
 
 
+def _held_where(site: Any, owner_id: Any, now: Any) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Job.site == site,
+        Job.owner_id == owner_id,
+        Job.state == JobState.HELD,
+        Job.expires_at > now,
+    )
+
+
+def _reprintable_where(site: Any, owner_id: Any, now: Any) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Job.site == site,
+        Job.owner_id == owner_id,
+        Job.state == JobState.PRINTED,
+        Job.wrapped_key.is_not(None),
+        Job.expires_at > now,
+    )
+
+
 def held_jobs_query(site: str, owner_id: uuid.UUID, now: datetime) -> Select[Job]:
     """The owner's held, unexpired jobs in `site`, oldest first (expiry counts before sweeping)."""
-    return (
-        select(Job)
-        .where(
-            Job.site == site,
-            Job.owner_id == owner_id,
-            Job.state == JobState.HELD,
-            Job.expires_at > now,
-        )
-        .order_by(Job.submitted_at, Job.id)
-    )
+    return select(Job).where(*_held_where(site, owner_id, now)).order_by(Job.submitted_at, Job.id)
 
 
 def reprintable_jobs_query(site: str, owner_id: uuid.UUID, now: datetime) -> Select[Job]:
     """The owner's printed jobs still kept for reprint, most recently printed first."""
     return (
         select(Job)
-        .where(
-            Job.site == site,
-            Job.owner_id == owner_id,
-            Job.state == JobState.PRINTED,
-            Job.wrapped_key.is_not(None),
-            Job.expires_at > now,
-        )
+        .where(*_reprintable_where(site, owner_id, now))
         .order_by(Job.printed_at.desc(), Job.id)
     )
+
+
+# The same two lists as plain rows, built once with parameters `site`, `owner_id` and `now`:
+# a badge tap runs them, and building a statement costs more than running a cached one.
+_PARAMS: tuple[Any, ...] = (bindparam("site"), bindparam("owner_id"), bindparam("now"))
+HELD_JOB_ROWS = (
+    select(*Job.__table__.columns).where(*_held_where(*_PARAMS)).order_by(Job.submitted_at, Job.id)
+)
+REPRINTABLE_JOB_ROWS = (
+    select(*Job.__table__.columns)
+    .where(*_reprintable_where(*_PARAMS))
+    .order_by(Job.printed_at.desc(), Job.id)
+)
 
 
 def destroy_content(

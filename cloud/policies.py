@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
@@ -32,6 +33,9 @@ _T = TypeVar("_T")
 DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024
 MAX_EXPIRY_H = 24 * 90
 HIDDEN_NAME = "Document"
+
+# Read on every badge tap (`load_policy` on a Core connection): built once.
+_POLICY_ROW = select(*SitePolicy.__table__.columns).where(SitePolicy.site == bindparam("site"))
 
 
 class JobNames(StrEnum):
@@ -69,9 +73,14 @@ class PolicyChange:
     release_all_on_tap: bool | None = None
 
 
-def load_policy(ctx: ServiceContext, db: Session, site: str) -> Policy:
-    """The site's policy inside the caller's transaction."""
-    row = db.get(SitePolicy, site)
+def load_policy(ctx: ServiceContext, db: Session | Connection, site: str) -> Policy:
+    """The site's policy inside the caller's transaction (an ORM session sees its own pending
+    changes; a Core connection, on the hot paths, reads the row)."""
+    row: Any = (
+        db.get(SitePolicy, site)
+        if isinstance(db, Session)
+        else db.execute(_POLICY_ROW, {"site": site}).first()
+    )
     if row is None:
         return Policy(
             site=site,

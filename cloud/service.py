@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -27,7 +28,7 @@ from cloud.db import make_engine
 from cloud.delegations import Delegations
 from cloud.devices import Devices
 from cloud.enrolment import Enrolment
-from cloud.events import open_event_bus
+from cloud.events import EventBus, open_event_bus
 from cloud.identity import Identity
 from cloud.ipp.jobs import IppJobs
 from cloud.jobs import Jobs
@@ -65,12 +66,16 @@ class CloudService:
         engine: Engine,
         blobs: BlobStore,
         now: Clock = utc_now,
+        events: EventBus | None = None,
     ) -> None:
-        """Compose the domain modules; the schema must already be migrated (see `open`)."""
+        """Compose the domain modules; the schema must already be migrated (see `open`).
+
+        `events` replaces the bus `open_event_bus` would choose (the workers of one server on
+        SQLite share theirs over sockets: `cloud.workers`)."""
         self.config = config
         self.engine = engine
         self.blobs = blobs
-        self.events = open_event_bus(engine)
+        self.events = events if events is not None else open_event_bus(engine)
         self.context = ServiceContext.build(config, engine, blobs, now, self.events)
         self.sites = Sites(self.context)
         self.identity = Identity(self.context)
@@ -99,6 +104,7 @@ class CloudService:
         *,
         blobs: BlobStore | None = None,
         now: Clock = utc_now,
+        events: Callable[[Engine], EventBus] | None = None,
     ) -> CloudService:
         """Open the configured database (migrating it to the latest schema) and blob store.
 
@@ -106,6 +112,7 @@ class CloudService:
             config: the validated configuration.
             blobs: a blob store to use instead of the configured one (`open_blob_store`).
             now: the clock.
+            events: makes the event bus for the engine, instead of `open_event_bus`.
         """
         config.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(config.database_url)
@@ -120,7 +127,7 @@ class CloudService:
             except BaseException:
                 engine.dispose()
                 raise
-        service = cls(config, engine, blobs, now)
+        service = cls(config, engine, blobs, now, events(engine) if events is not None else None)
         service.sites.ensure_default()
         return service
 

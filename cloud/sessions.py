@@ -20,13 +20,14 @@ import logging
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
 from cloud.db import Credential, Job, Pin, Site, StationSession, User
-from cloud.delegations import delegating_owners
+from cloud.delegations import delegating_owner_names
 from cloud.errors import (
     JobNotFoundError,
     JobNotHeldError,
@@ -38,11 +39,11 @@ from cloud.errors import (
 )
 from cloud.identity import StationPrincipal, parse_tag, read_policy
 from cloud.jobs import (
+    HELD_JOB_ROWS,
+    REPRINTABLE_JOB_ROWS,
     JobView,
     destroy_content,
-    held_jobs_query,
     remove_blob,
-    reprintable_jobs_query,
 )
 from cloud.passcodes import ReleasePasscodes
 from cloud.pins import Pins
@@ -50,6 +51,43 @@ from cloud.policies import load_policy, shown_name
 from cloud.states import JOB_FINISHED, JobState
 
 log = logging.getLogger(__name__)
+
+# The badge tap is the cloud's hottest path (DESIGN.md: >= 500 authentications + job lists a
+# second): its statements are built once, run on a Core connection (`ServiceContext.write_core`).
+_CARD_OWNER = (
+    select(
+        Credential.id.label("credential_id"),
+        User.id.label("user_id"),
+        User.email,
+        User.display_name,
+    )
+    .join(User, User.id == Credential.user_id)
+    .where(Credential.lookup == bindparam("lookup"), Credential.site == bindparam("site"))
+)
+_HAS_PIN = select(Pin.user_id).where(
+    Pin.user_id == bindparam("user_id"), Pin.site == bindparam("site")
+)
+_MIN_PIN_DIGITS = select(Site.min_pin_digits).where(Site.name == bindparam("site"))
+_USER_NAME = select(User.display_name).where(
+    User.id == bindparam("user_id"), User.site == bindparam("site")
+)
+_SESSION_INSERT = insert(StationSession)
+# (UPDATE parameters may not be named after the table's columns.)
+_SESSION_END = (
+    update(StationSession)
+    .where(
+        StationSession.id == bindparam("p_id"),
+        StationSession.site == bindparam("p_site"),
+        StationSession.station_id == bindparam("p_station"),
+        StationSession.ended_at.is_(None),
+    )
+    .values(ended_at=bindparam("p_now"))
+)
+_SESSION_EXISTS = select(StationSession.id).where(
+    StationSession.id == bindparam("id"),
+    StationSession.site == bindparam("site"),
+    StationSession.station_id == bindparam("station_id"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,26 +192,20 @@ class Sessions:
             parse_tag(pin_tag)
         challenge: PinChallenge | None = None
         no_pin = False
-        with ctx.write() as db:
-            found = db.execute(
-                select(Credential, User)
-                .join(User, User.id == Credential.user_id)
-                .where(Credential.lookup == lookup, Credential.site == station.site)
-            ).first()
+        site = station.site
+        with ctx.write_core() as db:
+            found = db.execute(_CARD_OWNER, {"lookup": lookup, "site": site}).first()
             if found is None:
-                ctx.audit(db, "credential-unknown", station_id=station.id, site=station.site)
+                ctx.audit(db, "credential-unknown", station_id=station.id, site=site)
             else:
-                credential, user = found
-                credential_id, user_id, email = credential.id, user.id, user.email
-                if pin_tag is None and read_policy(db, station.site).card_pin:
-                    has_pin = select(Pin.user_id).where(
-                        Pin.user_id == user.id, Pin.site == user.site
-                    )
-                    no_pin = db.scalar(has_pin) is None
-                    digits = db.scalar(select(Site.min_pin_digits).where(Site.name == user.site))
-                    challenge = PinChallenge(user.email, digits or 6)
+                credential_id, user_id = found.credential_id, found.user_id
+                if pin_tag is None and read_policy(db, site).card_pin:
+                    has_pin = db.execute(_HAS_PIN, {"user_id": user_id, "site": site}).first()
+                    no_pin = has_pin is None
+                    digits = db.execute(_MIN_PIN_DIGITS, {"site": site}).scalar()
+                    challenge = PinChallenge(found.email, digits or 6)
                 elif pin_tag is None:
-                    view = self._open_for(db, station, user, credential.id)
+                    view = self._open_for(db, station, user_id, found.display_name, credential_id)
         # Raised after the commit, so the audit event of the failed tap is kept.
         if found is None:
             log.info("unknown credential presented at station %s", station.id)
@@ -186,12 +218,9 @@ class Sessions:
             return challenge
         if pin_tag is not None:
             # The PIN check (slow, counted) runs outside the session transaction.
-            if self._pins.authenticate(station, email, pin_tag) != user_id:
+            if self._pins.authenticate(station, found.email, pin_tag) != user_id:
                 raise UnknownCredentialError("unknown email or wrong PIN")
-            with ctx.write() as db:
-                user_row = db.get(User, user_id)
-                assert user_row is not None
-                view = self._open_for(db, station, user_row, credential_id)
+            view = self._open_for_user(station, user_id, credential_id)
         log.info("session %s opened at station %s for user %s", view.id, station.id, view.user_id)
         return view
 
@@ -202,10 +231,7 @@ class Sessions:
             TooManyRequestsError, UnknownPasscodeError: see `ReleasePasscodes.authenticate`.
         """
         user_id = self._passcodes.authenticate(station, passcode)
-        with self._ctx.write() as db:
-            user = db.scalar(select(User).where(User.id == user_id, User.site == station.site))
-            assert user is not None  # the passcode row belongs to this user of this site
-            view = self._open_for(db, station, user, None)
+        view = self._open_for_user(station, user_id, None)
         log.info("session %s opened at station %s by passcode", view.id, station.id)
         return view
 
@@ -218,33 +244,39 @@ class Sessions:
             TooManyRequestsError, PinLockedError: see `cloud.pins.Pins.authenticate`.
         """
         user_id = self._pins.authenticate(station, email, pin_tag)
-        with self._ctx.write() as db:
-            user = db.scalar(select(User).where(User.id == user_id, User.site == station.site))
-            assert user is not None  # the PIN row belongs to this user of this site
-            view = self._open_for(db, station, user, None)
+        view = self._open_for_user(station, user_id, None)
         log.info("session %s opened at station %s by PIN", view.id, station.id)
         return view
 
+    def _open_for_user(
+        self, station: StationPrincipal, user_id: uuid.UUID, credential_id: uuid.UUID | None
+    ) -> SessionView:
+        with self._ctx.write_core() as db:
+            name = db.execute(_USER_NAME, {"user_id": user_id, "site": station.site}).scalar()
+            # The PIN or passcode row that named the user belongs to this user of this site.
+            assert name is not None
+            return self._open_for(db, station, user_id, name, credential_id)
+
     def _open_for(
         self,
-        db: Session,
+        db: Connection,
         station: StationPrincipal,
-        user: User,
+        user_id: uuid.UUID,
+        display_name: str,
         credential_id: uuid.UUID | None,
     ) -> SessionView:
         ctx = self._ctx
         now = ctx.now()
+        site = station.site
         session_id = uuid.uuid4()
         expires_at = now + timedelta(seconds=ctx.config.session_ttl_s)
-        # Core statements: a badge tap is the hottest write path, and the ORM's unit of work and
-        # identity map cost more than the SQL itself (`pullprint bench-throughput`).
         db.execute(
-            insert(StationSession),
+            _SESSION_INSERT,
             {
                 "id": session_id,
-                "site": station.site,
+                "site": site,
                 "station_id": station.id,
-                "user_id": user.id,
+                "user_id": user_id,
                 "credential_id": credential_id,
                 "opened_at": now,
                 "expires_at": expires_at,
@@ -254,33 +286,33 @@ class Sessions:
         ctx.audit(
             db,
             "session-opened",
-            user_id=user.id,
+            user_id=user_id,
             station_id=station.id,
             session_id=session_id,
-            site=station.site,
+            site=site,
         )
-        policy = load_policy(ctx, db, station.site)
+        policy = load_policy(ctx, db, site)
 
-        def views(query: Select[Job]) -> list[JobView]:
+        def views(query: Select[Any], owner_id: uuid.UUID) -> list[JobView]:
             # Plain rows, not Job objects: JobView.of reads the same attribute names from both.
-            rows = db.execute(query.with_only_columns(*Job.__table__.columns))
+            rows = db.execute(query, {"site": site, "owner_id": owner_id, "now": now})
             return [
                 replace(JobView.of(row), name=shown_name(policy, row.name))  # type: ignore[arg-type]
                 for row in rows
             ]
 
-        jobs = views(held_jobs_query(station.site, user.id, now))
+        jobs = views(HELD_JOB_ROWS, user_id)
         delegated: dict[uuid.UUID, str] = {}
-        for owner in delegating_owners(db, station.site, user.id).values():
-            for job in views(held_jobs_query(station.site, owner.id, now)):
+        for owner_id, owner_name in delegating_owner_names(db, site, user_id).items():
+            for job in views(HELD_JOB_ROWS, owner_id):
                 jobs.append(job)
-                delegated[job.id] = owner.display_name
+                delegated[job.id] = owner_name
         if policy.keep_printed:
-            jobs += views(reprintable_jobs_query(station.site, user.id, now))
+            jobs += views(REPRINTABLE_JOB_ROWS, user_id)
         return SessionView(
             session_id,
-            user.id,
-            user.display_name,
+            user_id,
+            display_name,
             expires_at,
             jobs,
             delegated,
@@ -294,31 +326,24 @@ class Sessions:
             SessionNotFoundError: no such session at this station.
         """
         ctx = self._ctx
-        with ctx.write() as db:
-            # One compare-and-set UPDATE (Core): it ends an open session of this station, and
-            # only when it changed nothing is the session looked up, to tell "already ended"
+        site = station.site
+        with ctx.write_core() as db:
+            # One compare-and-set UPDATE: it ends an open session of this station, and only
+            # when it changed nothing is the session looked up, to tell "already ended"
             # (idempotent) from "not this station's".
             ended = db.execute(
-                update(StationSession)
-                .where(
-                    StationSession.id == session_id,
-                    StationSession.site == station.site,
-                    StationSession.station_id == station.id,
-                    StationSession.ended_at.is_(None),
-                )
-                .values(ended_at=ctx.now())
-                .execution_options(synchronize_session=False)
+                _SESSION_END,
+                {"p_id": session_id, "p_site": site, "p_station": station.id, "p_now": ctx.now()},
             )
-            if not getattr(ended, "rowcount", 0):
-                if _find(db, station, session_id) is None:
+            if not ended.rowcount:
+                found = db.execute(
+                    _SESSION_EXISTS, {"id": session_id, "site": site, "station_id": station.id}
+                ).first()
+                if found is None:
                     raise SessionNotFoundError("no such session at this station")
             else:
                 ctx.audit(
-                    db,
-                    "session-ended",
-                    station_id=station.id,
-                    session_id=session_id,
-                    site=station.site,
+                    db, "session-ended", station_id=station.id, session_id=session_id, site=site
                 )
 
     def delete_job(

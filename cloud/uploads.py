@@ -34,10 +34,10 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from anyio import to_thread
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -160,14 +160,18 @@ def _fingerprinter(
     return digest
 
 
+def held_bytes_query(site: str, owner_id: uuid.UUID) -> Select[Any]:
+    """The sum of what a user's jobs hold in the store now (content not yet destroyed), through
+    the partial index `ix_jobs_held_content`, which leaves out every job already destroyed
+    (migration 0012)."""
+    return select(func.coalesce(func.sum(Job.content_bytes), 0)).where(
+        Job.owner_id == owner_id, Job.site == site, Job.wrapped_key.is_not(None)
+    )
+
+
 def held_bytes(db: Session, site: str, owner_id: uuid.UUID) -> int:
     """What a user's jobs hold in the store now (content not yet destroyed)."""
-    total = db.scalar(
-        select(func.coalesce(func.sum(Job.content_bytes), 0)).where(
-            Job.site == site, Job.owner_id == owner_id, Job.wrapped_key.is_not(None)
-        )
-    )
-    return int(total or 0)
+    return int(db.scalar(held_bytes_query(site, owner_id)) or 0)
 
 
 def _quota_error(used: int, adding: int, quota: int) -> QuotaExceededError:

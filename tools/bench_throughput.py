@@ -1,32 +1,38 @@
 """`pullprint bench-throughput`: the cloud's request rates against DESIGN.md's targets.
 
-The cloud runs as `pullprint cloud serve` in its own process (as in production), so the load
-generators' Python does not share its interpreter lock; the load comes from threads here:
+The cloud runs as `pullprint cloud serve` in its own process (as in production). The load comes
+from `clients` client processes (forked, so no client shares an interpreter lock with another;
+each keeps one HTTP/1.1 connection and sends one request at a time, signing it as a station
+does), on the same machine, so the clients' CPU counts against the cloud's:
 
-1. badge authentications + job lists: `threads` stations each loop open session (the signed
-   POST /station/sessions that returns the job list) and end it; the database first holds
-   `seed_users` users and `seed_jobs` held jobs (DESIGN.md: 10k / 100k), and the badge's owner
-   has `own_jobs` held jobs, so every list is a real one;
-2. job submissions: `threads` clients submit `submit_kb` KB documents over REST (each is
-   encrypted, fsynced and recorded before its 201).
+1. badge authentications + job lists (DESIGN.md's measure): each client loops the signed
+   `POST /station/sessions` that authenticates the badge's tag and answers with its owner's job
+   list; the database first holds `seed_users` users and `seed_jobs` held jobs (DESIGN.md: 10k
+   / 100k), and the badge's owner has `own_jobs` held jobs, so every list is a real one. The
+   sessions are left to expire, as a station's would after a timeout;
+2. tap cycles: the same, each session then ended (`DELETE`), as a station does when the user
+   leaves: two signed requests per cycle;
+3. job submissions: each client submits `submit_kb` KB documents over REST (each is encrypted,
+   fsynced and recorded before its 201).
 
-For each: requests per second, p50/p99 latency, and the cloud process's CPU milliseconds per
-request (from its own CPU time, which is steadier than the rate on a shared machine).
-DESIGN.md's targets on 2 cores: auth + list >= 500/s with p99 <= 50 ms; 100 KB submissions
->= 200/s. Figures are printed, never asserted.
+For each: requests (or cycles) per second, p50/p99 latency, and the cloud process's CPU
+milliseconds per request (from its own CPU time, which is steadier than the rate on a shared
+machine). DESIGN.md's targets on 2 cores: auth + list >= 500/s with p99 <= 50 ms; 100 KB
+submissions >= 200/s. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +41,8 @@ import requests
 
 from cloud.config import generate_secrets, load_config
 from cloud.db import make_engine
-from station.cloud_client import CloudClient
 from station.credentials import credential_tag
-from station.signing import SignatureAuth, load_identity
+from station.signing import load_identity, signature_headers
 from tools.bench import (
     BADGE,
     _free_port,
@@ -50,39 +55,105 @@ from tools.bench import (
 from tools.submit import submit_stream
 
 
-def _load(
-    seconds: float, threads: int, make_op: Callable[[], Callable[[], None]], cloud: psutil.Process
-) -> dict[str, Any]:
-    """Run `threads` loops of their own `make_op()` for `seconds`; rates and the cloud's CPU."""
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a client process needs: where the cloud is and who it acts as."""
+
+    host: str
+    port: int
+    station_key: Path
+    station_id: str
+    tag: str
+    own_jobs: int
+    token: str
+    submit_kb: int
+
+
+def _client(kind: str, target: _Target, start_at: float, seconds: float, out: Any) -> None:
+    """One client process: loop `kind` requests from `start_at` for `seconds`; latencies (ms)
+    go to `out`. Runs forked: only the standard library's HTTP client, one connection."""
+    conn = http.client.HTTPConnection(target.host, target.port, timeout=30)
+    identity = load_identity(target.station_key)
+    body = json.dumps({"tag": target.tag}).encode()
+    document = bytes(range(256)) * (target.submit_kb * 4)
     latencies: list[float] = []
-    lock = threading.Lock()
-    ops = [make_op() for _ in range(threads)]
-    start_gate = threading.Barrier(threads + 1)
-    deadline = 0.0
 
-    def worker(op: Callable[[], None]) -> None:
-        mine: list[float] = []
-        start_gate.wait()
-        while time.monotonic() < deadline:
-            started = time.monotonic()
-            op()
-            mine.append((time.monotonic() - started) * 1000)
-        with lock:
-            latencies.extend(mine)
+    def request(method: str, path: str, payload: bytes, headers: dict[str, str]) -> bytes:
+        conn.request(method, path, payload, headers)
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"{method} {path}: {response.status} {answer[:200]!r}")
+        return answer
 
-    pool = [threading.Thread(target=worker, args=(op,)) for op in ops]
-    for each in pool:
-        each.start()
-    cpu_before = sum(cloud.cpu_times()[:2])
-    began = time.monotonic()
-    deadline = began + seconds
-    start_gate.wait()
-    for each in pool:
-        each.join()
-    elapsed = time.monotonic() - began
-    cpu_s = sum(cloud.cpu_times()[:2]) - cpu_before
+    def signed(method: str, path: str, payload: bytes) -> bytes:
+        headers = signature_headers(identity, target.station_id, method, path, payload)
+        headers["Content-Type"] = "application/json"
+        return request(method, path, payload, headers)
+
+    def open_session() -> str:
+        opened = json.loads(signed("POST", "/api/v1/station/sessions", body))
+        if len(opened["jobs"]) != target.own_jobs:
+            raise RuntimeError("the job list is not the badge owner's")
+        return str(opened["session_id"])
+
+    def submit() -> None:
+        request(
+            "POST",
+            "/api/v1/jobs?name=bench.pdf&copies=1",
+            document,
+            {"Authorization": f"Bearer {target.token}", "Content-Type": "application/pdf"},
+        )
+
+    while time.time() < start_at:
+        time.sleep(0.001)
+    deadline = start_at + seconds
+    while time.time() < deadline:
+        started = time.perf_counter()
+        if kind == "auth":
+            open_session()
+        elif kind == "cycle":
+            session_id = open_session()
+            signed("DELETE", f"/api/v1/station/sessions/{session_id}", b"")
+        else:
+            submit()
+        latencies.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    out.put(latencies)
+
+
+def _cpu_s(cloud: psutil.Process) -> float:
+    """CPU seconds of the cloud process and its workers."""
+    return sum(sum(each.cpu_times()[:2]) for each in [cloud, *cloud.children(recursive=True)])
+
+
+def _load(
+    kind: str, target: _Target, seconds: float, clients: int, cloud: psutil.Process
+) -> dict[str, Any]:
+    """Run `clients` processes of `kind` requests for `seconds`; rates and the cloud's CPU."""
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    start_at = time.time() + 0.5  # every process forked and connected before the clock starts
+    procs = [
+        context.Process(target=_client, args=(kind, target, start_at, seconds, out))
+        for _ in range(clients)
+    ]
+    for proc in procs:
+        proc.start()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    cpu_before = _cpu_s(cloud)
+    latencies: list[float] = []
+    for _ in procs:
+        latencies.extend(out.get(timeout=seconds + 60))
+    cpu_s = _cpu_s(cloud) - cpu_before
+    for proc in procs:
+        proc.join(10)
+        if proc.exitcode != 0:
+            raise RuntimeError(f"a {kind} client failed (exit code {proc.exitcode})")
+    elapsed = seconds  # every client stops at the same deadline
     return {
-        "threads": threads,
+        "clients": clients,
         "requests": len(latencies),
         "per_s": len(latencies) / elapsed,
         "p50_ms": _percentile(latencies, 50),
@@ -93,14 +164,15 @@ def _load(
 
 def bench_throughput(
     seconds: float,
-    threads: int,
+    clients: int,
     *,
     seed_users: int,
     seed_jobs: int,
     own_jobs: int,
     submit_kb: int,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Start a cloud process, seed it, pair a station, and measure both rates."""
+    """Start a cloud (`workers` processes), seed it, pair a station, and measure the rates."""
     with tempfile.TemporaryDirectory(prefix="pullprint-bench-tp-") as tmp:
         work = Path(tmp)
         data_dir = work / "cloud"
@@ -121,6 +193,8 @@ def bench_throughput(
                 str(port),
                 "--data-dir",
                 str(data_dir),
+                "--workers",
+                str(workers),
             ],
         )
         try:
@@ -173,53 +247,34 @@ def bench_throughput(
             station_id = _pair_bench_station(
                 work, data_dir, url, "ipp://127.0.0.1:631/ipp/print", site_key
             )
-            identity = load_identity(work / "spool" / "station.key")
-            tag = credential_tag(site_key, BADGE)
-            cloud = psutil.Process(proc.pid)
-
-            def auth_op() -> Callable[[], None]:
-                client = CloudClient(
-                    url, SignatureAuth(identity, station_id), timeout_s=30, session=None
-                )
-
-                def op() -> None:
-                    opened = client.open_session(tag)
-                    if len(opened.jobs) != own_jobs:
-                        raise RuntimeError("the job list is not the badge owner's")
-                    client.end_session(opened.session_id)
-
-                return op
-
-            auth = _load(seconds, threads, auth_op, cloud)
             submitter = add_user("submit@example.org")
-
-            def submit_op() -> Callable[[], None]:
-                session = requests.Session()
-
-                def op() -> None:
-                    submit_stream(
-                        url,
-                        submitter["api_token"],
-                        _pattern_chunks(submit_kb * 1024, submit_kb * 1024),
-                        name="bench.pdf",
-                        document_format="application/pdf",
-                        session=session,
-                    )
-
-                return op
-
-            submit = _load(seconds, threads, submit_op, cloud)
+            target = _Target(
+                host="127.0.0.1",
+                port=port,
+                station_key=work / "spool" / "station.key",
+                station_id=station_id,
+                tag=credential_tag(site_key, BADGE),
+                own_jobs=own_jobs,
+                token=submitter["api_token"],
+                submit_kb=submit_kb,
+            )
+            cloud = psutil.Process(proc.pid)
+            auth = _load("auth", target, seconds, clients, cloud)
+            cycle = _load("cycle", target, seconds, clients, cloud)
+            submit = _load("submit", target, seconds, clients, cloud)
         finally:
             proc.terminate()
             proc.wait(30)
     return {
         "cpus": os.cpu_count(),
+        "workers": workers,
         "seeded_users": users,
         "seeded_held_jobs": held,
         "seed_s": seed_s,
         "own_jobs": own_jobs,
         "submit_kb": submit_kb,
         "auth_and_list": auth,
+        "tap_cycle": cycle,
         "submit": submit,
     }
 
@@ -227,22 +282,27 @@ def bench_throughput(
 def _cmd(args: argparse.Namespace) -> int:
     result = bench_throughput(
         args.seconds,
-        args.threads,
+        args.clients,
         seed_users=args.seed_users,
         seed_jobs=args.seed_jobs,
         own_jobs=args.own_jobs,
         submit_kb=args.submit_kb,
+        workers=args.workers,
     )
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"PullPrint cloud throughput ({result['cpus']} CPUs, cloud in its own process)")
+    print(
+        f"PullPrint cloud throughput ({result['cpus']} CPUs; the cloud in its own "
+        f"{result['workers']} worker process(es))"
+    )
     print(
         f"Database: {result['seeded_users']} users, {result['seeded_held_jobs']} held jobs "
         f"(seeded in {result['seed_s']:.1f} s); the badge's owner has {result['own_jobs']}"
     )
     rows = [
         ("badge auth + job list", result["auth_and_list"], ">= 500/s, p99 <= 50 ms"),
+        ("tap cycle (open + end)", result["tap_cycle"], ""),
         (f"{result['submit_kb']} KB submissions", result["submit"], ">= 200/s"),
     ]
     print(f"  {'measure':<24} {'per s':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7}   target")
@@ -251,8 +311,8 @@ def _cmd(args: argparse.Namespace) -> int:
             f"  {label:<24} {row['per_s']:7.0f} {row['p50_ms']:7.1f} {row['p99_ms']:7.1f} "
             f"{row['cloud_cpu_ms_per_request']:7.2f}   {target}"
         )
-    print(f"  ({result['auth_and_list']['threads']} clients at once; cpu ms: the cloud's CPU")
-    print("   time per request, all its threads)")
+    print(f"  ({result['auth_and_list']['clients']} client processes at once; cpu ms: the cloud's")
+    print("   CPU time per request or cycle, all its threads)")
     return 0
 
 
@@ -260,10 +320,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `bench-throughput`."""
     cmd = sub.add_parser("bench-throughput", help="the cloud's auth+list and submission rates")
     cmd.add_argument("--seconds", type=float, default=5.0, help="length of each load phase")
-    cmd.add_argument("--threads", type=int, default=4, help="clients at once")
+    cmd.add_argument("--clients", type=int, default=4, help="client processes at once")
     cmd.add_argument("--seed-users", type=int, default=10_000)
     cmd.add_argument("--seed-jobs", type=int, default=100_000)
     cmd.add_argument("--own-jobs", type=int, default=10, help="held jobs of the badge's owner")
     cmd.add_argument("--submit-kb", type=int, default=100, help="size of each submission")
+    cmd.add_argument(
+        "--workers", type=int, default=1, help="the cloud's worker processes (cloud serve)"
+    )
     cmd.add_argument("--json", action="store_true")
     cmd.set_defaults(func=_cmd)

@@ -50,7 +50,12 @@ def _cmd_cloud_serve(args: argparse.Namespace) -> int:
             env[f"PULLPRINT_TLS_{name}_FILE"] = str(Path(value).resolve())
     try:
         config = load_config(Path(args.config) if args.config else None, env)
-        serve(config, args.host, args.port)
+        if args.workers > 1:
+            from cloud.workers import serve_workers
+
+            serve_workers(config, args.host, args.port, args.workers)
+        else:
+            serve(config, args.host, args.port)
     except CloudError as exc:
         raise CliError(str(exc)) from exc
     return 0
@@ -315,6 +320,12 @@ def build_parser(*, command_modules: bool = True) -> argparse.ArgumentParser:
     )
     serve.add_argument("--tls-cert", help="certificate (PEM, chain after it) to serve")
     serve.add_argument("--tls-key", help="its private key (PEM, unencrypted)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (one per core; SQLite or PostgreSQL)",
+    )
     serve.set_defaults(func=_cmd_cloud_serve)
     init = cloud.add_parser("init", help="make fresh random secrets in DATA_DIR/secrets.toml")
     init.add_argument("--data-dir", required=True)

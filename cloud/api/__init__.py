@@ -22,12 +22,13 @@ def healthz() -> Health:
 def install_api(app: FastAPI) -> None:
     """Mount every router and the problem handlers on `app`."""
     install_problem_handlers(app)
+    # Routes are matched in order: the station's (a badge tap, the hottest path) first.
+    app.include_router(station.router)
     app.include_router(_health)
     app.include_router(admin.router)
     app.include_router(reports.router)
     app.include_router(jobs.router)
     app.include_router(jobs.site_router)
-    app.include_router(station.router)
     app.include_router(pairing.router)
     app.include_router(devices.admin_router)
     app.include_router(devices.station_router)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from cloud.api.deps import ServiceDep, StationDep
+from cloud.api.deps import ServiceDep, SignedDep, StationDep, as_station
 from cloud.api.identity import PinChallengeResponse
 from cloud.api.schemas import (
     CreatedReleases,
@@ -25,7 +25,8 @@ from cloud.api.schemas import (
     iso,
 )
 from cloud.events import wait_for_station
-from cloud.sessions import PinChallenge
+from cloud.identity import StationPrincipal
+from cloud.sessions import PinChallenge, SessionView
 from cloud.states import ReleaseState
 
 router = APIRouter(prefix="/api/v1/station", tags=["station"])
@@ -40,26 +41,29 @@ MAX_WAIT_S = 50
     response_model=OpenedSession,
     responses={202: {"model": PinChallengeResponse, "description": "the site asks for a PIN"}},
 )
-def open_session(
-    body: OpenSessionRequest, station: StationDep, service: ServiceDep
+async def open_session(
+    body: OpenSessionRequest, signed: SignedDep, service: ServiceDep
 ) -> OpenedSession | JSONResponse:
     """Open a session for the owner of the tapped badge (or email + PIN, or a release
     passcode); list their jobs. Under the site's card + PIN policy a badge alone is answered
     202 with what the station needs to ask for the PIN; it then sends the tag and the PIN tag."""
-    if body.passcode is not None:
-        session = service.sessions.open_with_passcode(station, body.passcode)
-    elif body.tag is not None:
-        opened = service.sessions.open_card(station, body.tag, body.pin_tag)
-        if isinstance(opened, PinChallenge):
-            challenge = PinChallengeResponse(
-                pin_required=True, pin_email=opened.email, min_pin_digits=opened.min_pin_digits
-            )
-            return JSONResponse(challenge.model_dump(), status_code=202)
-        session = opened
-    else:
+
+    def work(station: StationPrincipal) -> SessionView | PinChallenge:
+        sessions = service.sessions
+        if body.passcode is not None:
+            return sessions.open_with_passcode(station, body.passcode)
+        if body.tag is not None:
+            return sessions.open_card(station, body.tag, body.pin_tag)
         assert body.email is not None  # the schema checked
         assert body.pin_tag is not None
-        session = service.sessions.open_with_pin(station, body.email, body.pin_tag)
+        return sessions.open_with_pin(station, body.email, body.pin_tag)
+
+    session = await as_station(service, signed, work)
+    if isinstance(session, PinChallenge):
+        challenge = PinChallengeResponse(
+            pin_required=True, pin_email=session.email, min_pin_digits=session.min_pin_digits
+        )
+        return JSONResponse(challenge.model_dump(), status_code=202)
     return OpenedSession(
         session_id=str(session.id),
         user=SessionUser(display_name=session.display_name),
@@ -70,27 +74,34 @@ def open_session(
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
-def end_session(session_id: uuid.UUID, station: StationDep, service: ServiceDep) -> Response:
+async def end_session(session_id: uuid.UUID, signed: SignedDep, service: ServiceDep) -> Response:
     """End the session (idempotent)."""
-    service.sessions.end(station, session_id)
+    await as_station(service, signed, lambda station: service.sessions.end(station, session_id))
     return Response(status_code=204)
 
 
 @router.delete("/sessions/{session_id}/jobs/{job_id}", status_code=204)
-def delete_session_job(
-    session_id: uuid.UUID, job_id: uuid.UUID, station: StationDep, service: ServiceDep
+async def delete_session_job(
+    session_id: uuid.UUID, job_id: uuid.UUID, signed: SignedDep, service: ServiceDep
 ) -> Response:
     """The user deletes one of their jobs at the printer."""
-    service.sessions.delete_job(station, session_id, job_id)
+    await as_station(
+        service,
+        signed,
+        lambda station: service.sessions.delete_job(station, session_id, job_id),
+    )
     return Response(status_code=204)
 
 
 @router.post("/sessions/{session_id}/releases", status_code=201)
-def create_releases(
-    session_id: uuid.UUID, body: CreateReleasesRequest, station: StationDep, service: ServiceDep
+async def create_releases(
+    session_id: uuid.UUID, body: CreateReleasesRequest, signed: SignedDep, service: ServiceDep
 ) -> CreatedReleases:
     """Release the chosen jobs (or all held jobs) to this station's printer."""
-    grants = service.releases.create(station, session_id, None if body.all else body.job_ids)
+    chosen = None if body.all else body.job_ids
+    grants = await as_station(
+        service, signed, lambda station: service.releases.create(station, session_id, chosen)
+    )
     return CreatedReleases(releases=[ReleaseItem.of(grant) for grant in grants])
 
 
@@ -113,13 +124,17 @@ def get_content(
 
 
 @router.post("/releases/{release_id}/outcome")
-def report_outcome(
-    release_id: uuid.UUID, body: OutcomeRequest, station: StationDep, service: ServiceDep
+async def report_outcome(
+    release_id: uuid.UUID, body: OutcomeRequest, signed: SignedDep, service: ServiceDep
 ) -> OutcomeResult:
     """Record whether the printer printed the job, or that the release was cancelled before
     anything was sent (idempotent)."""
-    result = service.releases.report_outcome(
-        station, release_id, ReleaseState(body.outcome), body.reason, body.printer_job_id
+    result = await as_station(
+        service,
+        signed,
+        lambda station: service.releases.report_outcome(
+            station, release_id, ReleaseState(body.outcome), body.reason, body.printer_job_id
+        ),
     )
     return OutcomeResult(id=str(result.id), state=str(result.state))
 

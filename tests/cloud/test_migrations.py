@@ -241,3 +241,25 @@ def test_a_users_held_jobs_are_found_through_the_owner_index(db_url: str) -> Non
             )
     engine.dispose()
     assert "ix_jobs_owner_id_state_expires_at" in plan, plan
+
+
+def test_the_quota_sum_reads_only_the_partial_index(db_url: str) -> None:
+    """A submission sums the user's held bytes twice: through `ix_jobs_held_content` (migration
+    0012), which holds only jobs whose content is still stored, not every job they ever had."""
+    from cloud.uploads import held_bytes_query
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    compiled = held_bytes_query("default", uuid.uuid4()).compile(
+        engine, compile_kwargs={"literal_binds": True}
+    )
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+        else:
+            plan = " ".join(
+                str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
+            )
+    engine.dispose()
+    assert "ix_jobs_held_content" in plan, plan
