@@ -236,12 +236,14 @@ class Job(Base):
         Index(None, "owner_id", "state", "expires_at"),
         Index(None, "state", "expires_at"),
         # The per-user quota sums what a user's jobs hold (cloud.uploads.held_bytes) twice per
-        # submission: over live content only (migration 0012).
+        # submission: from this index alone, over live content only (migration 0012). The key
+        # column is there only so that SQLite can answer without reading rows.
         Index(
             "ix_jobs_held_content",
             "owner_id",
             "site",
             "content_bytes",
+            "wrapped_key",
             sqlite_where=text("wrapped_key IS NOT NULL"),
             postgresql_where=text("wrapped_key IS NOT NULL"),
         ),

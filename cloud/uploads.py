@@ -25,6 +25,7 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import json
@@ -77,6 +78,8 @@ log = logging.getLogger(__name__)
 # Plaintext gathered before hopping to a worker thread: one container chunk's worth, so the
 # event loop is not paying a thread switch per network read.
 _ASYNC_BATCH_BYTES = 64 * 1024
+# `submit_async` reads a body announced at up to this size whole, then parks it in one go.
+WHOLE_BODY_BYTES = 1024 * 1024
 _MAX_NAME_CHARS = 255
 _MAX_FORMAT_CHARS = 127
 _MAX_KEY_CHARS = 255
@@ -161,9 +164,8 @@ def _fingerprinter(
 
 
 def held_bytes_query(site: str, owner_id: uuid.UUID) -> Select[Any]:
-    """The sum of what a user's jobs hold in the store now (content not yet destroyed), through
-    the partial index `ix_jobs_held_content`, which leaves out every job already destroyed
-    (migration 0012)."""
+    """The sum of what a user's jobs hold in the store now (content not yet destroyed), read
+    from the partial index `ix_jobs_held_content` alone (migration 0012)."""
     return select(func.coalesce(func.sum(Job.content_bytes), 0)).where(
         Job.owner_id == owner_id, Job.site == site, Job.wrapped_key.is_not(None)
     )
@@ -619,8 +621,11 @@ class Uploads:
         document_format: str = DEFAULT_FORMAT,
         copies: int = 1,
         expected_bytes: int | None = None,
+        options: PrintOptions | None = None,
+        link: LinkHook | None = None,
         sealed: SealedJob | None = None,
         idempotency_key: str | None = None,
+        seal_on_intake: bool = True,
     ) -> JobView:
         """Park a document given as an iterable of byte chunks; see `JobUpload.finish`."""
         with self.begin_upload(
@@ -629,8 +634,11 @@ class Uploads:
             document_format=document_format,
             copies=copies,
             expected_bytes=expected_bytes,
+            options=options,
+            link=link,
             sealed=sealed,
             idempotency_key=idempotency_key,
+            seal_on_intake=seal_on_intake,
         ) as upload:
             for chunk in chunks:
                 upload.write(chunk)
@@ -655,21 +663,37 @@ class Uploads:
 
         An exception raised by `chunks` (e.g. TruncatedUploadError on a client disconnect)
         aborts the upload and propagates.
+
+        A document that says it is small (`expected_bytes` up to `WHOLE_BODY_BYTES`, as most
+        are) is read whole first and then parked in one trip to a worker thread: the trips
+        (begin, write, finish) cost more CPU than the work for a 100 KB job. A larger one is
+        begun first, so that a refusal (quota, policy) comes before its body is sent.
         """
-        upload = await to_thread.run_sync(
-            functools.partial(
-                self.begin_upload,
-                owner,
-                name,
-                document_format=document_format,
-                copies=copies,
-                expected_bytes=expected_bytes,
-                options=options,
-                link=link,
-                sealed=sealed,
-                idempotency_key=idempotency_key,
-                seal_on_intake=seal_on_intake,
+        parameters: dict[str, Any] = {
+            "document_format": document_format,
+            "copies": copies,
+            "expected_bytes": expected_bytes,
+            "options": options,
+            "link": link,
+            "sealed": sealed,
+            "idempotency_key": idempotency_key,
+            "seal_on_intake": seal_on_intake,
+        }
+        if expected_bytes is not None and expected_bytes <= WHOLE_BODY_BYTES:
+            body = bytearray()
+            try:
+                async for chunk in chunks:
+                    body += chunk
+            except Exception as exc:
+                await to_thread.run_sync(
+                    functools.partial(self._record_abort, owner, name, parameters, _reason(exc))
+                )
+                raise
+            return await to_thread.run_sync(
+                functools.partial(self.submit, owner, name, [bytes(body)], **parameters)
             )
+        upload = await to_thread.run_sync(
+            functools.partial(self.begin_upload, owner, name, **parameters)
         )
         try:
             pending = bytearray()
@@ -688,6 +712,14 @@ class Uploads:
         except BaseException:
             upload.abort("cancelled")  # cannot await any more once cancelled
             raise
+
+    def _record_abort(
+        self, owner: UserPrincipal, name: str, parameters: dict[str, Any], reason: str
+    ) -> None:
+        """A whole-body submission failed before it was begun: record it as the streamed path
+        does (`JobUpload.abort`), unless the submission would have been refused anyway."""
+        with contextlib.suppress(CloudError):
+            self.begin_upload(owner, name, **parameters).abort(reason)
 
     def sweep_idempotency_keys(self) -> int:
         """Forget idempotency keys older than `IDEMPOTENCY_TTL_H`; returns how many."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from cloud.api.deps import ServiceDep, SignedDep, StationDep, as_station
+from cloud.api.deps import ServiceDep, StationDep
 from cloud.api.identity import PinChallengeResponse
 from cloud.api.schemas import (
     CreatedReleases,
@@ -25,7 +25,6 @@ from cloud.api.schemas import (
     iso,
 )
 from cloud.events import wait_for_station
-from cloud.identity import StationPrincipal
 from cloud.sessions import PinChallenge, SessionView
 from cloud.states import ReleaseState
 
@@ -42,13 +41,13 @@ MAX_WAIT_S = 50
     responses={202: {"model": PinChallengeResponse, "description": "the site asks for a PIN"}},
 )
 async def open_session(
-    body: OpenSessionRequest, signed: SignedDep, service: ServiceDep
+    body: OpenSessionRequest, station: StationDep, service: ServiceDep
 ) -> OpenedSession | JSONResponse:
     """Open a session for the owner of the tapped badge (or email + PIN, or a release
     passcode); list their jobs. Under the site's card + PIN policy a badge alone is answered
     202 with what the station needs to ask for the PIN; it then sends the tag and the PIN tag."""
 
-    def work(station: StationPrincipal) -> SessionView | PinChallenge:
+    def work() -> SessionView | PinChallenge:
         sessions = service.sessions
         if body.passcode is not None:
             return sessions.open_with_passcode(station, body.passcode)
@@ -58,7 +57,7 @@ async def open_session(
         assert body.pin_tag is not None
         return sessions.open_with_pin(station, body.email, body.pin_tag)
 
-    session = await as_station(service, signed, work)
+    session = await run_in_threadpool(work)
     if isinstance(session, PinChallenge):
         challenge = PinChallengeResponse(
             pin_required=True, pin_email=session.email, min_pin_digits=session.min_pin_digits
@@ -74,34 +73,28 @@ async def open_session(
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
-async def end_session(session_id: uuid.UUID, signed: SignedDep, service: ServiceDep) -> Response:
+async def end_session(session_id: uuid.UUID, station: StationDep, service: ServiceDep) -> Response:
     """End the session (idempotent)."""
-    await as_station(service, signed, lambda station: service.sessions.end(station, session_id))
+    await run_in_threadpool(service.sessions.end, station, session_id)
     return Response(status_code=204)
 
 
 @router.delete("/sessions/{session_id}/jobs/{job_id}", status_code=204)
 async def delete_session_job(
-    session_id: uuid.UUID, job_id: uuid.UUID, signed: SignedDep, service: ServiceDep
+    session_id: uuid.UUID, job_id: uuid.UUID, station: StationDep, service: ServiceDep
 ) -> Response:
     """The user deletes one of their jobs at the printer."""
-    await as_station(
-        service,
-        signed,
-        lambda station: service.sessions.delete_job(station, session_id, job_id),
-    )
+    await run_in_threadpool(service.sessions.delete_job, station, session_id, job_id)
     return Response(status_code=204)
 
 
 @router.post("/sessions/{session_id}/releases", status_code=201)
 async def create_releases(
-    session_id: uuid.UUID, body: CreateReleasesRequest, signed: SignedDep, service: ServiceDep
+    session_id: uuid.UUID, body: CreateReleasesRequest, station: StationDep, service: ServiceDep
 ) -> CreatedReleases:
     """Release the chosen jobs (or all held jobs) to this station's printer."""
     chosen = None if body.all else body.job_ids
-    grants = await as_station(
-        service, signed, lambda station: service.releases.create(station, session_id, chosen)
-    )
+    grants = await run_in_threadpool(service.releases.create, station, session_id, chosen)
     return CreatedReleases(releases=[ReleaseItem.of(grant) for grant in grants])
 
 
@@ -125,16 +118,17 @@ def get_content(
 
 @router.post("/releases/{release_id}/outcome")
 async def report_outcome(
-    release_id: uuid.UUID, body: OutcomeRequest, signed: SignedDep, service: ServiceDep
+    release_id: uuid.UUID, body: OutcomeRequest, station: StationDep, service: ServiceDep
 ) -> OutcomeResult:
     """Record whether the printer printed the job, or that the release was cancelled before
     anything was sent (idempotent)."""
-    result = await as_station(
-        service,
-        signed,
-        lambda station: service.releases.report_outcome(
-            station, release_id, ReleaseState(body.outcome), body.reason, body.printer_job_id
-        ),
+    result = await run_in_threadpool(
+        service.releases.report_outcome,
+        station,
+        release_id,
+        ReleaseState(body.outcome),
+        body.reason,
+        body.printer_job_id,
     )
     return OutcomeResult(id=str(result.id), state=str(result.state))
 

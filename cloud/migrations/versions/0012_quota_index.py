@@ -1,4 +1,4 @@
-"""A partial index for the per-user quota sum.
+"""A covering, partial index for the per-user quota sum.
 
 Revision ID: 0012
 Revises: 0011
@@ -7,8 +7,10 @@ Create Date: 2026-11-26
 A submission sums what the user's jobs hold in the store (`cloud.uploads.held_bytes`: jobs whose
 content is not destroyed yet) twice: before it accepts the body and again in the transaction that
 records the job. The (owner, state, expiry) index found every job the user ever had that is still
-in the table, printed and deleted ones included. This index holds only jobs whose content is still
-stored, so the sum reads those alone.
+in the table, printed and deleted ones included, and read each row. This index holds only jobs
+whose content is still stored, and every column the sum needs (the wrapped key too, which SQLite
+needs to see in the index to answer from it alone: it holds no more than the row beside it, and
+leaves the index with it when the content is destroyed).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_jobs_held_content",
         "jobs",
-        ["owner_id", "site", "content_bytes"],
+        ["owner_id", "site", "content_bytes", "wrapped_key"],
         sqlite_where=_LIVE,
         postgresql_where=_LIVE,
     )
