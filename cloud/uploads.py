@@ -79,7 +79,7 @@ log = logging.getLogger(__name__)
 # event loop is not paying a thread switch per network read.
 _ASYNC_BATCH_BYTES = 64 * 1024
 # `submit_async` reads a body announced at up to this size whole, then parks it in one go.
-WHOLE_BODY_BYTES = 1024 * 1024
+WHOLE_BODY_BYTES = 256 * 1024
 _MAX_NAME_CHARS = 255
 _MAX_FORMAT_CHARS = 127
 _MAX_KEY_CHARS = 255

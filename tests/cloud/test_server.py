@@ -106,6 +106,37 @@ def test_real_truncated_upload_leaves_no_job_and_no_file(
         assert token not in record.getMessage()
 
 
+def test_a_small_upload_cut_short_leaves_no_job_and_is_audited(server: RunningServer) -> None:
+    """A body announced small enough to be read whole (`WHOLE_BODY_BYTES`) and cut short is
+    never begun, yet is recorded like a streamed one (`upload-aborted`, truncated-upload)."""
+    from cloud.uploads import WHOLE_BODY_BYTES
+
+    token = make_user(server.url)
+    service = service_of(server)
+    announced = WHOLE_BODY_BYTES // 2
+    head = (
+        f"POST /api/v1/jobs?name=cut.pdf HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        f"Authorization: Bearer {token}\r\n"
+        f"Content-Type: application/pdf\r\n"
+        f"Content-Length: {announced}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head + b"%PDF-1.7 " + b"x" * (announced // 2))
+
+    def aborted() -> list[str | None]:
+        with service.context.read() as db:
+            return list(
+                db.scalars(select(AuditEvent.detail).where(AuditEvent.kind == "upload-aborted"))
+            )
+
+    wait_for(lambda: bool(aborted()))
+    assert aborted() == ["truncated-upload"]
+    with service.context.read() as db:
+        assert db.scalars(select(Job)).all() == []
+    assert blob_files(service) == []
+
+
 def test_complete_upload_over_a_real_socket(server: RunningServer) -> None:
     token = make_user(server.url)
     body = b"y" * 500_000
