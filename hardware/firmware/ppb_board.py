@@ -130,6 +130,7 @@ def open_reader(wiring: ReaderWiring) -> CardSource:
     rst = Pin(wiring.rst) if wiring.rst is not None else None
     return MFRC522(spi, cs=Pin(wiring.cs), rst=rst)
 
+
 # Which of red, green, blue are lit for each protocol colour.
 _MIX = {
     "off": (0, 0, 0),

@@ -70,7 +70,9 @@ def frame(data: bytes) -> bytes:
     checksum = 0
     for byte in data:
         checksum += byte
-    return bytes((0x00, 0x00, 0xFF, length, -length & 0xFF)) + data + bytes((-checksum & 0xFF, 0x00))
+    return (
+        bytes((0x00, 0x00, 0xFF, length, -length & 0xFF)) + data + bytes((-checksum & 0xFF, 0x00))
+    )
 
 
 def parse_frame(raw: bytes) -> bytes:
@@ -209,7 +211,7 @@ class PN532(CardSource):
         raise PN532Error("timeout")
 
     def start(self) -> None:
-        """Detect the chip (GetFirmwareVersion) and configure it; raises OSError if it is not there."""
+        """Detect the chip (GetFirmwareVersion) and configure it; OSError if it is not there."""
         self.firmware = None
         try:
             version = self.command(GET_FIRMWARE_VERSION)

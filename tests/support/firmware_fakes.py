@@ -222,7 +222,7 @@ class FakePN532:
         if data == PN532_NACK:
             self.nacks_received += 1
             if self._last_response is not None:
-                self._out.append(self._last_response)
+                self._send(self._last_response)
             return
         body = self._check_host_frame(data)
         if body is None:
@@ -243,7 +243,10 @@ class FakePN532:
             self.error_next = False
             response = PN532_ERROR_FRAME
         self._last_response = response
-        if self.corrupt:
+        self._send(response)
+
+    def _send(self, response: bytes) -> None:
+        if self.corrupt:  # noise on the bus: the DCS no longer adds up
             self.corrupt -= 1
             response = response[:-2] + bytes(((response[-2] + 1) % 256, 0))
         self._out.append(response)
