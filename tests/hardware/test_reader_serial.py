@@ -143,6 +143,18 @@ def test_pty_reader_reads_badges(by_id: Path) -> None:
     device.unplug()
 
 
+def test_pty_garbage_is_an_unreadable_tap_and_the_next_badge_still_reads(by_id: Path) -> None:
+    device = FakeSerialDevice(by_id)
+    reader = SerialCardReader(str(by_id), 9600, ReaderFormat())
+    device.send(b"12x45\r\n" + LINE)  # a digit garbled on the wire, then a good tap
+    with pytest.raises(CardUnreadableError) as caught:
+        reader.read(timeout_s=1)
+    assert caught.value.reason == "garbled" and "12x45" not in str(caught.value)
+    assert reader.read(timeout_s=1) == BADGE
+    reader.close()
+    device.unplug()
+
+
 def test_pty_unplug_is_reported_and_the_port_reopens(by_id: Path) -> None:
     device = FakeSerialDevice(by_id)
     reader = SerialCardReader(
