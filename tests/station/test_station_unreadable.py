@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 
 from hardware.panel.base import LightPattern, Sound
+from hardware.panel.simulated import SimulatedBuzzer, SimulatedStatusLight
 from hardware.readers.errors import UNREADABLE_REASONS
 from station.models import JobSummary
 from station.parts import Feedback
@@ -142,33 +143,11 @@ def test_every_reader_reason_has_its_own_words_and_no_card_data() -> None:
     assert CardUnreadableScreen().label == "unreadable"
 
 
-class _Light:
-    def __init__(self) -> None:
-        self.patterns: list[LightPattern] = []
-
-    def show(self, pattern: LightPattern) -> None:
-        self.patterns.append(pattern)
-
-    def close(self) -> None:
-        pass
-
-
-class _Buzzer:
-    def __init__(self) -> None:
-        self.sounds: list[Sound] = []
-
-    def play(self, sound: Sound) -> None:
-        self.sounds.append(sound)
-
-    def close(self) -> None:
-        pass
-
-
 def test_the_error_light_and_sound_go_with_the_screen() -> None:
-    light, buzzer = _Light(), _Buzzer()
-    Feedback(light, buzzer).screen_shown(CardUnreadableScreen("garbled"))  # type: ignore[arg-type]
-    assert light.patterns == [LightPattern.ERROR]
-    assert buzzer.sounds == [Sound.FAILURE]
+    light, buzzer = SimulatedStatusLight(), SimulatedBuzzer()
+    Feedback(light, buzzer).screen_shown(CardUnreadableScreen("garbled"))
+    assert light.pattern is LightPattern.ERROR
+    assert buzzer.played == [Sound.FAILURE]
 
 
 @pytest.mark.parametrize("reason", ["garbled", "unsupported"])

@@ -340,11 +340,16 @@ PIN_WATCHERS: dict[int, list[Callable[[int], None]]] = {}
 
 def wire(bus: str, bus_id: int, chip: object, cs: int | None = None) -> None:
     """Put `chip` alone on a fake bus (watching its chip-select GPIO), for buses built later."""
-    WIRED.clear()
-    PIN_WATCHERS.clear()
+    unwire()
     WIRED[(bus, bus_id)] = chip
     if cs is not None:
         PIN_WATCHERS[cs] = [chip.chip_select]  # type: ignore[attr-defined]
+
+
+def unwire() -> None:
+    """Take every chip off the fake buses (a test's chip must not answer the next test)."""
+    WIRED.clear()
+    PIN_WATCHERS.clear()
 
 
 class _Pin:
@@ -536,3 +541,4 @@ class FirmwareOnPty:
         self._thread.join(timeout=2)
         os.close(self._master)
         os.close(self._slave)
+        unwire()

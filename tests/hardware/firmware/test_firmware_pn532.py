@@ -22,6 +22,7 @@ from tests.support.firmware_fakes import (
     FakePN532,
     load_firmware,
     pn532_frame,
+    unwire,
     wire,
 )
 
@@ -32,6 +33,12 @@ import ppb_pn532  # noqa: E402
 
 UID4 = bytes.fromhex("1A2B3C4D")
 UID7 = bytes.fromhex("04A1B2C3D4E5F6")
+
+
+@pytest.fixture(autouse=True)
+def _clean_buses() -> Iterator[None]:
+    yield
+    unwire()
 
 
 @pytest.fixture(params=["i2c", "spi"])
