@@ -16,8 +16,8 @@ Frames, from the NXP PN532 User Manual (UM0701-02, 6.2.1):
 
 A command is: host writes the frame; waits until the PN532 is ready; reads the ACK; waits again;
 reads the response (D5, command + 1, data). A response that fails its checksum is asked for again
-with a NACK (up to `nacks` times); a command that is not answered within `max_polls` status
-polls is aborted with an ACK, so the next command starts clean.
+with a NACK (up to `nacks` times); a command that fails (no ACK, no answer within `max_polls`
+status polls, a bad frame) is aborted with an ACK, so the next command starts clean.
 
 Start-up (`start`): GetFirmwareVersion (0x02) detects the chip (IC 0x32), SAMConfiguration (0x14,
 normal mode) takes a C106 out of its low-battery start-up mode, RFConfiguration (0x32, item 5)
@@ -166,7 +166,7 @@ class PN532(CardSource):
         max_polls: int = 400,
         nacks: int = 2,
         passive_retries: int = 1,
-        read_size: int = 48,
+        read_size: int = 64,  # the longest answer: a 10-byte UID and a 20-byte ATS
     ) -> None:
         self.link = link
         self.max_polls = max_polls  # guards every wait: a missing chip must not hang the loop
@@ -184,12 +184,21 @@ class PN532(CardSource):
     def command(self, code: int, params: bytes = b"") -> bytes:
         """Send command `code`; the response's data after D5 and code + 1."""
         self.link.write(frame(bytes((HOST_TO_PN532, code)) + params))
-        self._wait(abort=False)
+        try:
+            return self._exchange(code)
+        except PN532Error:
+            # Abort whatever the chip may still be doing for this command, so that a late
+            # answer is not read as the next command's.
+            self.link.write(ACK)
+            raise
+
+    def _exchange(self, code: int) -> bytes:
+        self._wait()
         if parse_frame(self.link.read(len(ACK))) != b"":
             raise PN532Error("no-ack")
         attempt = 0
         while True:
-            self._wait(abort=True)
+            self._wait()
             try:
                 data = parse_frame(self.link.read(self.read_size))
             except PN532Error as exc:
@@ -202,12 +211,10 @@ class PN532(CardSource):
                 raise PN532Error("framing")
             return data[2:]
 
-    def _wait(self, abort: bool) -> None:
+    def _wait(self) -> None:
         for _ in range(self.max_polls):
             if self.link.ready():
                 return
-        if abort:
-            self.link.write(ACK)  # abort the command, so its late answer is not read as the next
         raise PN532Error("timeout")
 
     def start(self) -> None:

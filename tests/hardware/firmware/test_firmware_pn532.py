@@ -140,6 +140,7 @@ def test_nack_error_frame_and_silence(pn532: tuple[Any, FakePN532]) -> None:
     chip.error_next = True
     with pytest.raises(ppb_pn532.PN532Error, match="error-frame"):
         driver.read_uid()
+    assert chip.aborts == 2  # each failed command aborted, so nothing stale is read next
     assert driver.read_uid() == UID4
 
 
