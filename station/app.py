@@ -10,7 +10,8 @@ runs the release `Workflow` with three threads:
 * the worker carries out cloud and printer commands one at a time, in order, and turns what
   happened into events (a delivery blocks only the worker, never the screen);
 * the reader waits for badges and turns each into `CardPresented(tag)`: the tag is computed here
-  and the credential goes no further;
+  and the credential goes no further; a card the reader could not read becomes
+  `CardUnreadable(reason)` (the error screen and sound), not a reader fault;
 * the cloud watch notices outages: any cloud call that cannot reach the cloud (or its own
   heartbeat, `GET /healthz` every `heartbeat_s`) turns the station offline (`CloudDown`: the
   offline screen, a tap says it cannot be checked); it then probes with exponential back-off and
@@ -52,6 +53,7 @@ from hardware.panel.registry import Panel, keypad_from_config
 from hardware.printers.errors import DeliveryUnconfirmedError, PrinterConnectError
 from hardware.printers.transport import PrinterTransport
 from hardware.readers.base import CardReader
+from hardware.readers.errors import CardUnreadableError
 from hardware.readers.registry import reader_from_config
 from station.cloud_client import CloudClient, Outcome, ReleaseInfo, StationCloud
 from station.config import StationConfig
@@ -86,6 +88,7 @@ from station.workflow import (
     Button,
     ButtonPressed,
     CardPresented,
+    CardUnreadable,
     CloudDown,
     CloudUp,
     Command,
@@ -737,6 +740,13 @@ class Station:
         while not self._stopping.is_set():
             try:
                 credential = self.reader.read(timeout_s=0.2)
+            except CardUnreadableError as exc:
+                # One bad tap, not a reader fault: said on screen, and only its reason logged
+                # (the reader logged what kind of input it was, never the input).
+                logger.info("card presented but not readable: %s", exc.reason)
+                self._faults.clear("reader")
+                self._post(CardUnreadable(exc.reason))
+                continue
             except ReaderError as exc:
                 self._faults.fault("reader", "badge reader failed: %s", exc)
                 self._stopping.wait(1.0)

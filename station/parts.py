@@ -23,6 +23,7 @@ from hardware.printers.transport import PrinterTransport
 from station.config import HardwareConfig, StationConfig
 from station.errors import ConfigError
 from station.screens import (
+    CardUnreadableScreen,
     DoneScreen,
     ErrorScreen,
     IdleScreen,
@@ -39,6 +40,7 @@ FEEDBACK: dict[type, tuple[LightPattern | None, Sound | None]] = {
     ReadingScreen: (LightPattern.READING, Sound.READ),
     DoneScreen: (LightPattern.SUCCESS, Sound.SUCCESS),
     ErrorScreen: (LightPattern.ERROR, Sound.FAILURE),
+    CardUnreadableScreen: (LightPattern.ERROR, Sound.FAILURE),
     OfflineScreen: (LightPattern.OFFLINE, None),
 }
 

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from hardware.display.base import DisplayMode
 from station.screens import (
+    CardUnreadableScreen,
     DeliveringScreen,
     DoneScreen,
     ErrorScreen,
@@ -152,7 +153,7 @@ def render(
 def _accent(screen: Screen) -> tuple[int, int, int]:
     if isinstance(screen, DoneScreen):
         return _GREEN
-    if isinstance(screen, ErrorScreen):
+    if isinstance(screen, ErrorScreen | CardUnreadableScreen):
         return _RED
     if isinstance(screen, OfflineScreen):
         return _AMBER

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from station.models import JobSummary
 from station.screens import (
+    CardUnreadableScreen,
     DeliveringScreen,
     DeliveryItem,
     DoneScreen,
@@ -62,4 +63,6 @@ def sample_screens() -> dict[str, Screen]:
         "pin-locked": ErrorScreen("PIN locked", "Ask your administrator to reset it"),
         "pairing": PairingScreen("WDJB-MJHT", "SHA256:4f2a 91c0 77de 03b5"),
         "enrolment": EnrolmentScreen("k7dq-m2xr"),
+        "unreadable": CardUnreadableScreen("garbled"),
+        "unreadable-unsupported": CardUnreadableScreen("unsupported"),
     }

@@ -258,6 +258,35 @@ class EnrolmentScreen:
         ]
 
 
+# What the person at the reader is told for each reason a card could not be read (the reasons of
+# hardware.readers.errors.CardUnreadableError): (title, advice), short enough for the title bar
+# and two rows of a 128x64 OLED in large type. Not "not recognised": that is the cloud's answer
+# for an unknown badge, which needs enrolling, not another tap. An unknown reason gets the first.
+UNREADABLE_TEXT: dict[str, tuple[str, str]] = {
+    "garbled": ("Card not read", "Hold the card still and try again"),
+    "parity": ("Card not read", "Misread: hold it still, try again"),
+    "not-read": ("Card not read", "Hold the card flat on the reader"),
+    "unsupported": ("Unusable card", "This card type cannot be used"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CardUnreadableScreen:
+    """A card was presented but could not be read. Holds only the reason word: no card data."""
+
+    reason: str = "garbled"
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "unreadable"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        title, advice = UNREADABLE_TEXT.get(self.reason, UNREADABLE_TEXT["garbled"])
+        return [title, advice]
+
+
 Screen = (
     IdleScreen
     | ReadingScreen
@@ -270,4 +299,5 @@ Screen = (
     | PinEntryScreen
     | PairingScreen
     | EnrolmentScreen
+    | CardUnreadableScreen
 )

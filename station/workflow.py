@@ -62,6 +62,19 @@ Identity at the keypad (a PIN after the badge, a release passcode, self-enrolmen
     ENROLMENT    Tick past enrolment_s, a button       IDLE         Idle
     ENROLMENT    CardPresented                         IDENTIFYING  Reading, OpenSession
 
+A card the reader could not read (reader-pn532)::
+
+    IDLE, DONE,  CardUnreadable(reason)                ERROR        CardUnreadable (reason in words,
+    ERROR                                                           no card data) for error_s
+    OFFLINE      CardUnreadable(reason)                OFFLINE      CardUnreadable for error_s, then
+                                                                    Offline
+    (others)     CardUnreadable                        unchanged    nothing: a session, a PIN being
+                                                                    typed, an enrolment code or a
+                                                                    delivery is never ended or
+                                                                    covered by a bad read (often
+                                                                    the same card bouncing on the
+                                                                    reader); the runtime logs it
+
 Every other (state, event) pair is ignored and returns no commands; in particular a badge tapped
 while delivering is ignored (the delivery goes on, no second session is opened), and no timeout
 runs while delivering (the printer transport has its own). A `SessionOpened` that is not the
@@ -83,6 +96,7 @@ from typing import Literal, assert_never
 from station.entry import KeypadEntry
 from station.models import JobSummary
 from station.screens import (
+    CardUnreadableScreen,
     DeliveringScreen,
     DeliveryItem,
     DoneScreen,
@@ -162,6 +176,14 @@ class CardPresented:
     """A badge was tapped; `tag` is its keyed tag (never shown, never logged)."""
 
     tag: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CardUnreadable:
+    """A card was presented but the reader could not read it; `reason` is one word
+    ("garbled", "parity", "not-read", "unsupported"), never the card's data."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +310,7 @@ Event = (
     CloudDown
     | CloudUp
     | CardPresented
+    | CardUnreadable
     | SessionOpened
     | SessionRefused
     | ButtonPressed
@@ -410,6 +433,8 @@ class Workflow:
                 return self._tick(now)
             case CardPresented(tag=tag):
                 return self._card(tag)
+            case CardUnreadable(reason=reason):
+                return self._unreadable(reason)
             case SessionOpened():
                 return self._opened(event)
             case SessionRefused():
@@ -506,6 +531,15 @@ class Workflow:
             commands = self._end_session()
             return [*commands, *self._identify(tag)]
         return []  # IDENTIFYING or DELIVERING: finish what was started
+
+    def _unreadable(self, reason: str) -> list[Command]:
+        screen = CardUnreadableScreen(reason)
+        if self.state is State.OFFLINE:
+            # The offline screen comes back when the timer runs out (see `_tick` -> `_idle`).
+            return self._go(State.OFFLINE, screen, self.timings.error_s)
+        if self.state in (State.IDLE, State.DONE, State.ERROR):
+            return self._error(screen)
+        return []  # never end or hide a session, an entry or a delivery for a bad read
 
     def _opened(self, event: SessionOpened) -> list[Command]:
         if self.state is not State.IDENTIFYING or event.attempt != self._attempt:

@@ -7,11 +7,14 @@ pyserial or pyscard (the device modules are imported only when their reader is b
 
 from hardware.readers.base import CardReader, Credential
 from hardware.readers.errors import (
+    UNREADABLE_REASONS,
     BridgeProtocolError,
     BridgeVersionError,
     CardFormatError,
     CardReadError,
+    CardUnreadableError,
     ReaderDisconnectedError,
+    UnreadableReason,
 )
 from hardware.readers.formats import corp1000, h10301, iclass_csn, mifare_uid, wiegand
 from hardware.readers.registry import READER_KINDS, reader_from_config
@@ -20,15 +23,18 @@ from hardware.readers.text import ReaderFormat, parse_reader_text
 
 __all__ = [
     "READER_KINDS",
+    "UNREADABLE_REASONS",
     "BridgeProtocolError",
     "BridgeVersionError",
     "CardFormatError",
     "CardReadError",
     "CardReader",
+    "CardUnreadableError",
     "Credential",
     "ReaderDisconnectedError",
     "ReaderFormat",
     "SimulatedCardReader",
+    "UnreadableReason",
     "corp1000",
     "h10301",
     "iclass_csn",

@@ -44,10 +44,21 @@ class Credential:
 
 
 class CardReader(Protocol):
-    """A source of credentials."""
+    """A source of credentials.
+
+    `read()` raises `CardUnreadableError` (hardware.readers.errors) for a card that was presented
+    but gave no credential (a garbled frame, bad parity, an unsupported card): one per such tap,
+    with a `reason` and never the card's data; what the reader sent after it is kept for the next
+    `read()`. Any other `ReaderError` is a fault of the reader itself (unplugged, no service).
+    """
 
     def read(self, timeout_s: float | None = None) -> Credential | None:
-        """Wait up to `timeout_s` for a badge; None if none was presented in time."""
+        """Wait up to `timeout_s` for a badge; None if none was presented in time.
+
+        Raises:
+            CardUnreadableError: a card was presented and could not be turned into a credential.
+            ReaderError: the reader failed (e.g. ReaderDisconnectedError).
+        """
         ...
 
     def close(self) -> None:

@@ -5,6 +5,12 @@ reader sends HELLO and waits up to `handshake_timeout_s` for READY, refusing a v
 not speak; only then are CARD lines taken. LED and beep commands may be sent from any thread.
 
 What is logged: protocol faults (bad checksum, unknown verb, a bridge ERR), never a card's bits.
+
+An unusable tap is reported by `read()` as `CardUnreadableError`: a CARD line that fails its
+checksum or is malformed (reason "garbled"), or a card the formats refuse (random UID, bad parity,
+a technology we do not know). Other damaged lines (a PONG, noise without CARD in it) are only
+logged: they are not taps, and a screen saying "card not read" with no one at the reader would
+mislead.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from hardware.readers.errors import (
     BridgeProtocolError,
     BridgeVersionError,
     CardFormatError,
+    CardUnreadableError,
     ReaderDisconnectedError,
 )
 from hardware.readers.serial_link import SerialLineLink, SerialPort
@@ -91,6 +98,7 @@ class BridgeCardReader:
         A (re)connect adds up to `handshake_timeout_s` to the wait.
 
         Raises:
+            CardUnreadableError: a card was tapped and its CARD line or its bits are unusable.
             ReaderDisconnectedError: the bridge is unplugged (it is reopened with back-off).
             BridgeVersionError: the bridge speaks a protocol version we do not.
             BridgeProtocolError: the bridge did not answer the handshake.
@@ -180,6 +188,8 @@ class BridgeCardReader:
             raise
         except BridgeProtocolError as exc:
             logger.warning("reader bridge: line dropped: %s", exc)
+            if _is_card_line(line):
+                raise CardUnreadableError("a card line from the reader bridge was damaged") from exc
             return None
         match message:
             case Card():
@@ -187,6 +197,7 @@ class BridgeCardReader:
                     return message.to_credential()
                 except CardFormatError as exc:
                     logger.warning("reader bridge: badge dropped: %s", exc)
+                    raise
             case Pong(token):
                 with self._pong_arrived:
                     self._pongs.add(token)
@@ -198,3 +209,10 @@ class BridgeCardReader:
             case _:
                 logger.warning("reader bridge sent an unexpected %s", type(message).__name__)
         return None
+
+
+def _is_card_line(line: bytes) -> bool:
+    """Whether a line that failed to decode still reads as a CARD line (verb intact, e.g. a
+    corrupted digit or checksum): that is a tap gone wrong, not noise."""
+    tokens = line.split(b" ", 2)
+    return len(tokens) >= 2 and tokens[0].startswith(b"PP") and tokens[1] == b"CARD"

@@ -152,7 +152,7 @@ class Card:
         elif self.technology == "iclass":
             credential = iclass_csn(self.raw)
         else:
-            raise CardFormatError("the bridge sent a card technology we do not know")
+            raise CardFormatError("the bridge sent a card technology we do not know", "unsupported")
         if credential.bit_length != self.bit_length:
             raise CardFormatError("the bridge's bit length does not match the UID")
         return credential

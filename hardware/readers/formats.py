@@ -107,7 +107,7 @@ class WiegandFormat:
             if (bits >> bit.position) & 1 != expected:
                 kind = "odd" if bit.odd else "even"
                 raise CardFormatError(
-                    f"{self.technology} parity bit {bit.position} ({kind}) is wrong"
+                    f"{self.technology} parity bit {bit.position} ({kind}) is wrong", "parity"
                 )
         return Credential(self.technology, self.bit_length, _to_bytes(bits, self.bit_length))
 
@@ -192,12 +192,13 @@ def mifare_uid(uid: bytes) -> Credential:
             every tap and so cannot identify anyone; a cascade tag as the first byte.
     """
     if len(uid) not in (4, 7):
-        raise CardFormatError("a MIFARE UID has 4 or 7 bytes")
+        raise CardFormatError("a MIFARE UID has 4 or 7 bytes", "unsupported")
     if len(uid) == 4 and uid[0] == _RANDOM_UID0:
         raise CardFormatError(
             "this card gives a random UID on every tap (first byte 0x08), so it cannot be "
             "identified by its UID: enrol another card or configure the reader to read a "
-            "stored number"
+            "stored number",
+            "unsupported",
         )
     if uid[0] == _CASCADE_TAG:
         raise CardFormatError("a MIFARE UID never starts with the cascade tag 0x88")
@@ -211,7 +212,7 @@ _ICLASS_MARKER = 0xE0
 def iclass_csn(csn: bytes) -> Credential:
     """The credential for an 8-byte iCLASS CSN; a CSN printed back to front is turned around."""
     if len(csn) != 8:
-        raise CardFormatError("an iCLASS CSN has 8 bytes")
+        raise CardFormatError("an iCLASS CSN has 8 bytes", "unsupported")
     if csn[0] == _ICLASS_MARKER and csn[-1] != _ICLASS_MARKER:
         # Some readers print the CSN as ISO 15693 UIDs are printed, most significant byte
         # (E0) first; the card sends it the other way round, which is our canonical order.

@@ -78,7 +78,7 @@ def credential_from_uid(uid: bytes) -> Credential:
         return mifare_uid(uid)
     if len(uid) == 8:
         return iclass_csn(uid)
-    raise CardFormatError(f"a {len(uid)}-byte card UID is not a supported badge")
+    raise CardFormatError(f"a {len(uid)}-byte card UID is not a supported badge", "unsupported")
 
 
 def _rc(result: int) -> int:

@@ -7,17 +7,17 @@ format the reader was configured for. `SerialCardReader` reads those lines throu
 undoes the format with `parse_reader_text`.
 
 A line that does not parse (line noise, a reader's banner, a random-UID card) is logged without
-its text and skipped: the text may be a card number.
+its text (it may be a card number) and reported by `read()` as `CardUnreadableError`, one per
+line; the lines after it stay in the link's buffer for the next `read()`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from hardware.readers.base import Credential
-from hardware.readers.errors import CardFormatError
+from hardware.readers.errors import CardFormatError, CardUnreadableError
 from hardware.readers.serial_link import SerialLineLink, SerialPort
 from hardware.readers.text import ReaderFormat, parse_reader_text
 
@@ -68,31 +68,25 @@ class SerialCardReader:
         """Wait up to `timeout_s` (None: forever) for a badge; None if none came in time.
 
         Raises:
+            CardUnreadableError: a line arrived that is not a badge in this format.
             ReaderDisconnectedError: the reader is unplugged (it is reopened with back-off).
         """
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            line = self.link.read_line(remaining)
-            if line is None:
-                return None
-            credential = self._parse(line)
-            if credential is not None:
-                return credential
+        line = self.link.read_line(timeout_s)
+        return None if line is None else self._parse(line)
 
     def close(self) -> None:
         """Close the port."""
         self.link.close()
 
-    def _parse(self, line: bytes) -> Credential | None:
+    def _parse(self, line: bytes) -> Credential:
         try:
             text = line.decode("ascii")
         except UnicodeDecodeError:
             logger.warning("serial reader: dropped a line that is not ASCII (line noise?)")
-            return None
+            raise CardUnreadableError("the reader sent a line that is not text") from None
         try:
             return parse_reader_text(text, self.fmt)
         except CardFormatError as exc:
             # exc never contains the text; the text itself may be a card number.
             logger.warning("serial reader: dropped a line that is not a badge: %s", exc)
-            return None
+            raise

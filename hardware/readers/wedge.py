@@ -11,7 +11,9 @@ event streams: CI machines have no /dev/uinput) and `text` (the reader's output 
 module only waits on the file descriptor, hands events over, ends frames after a silent gap, and
 reopens the device after an unplug.
 
-Unparseable frames are logged (that one was dropped, never its text) and skipped.
+A frame that does not parse is logged (that one was dropped, never its text) and reported by
+`read()` as `CardUnreadableError` (one per frame); frames typed after it stay queued for the next
+`read()`.
 """
 
 from __future__ import annotations
@@ -122,14 +124,13 @@ class WedgeCardReader:
         """Wait up to `timeout_s` (None: forever) for a badge; None if none came in time.
 
         Raises:
+            CardUnreadableError: a frame was typed that is not a badge in this format.
             ReaderDisconnectedError: the reader is unplugged (it is reopened with back-off).
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            while self._frames:
-                credential = self._parse(self._frames.popleft())
-                if credential is not None:
-                    return credential
+            if self._frames:
+                return self._parse(self._frames.popleft())
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             grabbed = self._link.device(remaining)
             if self._decoder.pending:
@@ -169,10 +170,10 @@ class WedgeCardReader:
             pass  # evdev raises it when the queue is empty: everything was read
         self._last_key_at = time.monotonic()
 
-    def _parse(self, text: str) -> Credential | None:
+    def _parse(self, text: str) -> Credential:
         try:
             return parse_reader_text(text, self.fmt)
         except CardFormatError as exc:
             # exc never contains the text; the text itself is a card number and is not logged.
             logger.warning("wedge reader: dropped a badge that did not parse: %s", exc)
-            return None
+            raise

@@ -15,6 +15,7 @@ from hardware.readers.errors import (
     BridgeProtocolError,
     BridgeVersionError,
     CardFormatError,
+    CardUnreadableError,
     ReaderDisconnectedError,
 )
 from hardware.readers.formats import corp1000, h10301, iclass_csn, mifare_uid
@@ -189,19 +190,30 @@ def test_led_beep_and_ping_reach_the_bridge(bridge: SimulatedBridge) -> None:
     reader.close()
 
 
-def test_noise_bad_checksums_and_bad_cards_are_skipped(
+def test_damaged_card_lines_and_bad_cards_are_unreadable_taps_noise_is_not(
     bridge: SimulatedBridge, caplog: pytest.LogCaptureFixture
 ) -> None:
     reader = BridgeCardReader(bridge.port_path, handshake_timeout_s=2)
     reader.read(timeout_s=0.05)
     good = bp.encode_line(bp.Card("mifare", 56, UID.raw))
-    corrupted = good.replace(b"04a1", b"04a2")
+    corrupted = good.replace(b"04a1", b"04a2")  # the checksum no longer matches
     random_uid = bp.encode_line(bp.Card("mifare", 32, bytes.fromhex("08a1b2c3")))
-    bridge.send_raw(b"\x00\xff noise\r\n" + corrupted + b"\n" + random_uid + b"\n")
+    bad_parity = int.from_bytes(h10301(90, 324).raw, "big") ^ 2
+    wiegand = bp.encode_line(bp.Card("h10301", 26, bad_parity.to_bytes(4, "big")))
+    pong = bp.encode_line(bp.Pong(7)).replace(b"7", b"8")  # damaged, but not a tap
+    bridge.send_raw(b"\x00\xff noise\r\n" + pong + b"\n" + corrupted + b"\n")
+    bridge.send_raw(random_uid + b"\n" + wiegand + b"\n")
     bridge.send(bp.Error("checksum"))
     bridge.present(UID)
+    reasons = []
     with caplog.at_level(logging.DEBUG):
-        assert reader.read(timeout_s=2) == UID
+        for _ in range(3):
+            with pytest.raises(CardUnreadableError) as caught:
+                reader.read(timeout_s=2)
+            reasons.append(caught.value.reason)
+            assert "a1b2" not in str(caught.value) and "08a1" not in str(caught.value)
+        assert reader.read(timeout_s=2) == UID  # nothing after the bad taps was lost
+    assert reasons == ["garbled", "unsupported", "parity"]
     assert "a1b2" not in caplog.text and "04a2" not in caplog.text
     assert "random UID" in caplog.text
     reader.close()

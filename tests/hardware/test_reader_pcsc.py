@@ -16,7 +16,12 @@ from collections.abc import Iterator
 import pytest
 
 from hardware.readers.base import Credential
-from hardware.readers.errors import CardFormatError, CardReadError, ReaderDisconnectedError
+from hardware.readers.errors import (
+    CardFormatError,
+    CardReadError,
+    CardUnreadableError,
+    ReaderDisconnectedError,
+)
 from hardware.readers.formats import iclass_csn, mifare_uid
 from hardware.readers.pcsc import GET_UID_APDU, PcscCardReader, credential_from_uid
 from hardware.readers.registry import reader_from_config
@@ -114,8 +119,13 @@ def test_a_reader_that_refuses_get_data_is_a_specific_error(
 ) -> None:
     card.status = b"\x6a\x81"
     card.present(UID7)
-    with caplog.at_level(logging.DEBUG), pytest.raises(CardReadError, match="status 6A81"):
+    with (
+        caplog.at_level(logging.DEBUG),
+        pytest.raises(CardReadError, match="status 6A81") as caught,
+    ):
         _read_until(reader, 5)
+    # The port's "unreadable card" signal: the station shows it and keeps reading.
+    assert isinstance(caught.value, CardUnreadableError) and caught.value.reason == "not-read"
     # Refused once, not again for the same tap: no error loop while the card lies there.
     assert reader.read(timeout_s=0.8) is None
     assert UID7.hex() not in caplog.text.lower()
@@ -125,8 +135,10 @@ def test_a_random_uid_card_is_refused_with_the_reason(
     reader: PcscCardReader, card: FakeCard
 ) -> None:
     card.present(bytes.fromhex("08A1B2C3"))
-    with pytest.raises(CardFormatError, match="random UID"):
+    with pytest.raises(CardFormatError, match="random UID") as caught:
         _read_until(reader, 5)
+    assert isinstance(caught.value, CardUnreadableError) and caught.value.reason == "unsupported"
+    assert "a1b2" not in str(caught.value).lower()
 
 
 def test_no_matching_reader_is_reader_disconnected(pcscd: PrivatePcscd) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hardware.readers.errors import ReaderDisconnectedError
+from hardware.readers.errors import CardUnreadableError, ReaderDisconnectedError
 from hardware.readers.formats import h10301, mifare_uid
 from hardware.readers.serial_link import LineFramer
 from hardware.readers.serial_reader import SerialCardReader
@@ -76,14 +76,21 @@ def test_loop_partial_line_waits_for_the_rest(loop_reader: SerialCardReader) -> 
     assert loop_reader.read(timeout_s=1) == BADGE
 
 
-def test_loop_noise_and_overlong_lines_are_skipped_unlogged(
+def test_loop_noise_and_bad_lines_are_unreadable_taps_and_nothing_after_is_lost(
     loop_reader: SerialCardReader, caplog: pytest.LogCaptureFixture
 ) -> None:
     noise = b"\xff\xfe\x00\x1b[0m\r\n" + b"READER v1.2 READY\r\n" + b"7" * 500 + b"\n"
     wrong_parity = f"{BITS ^ 1}\n".encode()
     write(loop_reader, noise + wrong_parity + LINE)
+    reasons = []
     with caplog.at_level(logging.DEBUG):
+        for _ in range(3):  # the overlong line is dropped by the framer, never parsed
+            with pytest.raises(CardUnreadableError) as caught:
+                loop_reader.read(timeout_s=1)
+            reasons.append(caught.value.reason)
+            assert str(BITS ^ 1) not in str(caught.value)
         assert loop_reader.read(timeout_s=1) == BADGE
+    assert reasons == ["garbled", "garbled", "parity"]
     assert str(BITS ^ 1) not in caplog.text
     assert caplog.text.count("dropped") == 3
     assert loop_reader.link.framer.overlong_lines == 1
@@ -131,6 +138,18 @@ def test_pty_reader_reads_badges(by_id: Path) -> None:
     assert reader.read(timeout_s=0.05) is None
     device.send(LINE[2:] + LINE)
     assert reader.read(timeout_s=1) == BADGE
+    assert reader.read(timeout_s=1) == BADGE
+    reader.close()
+    device.unplug()
+
+
+def test_pty_garbage_is_an_unreadable_tap_and_the_next_badge_still_reads(by_id: Path) -> None:
+    device = FakeSerialDevice(by_id)
+    reader = SerialCardReader(str(by_id), 9600, ReaderFormat())
+    device.send(b"12x45\r\n" + LINE)  # a digit garbled on the wire, then a good tap
+    with pytest.raises(CardUnreadableError) as caught:
+        reader.read(timeout_s=1)
+    assert caught.value.reason == "garbled" and "12x45" not in str(caught.value)
     assert reader.read(timeout_s=1) == BADGE
     reader.close()
     device.unplug()

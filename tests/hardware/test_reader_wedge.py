@@ -16,7 +16,7 @@ import pytest
 from evdev import ecodes
 
 from hardware.readers import wedge_decoder as wd
-from hardware.readers.errors import ReaderDisconnectedError
+from hardware.readers.errors import CardUnreadableError, ReaderDisconnectedError
 from hardware.readers.formats import h10301, mifare_uid
 from hardware.readers.text import ReaderFormat
 from hardware.readers.wedge import WedgeCardReader, check_device_spec
@@ -250,13 +250,24 @@ def test_reader_ends_a_frame_after_a_silent_gap() -> None:
     reader.close()
 
 
-def test_reader_skips_garbage_frames_without_logging_them(caplog: pytest.LogCaptureFixture) -> None:
+def test_reader_reports_garbage_frames_as_unreadable_without_their_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     device = FakeInputDevice()
     reader = WedgeCardReader("by-name", ReaderFormat(), opener=lambda: device)
     t = now_s()
-    device.type_events(typed("11813449", start_s=t) + typed(str(BITS), start_s=t + 0.1))
+    # A wrong-parity frame, an F1 key (no character), then a good badge right behind them.
+    f1 = [KeyEvent(wd.EV_KEY, ecodes.KEY_F1, 1, t + 0.05), KeyEvent(wd.EV_KEY, 28, 1, t + 0.06)]
+    device.type_events([*typed("11813449", start_s=t), *f1, *typed(str(BITS), start_s=t + 0.1)])
+    reasons = []
     with caplog.at_level(logging.DEBUG):
-        assert reader.read(timeout_s=2) == BADGE
+        for _ in range(2):
+            with pytest.raises(CardUnreadableError) as caught:
+                reader.read(timeout_s=2)
+            reasons.append(caught.value.reason)
+            assert "1181344" not in str(caught.value)
+        assert reader.read(timeout_s=2) == BADGE  # typed after the garbage: not lost
+    assert reasons == ["parity", "garbled"]
     assert "dropped" in caplog.text
     assert "11813449" not in caplog.text and "1181344" not in caplog.text
     reader.close()

@@ -4,14 +4,19 @@
 folder on `sys.path`, so `import ppb_bridge` etc. import the very files that go onto the Pico.
 `FakeMFRC522` plays the chip behind the fake SPI bus at register level (FIFO, interrupts, the
 CRC coprocessor, Transceive) with an ISO 14443-A card in its field, so the firmware's own driver
-runs its WUPA / anticollision / SELECT / HALT cascade against it.
+runs its WUPA / anticollision / SELECT / HALT cascade against it. `FakePN532` plays a PN532 at
+its host interface (frames in; ACK and response frames out, with the I2C status byte or the SPI
+prefix bytes, LSB first on SPI) with injectable faults, written from the PN532 User Manual
+independently of the firmware's own frame code.
 """
 
 from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "hardware" / "firmware"
 
@@ -137,6 +142,216 @@ class FakeMFRC522:
             self.regs[register] = value
 
 
+# ---- PN532 (NXP UM0701-02, 6.2) ----
+
+PN532_ACK = bytes.fromhex("0000FF00FF00")
+PN532_NACK = bytes.fromhex("0000FFFF0000")
+PN532_ERROR_FRAME = bytes.fromhex("0000FF01FF7F8100")
+
+
+def pn532_frame(tfi: int, payload: bytes) -> bytes:
+    """A normal information frame: preamble, start code, LEN, LCS, TFI, data, DCS, postamble."""
+    body = bytes((tfi,)) + payload
+    length = len(body)
+    lcs = (0x100 - length) % 0x100
+    dcs = (0x100 - sum(body) % 0x100) % 0x100
+    return b"\x00\x00\xff" + bytes((length, lcs)) + body + bytes((dcs, 0x00))
+
+
+def _bit_reversed(data: bytes) -> bytes:
+    return bytes(int(f"{byte:08b}"[::-1], 2) for byte in data)
+
+
+class FakePN532:
+    """A PN532 (IC 0x32, firmware 1.6) behind I2C (address 0x24) or SPI, one card in its field.
+
+    Like the chip: a command frame is acknowledged (ACK), then answered after a few status polls;
+    a host NACK gets the last response again, a host ACK aborts the command in progress; a bad
+    host frame is ignored; InListPassiveTarget before SAMConfiguration gets the error frame, and
+    without a card it is not answered at all until RFConfiguration bounded its retries.
+
+    Faults, each for the next responses: `corrupt` (so many responses with a wrong DCS),
+    `nack_next` (a NACK instead of the ACK), `error_next` (the error frame instead of the answer),
+    `silent` (no answer at all: a chip that is not there).
+    """
+
+    i2c_address = 0x24
+
+    def __init__(self, busy_polls: int = 2) -> None:
+        self.busy_polls = busy_polls
+        self.uid: bytes | None = None
+        self.sens_res = b"\x00\x04"
+        self.sel_res = 0x08
+        self.sam_configured = False
+        self.passive_retries = 0xFF  # the chip's default: retry for ever
+        self.commands: list[int] = []  # every command code received, in order
+        self.bad_host_frames = 0
+        self.nacks_received = 0
+        self.aborts = 0
+        self.corrupt = 0
+        self.nack_next = False
+        self.error_next = False
+        self.silent = False
+        self._out: list[bytes] = []  # frames for the host, in order
+        self._busy = 0
+        self._last_response: bytes | None = None
+        # SPI: the transfer in progress while chip select is low.
+        self._selected = False
+        self._spi_op: int | None = None
+        self._spi_in = bytearray()
+
+    def present(self, uid: bytes | None) -> None:
+        """Put a card in the field (None: take it away), with the SENS_RES and SEL_RES it has."""
+        self.uid = uid
+        if uid is not None:
+            # SENS_RES (ATQA) bits 7-6: UID size single / double / triple; SAK 08 MIFARE Classic.
+            self.sens_res = bytes((0x00, {4: 0x04, 7: 0x44, 10: 0x84}[len(uid)]))
+            self.sel_res = 0x08 if len(uid) == 4 else 0x00
+
+    # the host interface
+
+    def host_write(self, data: bytes) -> None:
+        """A frame written by the host."""
+        self._busy = self.busy_polls
+        if self.silent:
+            return
+        if data == PN532_ACK:
+            self.aborts += 1
+            self._out.clear()
+            return
+        if data == PN532_NACK:
+            self.nacks_received += 1
+            if self._last_response is not None:
+                self._send(self._last_response)
+            return
+        body = self._check_host_frame(data)
+        if body is None:
+            self.bad_host_frames += 1  # the chip ignores it: no ACK
+            return
+        if self.nack_next:
+            self.nack_next = False
+            self._out.append(PN532_NACK)
+            return
+        self._out.append(PN532_ACK)
+        code, params = body[1], body[2:]
+        self.commands.append(code)
+        answer = self._execute(code, params)
+        if answer is None:
+            return
+        response = pn532_frame(0xD5, bytes((code + 1,)) + answer)
+        if self.error_next or answer == b"\x7f":
+            self.error_next = False
+            response = PN532_ERROR_FRAME
+        self._last_response = response
+        self._send(response)
+
+    def _send(self, response: bytes) -> None:
+        if self.corrupt:  # noise on the bus: the DCS no longer adds up
+            self.corrupt -= 1
+            response = response[:-2] + bytes(((response[-2] + 1) % 256, 0))
+        self._out.append(response)
+
+    def _check_host_frame(self, data: bytes) -> bytes | None:
+        if len(data) < 8 or data[:3] != b"\x00\x00\xff":
+            return None
+        length, lcs = data[3], data[4]
+        body = data[5 : 5 + length]
+        if (length + lcs) % 256 or len(data) != length + 7 or data[-1] != 0:
+            return None
+        if (sum(body) + data[5 + length]) % 256 or length < 2 or body[0] != 0xD4:
+            return None
+        return body
+
+    def _execute(self, code: int, params: bytes) -> bytes | None:
+        if code == 0x02:  # GetFirmwareVersion: IC, Ver, Rev, Support
+            return bytes((0x32, 0x01, 0x06, 0x07))
+        if code == 0x14:  # SAMConfiguration
+            self.sam_configured = params[:1] == b"\x01"
+            return b""
+        if code == 0x32 and params[:1] == b"\x05" and len(params) == 4:  # RF: MaxRetries
+            self.passive_retries = params[3]
+            return b""
+        if code == 0x4A and self.sam_configured and params == b"\x01\x00":
+            if self.uid is None:
+                return None if self.passive_retries == 0xFF else b"\x00"
+            uid = self.uid
+            return b"\x01\x01" + self.sens_res + bytes((self.sel_res, len(uid))) + uid
+        return b"\x7f"  # anything else: a syntax error at application level
+
+    def status(self) -> bool:
+        """The ready bit: a frame is waiting and the chip has finished working on it."""
+        if not self._out:
+            return False
+        if self._busy > 0:
+            self._busy -= 1
+            return False
+        return True
+
+    def take(self, count: int) -> bytes:
+        """`count` bytes of the next frame (zeros past its end)."""
+        frame = self._out.pop(0)
+        self._busy = self.busy_polls
+        return (frame + bytes(count))[:count]
+
+    # I2C: every read starts with the status byte; a frame is read only when it is ready.
+
+    def i2c_write(self, data: bytes) -> None:
+        self.host_write(data)
+
+    def i2c_read(self, count: int) -> bytes:
+        if not self.status():
+            return bytes(count)
+        return b"\x01" + (self.take(count - 1) if count > 1 else b"")
+
+    # SPI: LSB first on the wire, a prefix byte per transfer, framed by chip select.
+
+    def chip_select(self, level: int) -> None:
+        if level == 0:
+            self._selected, self._spi_op, self._spi_in = True, None, bytearray()
+            return
+        if self._selected and self._spi_op == 0x01:
+            self.host_write(bytes(self._spi_in))
+        self._selected = False
+
+    def spi_write(self, data: bytes) -> None:
+        assert self._selected, "SPI transfer without chip select"
+        data = _bit_reversed(data)
+        if self._spi_op is None:
+            self._spi_op, data = data[0], data[1:]
+        if self._spi_op == 0x01:
+            self._spi_in.extend(data)
+
+    def spi_read(self, count: int) -> bytes:
+        assert self._selected, "SPI transfer without chip select"
+        if self._spi_op == 0x02:
+            answer = bytes((0x01 if self.status() else 0x00,)) + bytes(count - 1)
+        elif self._spi_op == 0x03 and self.status():
+            answer = self.take(count)
+        else:
+            answer = bytes(count)
+        return _bit_reversed(answer)
+
+
+# Parts wired to the fake buses, found by the bus objects the firmware builds itself:
+# ("spi" | "i2c", bus id) -> chip, and GPIO number -> callbacks on a level change (chip select).
+WIRED: dict[tuple[str, int], Any] = {}
+PIN_WATCHERS: dict[int, list[Callable[[int], None]]] = {}
+
+
+def wire(bus: str, bus_id: int, chip: object, cs: int | None = None) -> None:
+    """Put `chip` alone on a fake bus (watching its chip-select GPIO), for buses built later."""
+    unwire()
+    WIRED[(bus, bus_id)] = chip
+    if cs is not None:
+        PIN_WATCHERS[cs] = [chip.chip_select]  # type: ignore[attr-defined]
+
+
+def unwire() -> None:
+    """Take every chip off the fake buses (a test's chip must not answer the next test)."""
+    WIRED.clear()
+    PIN_WATCHERS.clear()
+
+
 class _Pin:
     OUT = 1
     IN = 0
@@ -149,19 +364,21 @@ class _Pin:
     def init(self, mode: int = -1, value: int | None = None) -> None:
         self.mode = mode
         if value is not None:
-            self.level = value
+            self.value(value)
 
     def value(self, level: int | None = None) -> int:
         if level is not None:
             self.level = int(bool(level))
+            for watcher in PIN_WATCHERS.get(self.number, []):
+                watcher(self.level)
         return self.level
 
 
 class _SPI:
-    def __init__(self, bus: int = 0, **settings: object) -> None:
+    def __init__(self, bus: int = 0, *args: object, **settings: object) -> None:
         self.bus = bus
         self.settings = settings
-        self.chip: FakeMFRC522 | None = None
+        self.chip: Any = WIRED.get(("spi", bus))
 
     def write(self, data: bytes) -> None:
         assert self.chip is not None
@@ -170,6 +387,28 @@ class _SPI:
     def read(self, size: int, write: int = 0) -> bytes:
         assert self.chip is not None
         return self.chip.spi_read(size)
+
+
+class _I2C:
+    """machine.I2C: writeto / readfrom to the chip wired at that address (EIO if none)."""
+
+    def __init__(self, bus: int = 0, **settings: object) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.chip: Any = WIRED.get(("i2c", bus))
+
+    def _device(self, address: int) -> Any:
+        if self.chip is None or self.chip.i2c_address != address:
+            raise OSError(5, "EIO")  # no device acknowledged the address
+        return self.chip
+
+    def writeto(self, address: int, data: bytes, stop: bool = True) -> int:
+        self._device(address).i2c_write(bytes(data))
+        return len(data)
+
+    def readfrom(self, address: int, count: int, stop: bool = True) -> bytes:
+        data: bytes = self._device(address).i2c_read(count)
+        return data
 
 
 class _PWM:
@@ -193,6 +432,7 @@ def load_firmware() -> types.ModuleType:
         machine.IS_FAKE = True  # type: ignore[attr-defined]
         machine.Pin = _Pin  # type: ignore[attr-defined]
         machine.SPI = _SPI  # type: ignore[attr-defined]
+        machine.I2C = _I2C  # type: ignore[attr-defined]
         machine.PWM = _PWM  # type: ignore[attr-defined]
         sys.modules["machine"] = machine
         micropython = types.ModuleType("micropython")
@@ -210,23 +450,33 @@ def spi_with_chip(machine: types.ModuleType, chip: FakeMFRC522) -> object:
     return spi
 
 
-class FirmwareOnPty:
-    """The firmware's `Bridge` and MFRC522 driver (on a `FakeMFRC522`) behind a pty.
+# The reader chips FirmwareOnPty can be built with: (chip, bus) for ppb_board.ReaderWiring.
+BOARDS = {
+    "mfrc522": ("mfrc522", "spi"),
+    "pn532-i2c": ("pn532", "i2c"),
+    "pn532-spi": ("pn532", "spi"),
+}
 
+
+class FirmwareOnPty:
+    """The firmware's `Bridge` and reader driver behind a pty, built as `main.py` builds them.
+
+    `board` names the reader chip and bus (`BOARDS`); the driver comes from the firmware's own
+    `ppb_board.open_reader` on a fake bus with `FakeMFRC522` or `FakePN532` wired to it.
     The master end plays the Pico's USB CDC port: a thread runs the firmware's main loop (read
     what the host sent, `poll`, write the answers). `port_path` is the slave end, which the
     station opens like /dev/ttyACM0. `chip.present(uid)` taps a card; `light` and `beeper` record
     what the host asked for.
     """
 
-    def __init__(self, loop_ms: int = 10) -> None:
+    def __init__(self, loop_ms: int = 10, board: str = "mfrc522") -> None:
         import os
         import threading
         import tty
 
-        machine = load_firmware()
+        load_firmware()
+        import ppb_board
         import ppb_bridge
-        import ppb_mfrc522
 
         class Light(ppb_bridge.Led):
             def __init__(self) -> None:
@@ -245,8 +495,11 @@ class FirmwareOnPty:
             def off(self) -> None:
                 self.tones.append(0)
 
-        self.chip = FakeMFRC522()
-        driver = ppb_mfrc522.MFRC522(spi_with_chip(machine, self.chip), machine.Pin(17))
+        chip, bus = BOARDS[board]
+        wiring = ppb_board.ReaderWiring(chip, bus)
+        self.chip: Any = FakeMFRC522() if chip == "mfrc522" else FakePN532()
+        wire(bus, 0, self.chip, cs=wiring.cs if board == "pn532-spi" else None)
+        driver = ppb_board.open_reader(wiring)
         self.light, self.beeper = Light(), Beeper()
         self.bridge = ppb_bridge.Bridge(driver, self.light, self.beeper)
         self._loop_s = loop_ms / 1000
@@ -288,3 +541,4 @@ class FirmwareOnPty:
         self._thread.join(timeout=2)
         os.close(self._master)
         os.close(self._slave)
+        unwire()

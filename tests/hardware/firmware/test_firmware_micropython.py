@@ -58,6 +58,10 @@ def test_the_bridge_session_runs_the_same_on_micropython_and_cpython() -> None:
     lines = on_micropython.splitlines()
     assert "PP1 READY 1 pullprint-bridge/1.0 *A0" in lines
     assert "PP1 CARD mifare 80 04a1b2c3d4e5f6071829 *2A" in lines
+    # The PN532 driver: detection, a 7-byte UID after one NACKed response, the error frame.
+    assert "pn532 (50, 1, 6, 7) None" in lines
+    assert any(line.startswith("pn532 uid PP1 CARD mifare 56 04a1b2c3d4e5f6") for line in lines)
+    assert "pn532 error error-frame" in lines
     assert lines[-1] == "crc 244 True"
 
 

@@ -3,6 +3,7 @@
 import sys
 
 import ppb_bridge
+import ppb_pn532
 import ppb_protocol
 
 
@@ -51,4 +52,57 @@ bridge.feed(line("PP2 PING 1") + line("PP1 NOPE") + b"X" * 200 + b"\n" + line("P
 bridge.feed(b"PP1 PING \xff *00\n")
 for out in bridge.take_output():
     print(out.decode().rstrip())
+
+
+# The PN532 driver (pure) against a chip that answers every command at once over a `Link`.
+class Chip(ppb_pn532.Link):
+    def __init__(self):
+        self.out = []
+        self.uid = None
+        self.corrupt = 0
+
+    def write(self, data):
+        if data in (ppb_pn532.ACK, ppb_pn532.NACK):
+            if data == ppb_pn532.NACK:
+                self.out.append(self.last)
+            return
+        code = ppb_pn532.parse_frame(data)[1]
+        answer = {0x02: b"\x32\x01\x06\x07", 0x14: b"", 0x32: b""}.get(code)
+        if code == 0x4A:
+            answer = b"\x00"
+            if self.uid is not None:
+                sens = b"\x00\x44" if len(self.uid) == 7 else b"\x00\x04"
+                answer = b"\x01\x01" + sens + bytes((0x00, len(self.uid))) + self.uid
+        self.last = ppb_pn532.frame(bytes((0xD5, code + 1)) + answer)
+        self.out.append(ppb_pn532.ACK)
+        if self.corrupt:
+            self.corrupt -= 1
+            self.out.append(self.last[:-2] + b"\x00\x00")
+        else:
+            self.out.append(self.last)
+
+    def ready(self):
+        return bool(self.out)
+
+    def read(self, count):
+        return (self.out.pop(0) + bytes(count))[:count]
+
+
+chip = Chip()
+pn532 = ppb_pn532.PN532(chip)
+print("pn532", pn532.firmware, pn532.read_uid())
+chip.uid = bytes.fromhex("04A1B2C3D4E5F6")
+chip.corrupt = 1
+target = pn532.read_target()
+print(
+    "pn532 uid",
+    ppb_protocol.card_line(target.uid).decode().rstrip(),
+    target.sens_res,
+    target.sel_res,
+)
+try:
+    ppb_pn532.parse_frame(ppb_pn532.ERROR_FRAME)
+except OSError as exc:
+    print("pn532 error", exc.reason)
+print("reversed", ppb_pn532.reverse_bits(b"\x01\xd4"))
 print("crc", ppb_protocol.crc8(b"123456789"), sys.implementation.name != "")
