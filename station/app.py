@@ -100,6 +100,7 @@ from station.workflow import (
     JobProgress,
     Key,
     KeyPressed,
+    OpenEmailSession,
     OpenPasscodeSession,
     OpenSession,
     PinRequested,
@@ -451,6 +452,8 @@ class Station:
             self._post(self._open_session(command))
         elif isinstance(command, OpenPasscodeSession):
             self._post(self._open_passcode_session(command))
+        elif isinstance(command, OpenEmailSession):
+            self._post(self._open_email_session(command))
         elif isinstance(command, ReleaseJobs):
             self._post(self._release(command))
         elif isinstance(command, DeleteJob):
@@ -501,6 +504,22 @@ class Station:
         except UnknownCredentialError:
             logger.info("release passcode not recognised")
             return SessionRefused("wrong-passcode", "Passcode not recognised", attempt)
+        except CloudError as exc:
+            return self._refusal(exc, attempt)
+        self._cloud_answered()
+        return SessionOpened(
+            info.session_id, info.display_name, info.jobs, attempt, release_all=info.release_all
+        )
+
+    def _open_email_session(self, command: OpenEmailSession) -> SessionOpened | SessionRefused:
+        # The address and the PIN are never logged: "email entry" is all a log line says.
+        attempt = command.attempt
+        try:
+            keyed = pin_tag(self._site_key, command.email, command.pin)
+            info = self.client.open_email_session(command.email, keyed)
+        except UnknownCredentialError:
+            logger.info("email entry: not recognised")
+            return SessionRefused("wrong-pin", "Wrong email or PIN", attempt)
         except CloudError as exc:
             return self._refusal(exc, attempt)
         self._cloud_answered()
@@ -759,6 +778,8 @@ class Station:
             KeypadKey.BACKSPACE: Key.BACKSPACE,
             KeypadKey.ENTER: Key.ENTER,
             KeypadKey.ESCAPE: Key.ESCAPE,
+            KeypadKey.CHARACTER: Key.CHARACTER,
+            KeypadKey.TAB: Key.TAB,
         }
         while not self._stopping.is_set():
             try:
@@ -811,7 +832,7 @@ def build_station(
         check_button_names(panel)
     if keypad is None and hw.keypad is not None:
         try:
-            keypad = keypad_from_config(hw.keypad)
+            keypad = keypad_from_config(hw.keypad, keyboard=hw.keyboard)
         except ValueError as exc:
             raise ConfigError(f"[panel] keypad: {exc}") from exc
     if display is None:
@@ -851,7 +872,13 @@ def build_station(
         pin_s=config.session.pin_s,
     )
     station = Station(
-        workflow=Workflow(timings, station_name=config.name),
+        # Email + PIN only where an address can be typed: a full keyboard, not a numeric keypad
+        # or a touchscreen.
+        workflow=Workflow(
+            timings,
+            station_name=config.name,
+            email_entry=keypad is not None and keypad.keyboard,
+        ),
         reader=reader,
         display=display,
         transport=transport,

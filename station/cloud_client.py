@@ -95,6 +95,8 @@ class StationCloud(Protocol):
 
     def open_passcode_session(self, passcode: str) -> SessionInfo: ...
 
+    def open_email_session(self, email: str, pin_tag: str) -> SessionInfo: ...
+
     def offer_enrolment(self, tag: str) -> EnrolmentOffer: ...
 
     def end_session(self, session_id: str) -> None: ...
@@ -183,6 +185,17 @@ class CloudClient:
             RateLimitedError: too many wrong passcodes at this station.
         """
         body = self._json("POST", "/api/v1/station/sessions", {"passcode": passcode}, expect=201)
+        return self._session_info(body)
+
+    def open_email_session(self, email: str, pin_tag: str) -> SessionInfo:
+        """Open a session for the user whose email and PIN (as its keyed tag) were typed.
+
+        Raises:
+            UnknownCredentialError: an unknown email, no PIN set, or a wrong PIN (alike).
+            RateLimitedError, PinLockedError: too many wrong PINs.
+        """
+        payload = {"email": email, "pin_tag": pin_tag}
+        body = self._json("POST", "/api/v1/station/sessions", payload, expect=201)
         return self._session_info(body)
 
     def offer_enrolment(self, tag: str) -> EnrolmentOffer:

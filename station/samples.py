@@ -9,6 +9,7 @@ from station.screens import (
     DeliveringScreen,
     DeliveryItem,
     DoneScreen,
+    EmailEntryScreen,
     EnrolmentScreen,
     ErrorScreen,
     IdleScreen,
@@ -62,4 +63,7 @@ def sample_screens() -> dict[str, Screen]:
         "pin-locked": ErrorScreen("PIN locked", "Ask your administrator to reset it"),
         "pairing": PairingScreen("WDJB-MJHT", "SHA256:4f2a 91c0 77de 03b5"),
         "enrolment": EnrolmentScreen("k7dq-m2xr"),
+        "email": EmailEntryScreen("ana.lima@exa"),
+        "email-long": EmailEntryScreen("ana.maria.lima-santos+printing@faculty.example.org"),
+        "email-wrong": EmailEntryScreen("ana.lima@example.org", "Wrong email or PIN, try again"),
     }

@@ -258,6 +258,31 @@ class EnrolmentScreen:
         ]
 
 
+# --- station-entry: email + PIN sign-in at a full keyboard ---
+
+
+@dataclass(frozen=True, slots=True)
+class EmailEntryScreen:
+    """Typing an email address on a full keyboard; shown as typed (an address is not secret,
+    the PIN that follows is masked)."""
+
+    text: str = ""
+    message: str = ""  # e.g. "Not an email address"
+    prompt: str = "Enter your email"
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "email"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return [self.prompt, f"{self.text}_", *([self.message] if self.message else [])]
+
+
+# --- end station-entry ---
+
+
 Screen = (
     IdleScreen
     | ReadingScreen
@@ -270,4 +295,5 @@ Screen = (
     | PinEntryScreen
     | PairingScreen
     | EnrolmentScreen
+    | EmailEntryScreen
 )
