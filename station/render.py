@@ -219,7 +219,7 @@ def _job_list(draw: ImageDraw.ImageDraw, style: _Style, screen: JobListScreen) -
 
 
 def _delivering(draw: ImageDraw.ImageDraw, style: _Style, screen: DeliveringScreen) -> None:
-    _title_bar(draw, style, "Printing", _BLUE)
+    _title_bar(draw, style, screen.title, _BLUE)
     rows = _rows_available(style)
     # Keep the job being sent on screen: start from the first one not yet finished.
     active = next((i for i, it in enumerate(screen.items) if it.state in ("waiting", "sending")), 0)

@@ -119,25 +119,33 @@ class DeliveryItem:
 
 @dataclass(frozen=True, slots=True)
 class DeliveringScreen:
-    """Jobs on their way to the printer, with per-job progress."""
+    """Jobs on their way to the printer, with per-job progress; `owner` names whose jobs they
+    are when nobody is at the station (released from a phone)."""
 
     items: tuple[DeliveryItem, ...]
+    owner: str = ""
 
     @property
     def label(self) -> str:
         """Short name for frame files."""
         return "delivering"
 
+    @property
+    def title(self) -> str:
+        """The header line."""
+        return f"Printing for {self.owner}" if self.owner else "Printing"
+
     def lines(self) -> list[str]:
         """The screen as text."""
-        return ["Printing", *(f"{item.name}  {item.status}" for item in self.items)]
+        return [self.title, *(f"{item.name}  {item.status}" for item in self.items)]
 
 
 @dataclass(frozen=True, slots=True)
 class DoneScreen:
-    """Every chosen job printed."""
+    """Every chosen job printed (`owner`: for whom, when released from a phone)."""
 
     printed: int
+    owner: str = ""
 
     @property
     def label(self) -> str:
@@ -146,7 +154,10 @@ class DoneScreen:
 
     def lines(self) -> list[str]:
         """The screen as text."""
-        return ["Done", f"Printed {_plural(self.printed, 'job')}", "Collect your pages"]
+        printed = f"Printed {_plural(self.printed, 'job')}"
+        if self.owner:
+            printed += f" for {self.owner}"
+        return ["Done", printed, "Collect your pages"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,17 @@ numeric keypad cannot type an address, so a keypad-only station never offers it)
     EMAIL_ENTRY  CardPresented                         IDENTIFYING  Reading, OpenSession (the
                                                                     typed text is dropped)
 
+Releases made from a phone (the station long-polls the cloud while idle)::
+
+    IDLE         RemoteReleases (ids)                  DELIVERING   Delivering, DeliverRemote(ids)
+    DELIVERING   RemoteJobs (what the grants name)     DELIVERING   Delivering "Printing for
+                 (remote)                                           <owner>"
+    DELIVERING   DeliveryFinished, all printed         DONE         Done "for <owner>"
+    DELIVERING   DeliveryFinished, nothing to deliver  IDLE         Idle
+    (any other)  RemoteReleases                        -            (ignored: the releases stay
+                                                                    requested and the long-poll
+                                                                    reports them again when idle)
+
 Every other (state, event) pair is ignored and returns no commands; in particular a badge tapped
 while delivering is ignored (the delivery goes on, no second session is opened), and no timeout
 runs while delivering (the printer transport has its own). A `SessionOpened` that is not the
@@ -311,6 +322,32 @@ class CloudUp:
 OFFLINE_TAP_MESSAGE = "Your badge cannot be checked until the print service is back"
 
 
+# ---- releases made from a phone (station-entry) ----
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteReleases:
+    """The cloud has releases for this station that it did not make itself (from a phone)."""
+
+    release_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteJob:
+    """One job of a remote release, as its grant names it."""
+
+    job_id: str
+    name: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteJobs:
+    """The jobs the runtime is about to deliver for `DeliverRemote` (those it could fetch)."""
+
+    jobs: tuple[RemoteJob, ...]
+
+
 Event = (
     CloudDown
     | CloudUp
@@ -327,6 +364,8 @@ Event = (
     | KeyPressed
     | PinRequested
     | EnrolmentOffered
+    | RemoteReleases
+    | RemoteJobs
 )
 
 
@@ -395,8 +434,17 @@ class OpenEmailSession:
     attempt: int
 
 
+@dataclass(frozen=True, slots=True)
+class DeliverRemote:
+    """Fetch the grants of these releases (made from a phone) and deliver them, in order;
+    answer with RemoteJobs, then the usual JobProgress/JobPrinted/JobFailed, DeliveryFinished."""
+
+    release_ids: tuple[str, ...]
+
+
 Command = (
     ShowScreen
+    | DeliverRemote
     | OpenSession
     | OpenPasscodeSession
     | OpenEmailSession
@@ -445,6 +493,7 @@ class Workflow:
         self._min_pin_digits = 6
         self._email: EmailEntry | None = None  # the address being typed
         self._site_min_pin: int | None = None  # learnt from a card + PIN challenge
+        self._owner = ""  # whose jobs a remote delivery prints ("" for a session's own)
         # Deadlines are set from the latest Tick; before the first Tick, on the first one.
         self._now: float | None = None
         self._timeout_s: float | None = None
@@ -481,6 +530,8 @@ class Workflow:
                 return self._pin_requested(event)
             case EnrolmentOffered():
                 return self._enrolment_offered(event)
+            case RemoteReleases() | RemoteJobs():
+                return self._remote(event)
             case _:
                 assert_never(event)
 
@@ -822,8 +873,12 @@ class Workflow:
         end = self._end_session()
         printed = sum(1 for item in self._items.values() if item.state == "printed")
         not_printed = len(self._items) - printed
+        owner, self._owner = self._owner, ""
+        if error is None and not self._items:
+            return [*end, *self._idle()]  # a remote delivery found nothing left to print
         if error is None and not_printed == 0:
-            return [*self._go(State.DONE, DoneScreen(printed), self.timings.done_s), *end]
+            done = DoneScreen(printed, owner)
+            return [*self._go(State.DONE, done, self.timings.done_s), *end]
         reasons = list(dict.fromkeys(self._reasons.values()))  # distinct, in order
         if error is not None:
             reasons.append(error)
@@ -851,4 +906,21 @@ class Workflow:
         return JobListScreen(self._display_name, self._jobs, self._cursor, self._selected)
 
     def _delivering(self) -> DeliveringScreen:
-        return DeliveringScreen(tuple(self._items.values()))
+        return DeliveringScreen(tuple(self._items.values()), self._owner)
+
+    # ---- releases made from a phone (station-entry) ----
+
+    def _remote(self, event: RemoteReleases | RemoteJobs) -> list[Command]:
+        if isinstance(event, RemoteReleases):
+            if self.state is not State.IDLE or not event.release_ids:
+                return []  # busy (or offline): the long-poll reports them again when idle
+            self._forget_session()
+            self._items, self._reasons = {}, {}
+            self._owner = ""
+            commands = self._go(State.DELIVERING, self._delivering())
+            return [*commands, DeliverRemote(event.release_ids)]
+        if self.state is not State.DELIVERING or self.session_id is not None:
+            return []  # only a remote delivery (no session) takes the names of remote jobs
+        self._items = {job.job_id: DeliveryItem(job.name) for job in event.jobs}
+        self._owner = ", ".join(dict.fromkeys(job.owner for job in event.jobs))
+        return self._go(State.DELIVERING, self._delivering())
