@@ -5,7 +5,7 @@ takes them only while still idle, and the worker fetches each grant and delivers
 release journal like a tap's releases.
 
 Opt-in (`[cloud] long_poll = true`): an idle long-poll is answered after `LONG_POLL_S` and asked
-again at once, about 43,800 requests a month against the heartbeat's 960, which is far beyond
+again at once, about 52,000 requests a month against the heartbeat's 960, far beyond
 DESIGN.md's keep-alive budget on a metered link (docs/station.md gives the measured bytes).
 
 Rules: no poll while the station is busy (a session, a delivery) or offline (the cloud watch owns
