@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, BinaryIO, cast
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from cloud.container import KeyWrap, unwrap_key
@@ -49,7 +49,7 @@ from cloud.identity import StationPrincipal, UserPrincipal
 from cloud.jobs import destroy_content, held_jobs_query, remove_blob
 from cloud.policies import Policy, load_policy, shown_name
 from cloud.registry import find_printer
-from cloud.sessions import active_session
+from cloud.sessions import active_session, insert_session
 from cloud.states import LEASE_EXPIRED_REASON, RELEASE_ACTIVE, JobState, ReleaseState
 
 log = logging.getLogger(__name__)
@@ -288,8 +288,6 @@ class Releases:
             JobNotFoundError, JobNotHeldError, InvalidRequestError: as `create`.
         """
         ctx = self._ctx
-        now = ctx.now()
-        session_id = uuid.uuid4()
         with ctx.write() as db:
             find_printer(db, printer_id, user.site)
             row = db.execute(
@@ -309,28 +307,7 @@ class Releases:
             station = StationPrincipal(row.id, user.site, row.name, row.printer_uri)
             # `create` releases within a session at the station (the release rows point at
             # one); this one has no credential: the user signed in elsewhere.
-            db.execute(
-                insert(StationSession),
-                {
-                    "id": session_id,
-                    "site": user.site,
-                    "station_id": station.id,
-                    "user_id": user.id,
-                    "credential_id": None,
-                    "opened_at": now,
-                    "expires_at": now + timedelta(seconds=ctx.config.session_ttl_s),
-                    "ended_at": None,
-                },
-            )
-            ctx.audit(
-                db,
-                "session-opened",
-                user_id=user.id,
-                station_id=station.id,
-                session_id=session_id,
-                detail="remote",
-                site=user.site,
-            )
+            session_id, _ = insert_session(ctx, db, station, user.id, None, detail="remote")
         try:
             grants = self.create(station, session_id, job_ids)
         finally:

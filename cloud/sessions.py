@@ -100,6 +100,49 @@ def active_session(
     return row
 
 
+def insert_session(
+    ctx: ServiceContext,
+    db: Session,
+    station: StationPrincipal,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID | None,
+    *,
+    detail: str | None = None,
+) -> tuple[uuid.UUID, datetime]:
+    """Open a session row for `user_id` at `station` (audited); its id and expiry.
+
+    `detail` marks how it was opened when no one stood at the station ("remote": a phone).
+    """
+    now = ctx.now()
+    session_id = uuid.uuid4()
+    expires_at = now + timedelta(seconds=ctx.config.session_ttl_s)
+    # Core statements: a badge tap is the hottest write path, and the ORM's unit of work and
+    # identity map cost more than the SQL itself (`pullprint bench-throughput`).
+    db.execute(
+        insert(StationSession),
+        {
+            "id": session_id,
+            "site": station.site,
+            "station_id": station.id,
+            "user_id": user_id,
+            "credential_id": credential_id,
+            "opened_at": now,
+            "expires_at": expires_at,
+            "ended_at": None,
+        },
+    )
+    ctx.audit(
+        db,
+        "session-opened",
+        user_id=user_id,
+        station_id=station.id,
+        session_id=session_id,
+        detail=detail,
+        site=station.site,
+    )
+    return session_id, expires_at
+
+
 def _find(db: Session, station: StationPrincipal, session_id: uuid.UUID) -> StationSession | None:
     return db.scalar(
         select(StationSession).where(
@@ -233,32 +276,8 @@ class Sessions:
         credential_id: uuid.UUID | None,
     ) -> SessionView:
         ctx = self._ctx
+        session_id, expires_at = insert_session(ctx, db, station, user.id, credential_id)
         now = ctx.now()
-        session_id = uuid.uuid4()
-        expires_at = now + timedelta(seconds=ctx.config.session_ttl_s)
-        # Core statements: a badge tap is the hottest write path, and the ORM's unit of work and
-        # identity map cost more than the SQL itself (`pullprint bench-throughput`).
-        db.execute(
-            insert(StationSession),
-            {
-                "id": session_id,
-                "site": station.site,
-                "station_id": station.id,
-                "user_id": user.id,
-                "credential_id": credential_id,
-                "opened_at": now,
-                "expires_at": expires_at,
-                "ended_at": None,
-            },
-        )
-        ctx.audit(
-            db,
-            "session-opened",
-            user_id=user.id,
-            station_id=station.id,
-            session_id=session_id,
-            site=station.site,
-        )
         policy = load_policy(ctx, db, station.site)
 
         def views(query: Select[Job]) -> list[JobView]:

@@ -53,7 +53,7 @@ from hardware.printers.errors import DeliveryUnconfirmedError, PrinterConnectErr
 from hardware.printers.transport import PrinterTransport
 from hardware.readers.base import CardReader
 from hardware.readers.registry import reader_from_config
-from station.cloud_client import CloudClient, Outcome, ReleaseInfo, StationCloud
+from station.cloud_client import CloudClient, Outcome, ReleaseInfo, SessionInfo, StationCloud
 from station.config import StationConfig
 from station.credentials import credential_tag, pin_tag
 from station.delivery import deliver_release
@@ -508,33 +508,40 @@ class Station:
     def _open_passcode_session(
         self, command: OpenPasscodeSession
     ) -> SessionOpened | SessionRefused:
-        attempt = command.attempt
-        try:
-            info = self.client.open_passcode_session(command.passcode)
-        except UnknownCredentialError:
-            logger.info("release passcode not recognised")
-            return SessionRefused("wrong-passcode", "Passcode not recognised", attempt)
-        except CloudError as exc:
-            return self._refusal(exc, attempt)
-        self._cloud_answered()
-        return SessionOpened(
-            info.session_id, info.display_name, info.jobs, attempt, release_all=info.release_all
+        refused = SessionRefused("wrong-passcode", "Passcode not recognised", command.attempt)
+        return self._open_typed(
+            lambda: self.client.open_passcode_session(command.passcode),
+            refused,
+            "release passcode not recognised",
         )
 
     def _open_email_session(self, command: OpenEmailSession) -> SessionOpened | SessionRefused:
         # The address and the PIN are never logged: "email entry" is all a log line says.
-        attempt = command.attempt
-        try:
+        def open_() -> SessionInfo:
             keyed = pin_tag(self._site_key, command.email, command.pin)
-            info = self.client.open_email_session(command.email, keyed)
+            return self.client.open_email_session(command.email, keyed)
+
+        refused = SessionRefused("wrong-pin", "Wrong email or PIN", command.attempt)
+        return self._open_typed(open_, refused, "email entry: not recognised")
+
+    def _open_typed(
+        self, open_: Callable[[], SessionInfo], refused: SessionRefused, not_recognised: str
+    ) -> SessionOpened | SessionRefused:
+        """A session for what was typed (a passcode, an email + PIN); `refused` if unknown."""
+        try:
+            info = open_()
         except UnknownCredentialError:
-            logger.info("email entry: not recognised")
-            return SessionRefused("wrong-pin", "Wrong email or PIN", attempt)
+            logger.info(not_recognised)
+            return refused
         except CloudError as exc:
-            return self._refusal(exc, attempt)
+            return self._refusal(exc, refused.attempt)
         self._cloud_answered()
         return SessionOpened(
-            info.session_id, info.display_name, info.jobs, attempt, release_all=info.release_all
+            info.session_id,
+            info.display_name,
+            info.jobs,
+            refused.attempt,
+            release_all=info.release_all,
         )
 
     def _offer_enrolment(self, tag: str, attempt: int) -> SessionRefused | EnrolmentOffered:

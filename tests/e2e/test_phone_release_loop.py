@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from cloud.container import Decryptor
 from hardware.display.simulated import SimulatedDisplay
-from hardware.printers.ipp import IppPrinterTransport
-from hardware.printers.transport import PrintJob
 from hardware.readers.formats import h10301
 from hardware.readers.simulated import SimulatedCardReader
 from station.app import Backoff, build_station
 from station.config import load_config
-from station.journal import ReleaseJournal
 from station.screens import DeliveringScreen, DoneScreen
+from tests.e2e.test_restart import print_by_hand
 from tools.rig import EnrolledUser, LoopRig
 from tools.samples import make_pdf
 
@@ -99,16 +95,7 @@ def test_a_station_killed_mid_delivery_does_not_print_twice(tmp_path: Path) -> N
         # What the station's worker does up to the crash: the grant, the journal, the document
         # to the printer ... and the power goes before the outcome reaches the cloud.
         client = rig.station.client
-        release = client.release_grant(release_id)  # type: ignore[attr-defined]
-        journal = ReleaseJournal(rig.work_dir / "spool" / "journal")
-        journal.begin(release.id, release.job_id)
-        with client.stream_content(release.id) as chunks:
-            container = b"".join(chunks)
-        dec = Decryptor(release.data_key, uuid.UUID(release.job_id), release.site)
-        document = dec.update(container) + dec.finalize()
-        printer = IppPrinterTransport(rig.printer.uri, timeout_s=10)
-        printer.deliver(PrintJob(release.id, "ada", "application/pdf"), [document])
-        printer.close()
+        journal = print_by_hand(rig, client, client.release_grant(release_id))  # type: ignore[attr-defined]
         rig.station.stop()
         rig.station = None
         assert rig.job_status(first)["content_held"] is True
