@@ -85,8 +85,9 @@ class LongPoll:
         self._thread = threading.Thread(target=self._run, name="station-long-poll", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float = 2.0) -> None:
-        """Stop; a request in flight is abandoned (the thread is a daemon)."""
+    def stop(self, timeout_s: float = 0.5) -> None:
+        """Stop; a request in flight is abandoned (the thread is a daemon and exits when it
+        returns, or when the station closes the client under it)."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
@@ -104,6 +105,8 @@ class LongPoll:
                 self.polls += 1
                 release_ids = self._client.wait(self._poll_s)
             except CloudUnreachableError as exc:
+                if self._stopping.is_set():
+                    return  # the station closed the client under the request
                 # The cloud watch takes over (offline screen, probes); polling resumes when the
                 # station is online and idle again.
                 self.errors += 1
