@@ -516,3 +516,13 @@ class DatabaseUnavailableError(StorageError):
     code = "database-unavailable"
     title = "Database unavailable"
     retry_after_s = 2
+
+
+# --- station-entry ---
+
+
+class PrinterNoStationError(ConflictError):
+    """The printer has no active (assigned, unrevoked) station to release to."""
+
+    code = "printer-no-station"
+    title = "No station at this printer"

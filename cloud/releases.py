@@ -33,21 +33,23 @@ from sqlalchemy.orm import Session
 
 from cloud.container import KeyWrap, unwrap_key
 from cloud.context import ServiceContext
-from cloud.db import Job, Release, User
+from cloud.db import Job, Release, Station, StationAssignment, StationSession, User
 from cloud.delegations import delegating_owners
 from cloud.errors import (
     InvalidRequestError,
     JobNotFoundError,
     JobNotHeldError,
+    PrinterNoStationError,
     ReleaseConflictError,
     ReleaseNotActiveError,
     ReleaseNotFoundError,
 )
 from cloud.events import station_topic
-from cloud.identity import StationPrincipal
+from cloud.identity import StationPrincipal, UserPrincipal
 from cloud.jobs import destroy_content, held_jobs_query, remove_blob
-from cloud.policies import load_policy, shown_name
-from cloud.sessions import active_session
+from cloud.policies import Policy, load_policy, shown_name
+from cloud.registry import find_printer
+from cloud.sessions import active_session, insert_session
 from cloud.states import LEASE_EXPIRED_REASON, RELEASE_ACTIVE, JobState, ReleaseState
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,46 @@ class OutcomeView:
 
     id: uuid.UUID
     state: ReleaseState
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRelease:
+    """Releases made from a phone for the station serving a printer (`create_for_printer`)."""
+
+    station_id: uuid.UUID
+    printer_id: uuid.UUID
+    grants: tuple[ReleaseGrant, ...]
+
+
+def _grant(
+    ctx: ServiceContext,
+    policy: Policy,
+    job: Job,
+    release: Release,
+    owner: User,
+    *,
+    delegated: bool,
+) -> ReleaseGrant:
+    """The grant of a release: the job's data key (or, zero-knowledge, its wrapped key)."""
+    assert job.wrapped_key is not None  # the caller checked the content is not destroyed
+    hpke = job.key_wrap == KeyWrap.HPKE
+    return ReleaseGrant(
+        id=release.id,
+        job_id=job.id,
+        name=shown_name(policy, job.name),
+        document_format=job.document_format,
+        copies=job.copies,
+        size_bytes=job.size_bytes,
+        content_bytes=job.content_bytes,
+        user_name=owner.display_name,
+        site=job.site,
+        state=ReleaseState(release.state),
+        data_key=None if hpke else unwrap_key(ctx.config.master_key, job.wrapped_key, job.id),
+        wrapped_key=job.wrapped_key if hpke else None,
+        key_wrap=KeyWrap.HPKE if hpke else KeyWrap.MASTER,
+        owner_name=owner.display_name if delegated else None,
+        reprint=release.reprint,
+    )
 
 
 class ContentStream:
@@ -224,32 +266,90 @@ class Releases:
                     detail=",".join(notes) or None,
                     site=station.site,
                 )
-                hpke = job.key_wrap == KeyWrap.HPKE
-                grants.append(
-                    ReleaseGrant(
-                        id=release.id,
-                        job_id=job_id,
-                        name=shown_name(policy, job.name),
-                        document_format=job.document_format,
-                        copies=job.copies,
-                        size_bytes=job.size_bytes,
-                        content_bytes=job.content_bytes,
-                        user_name=owner.display_name,
-                        site=job.site,
-                        state=ReleaseState.REQUESTED,
-                        data_key=None
-                        if hpke
-                        else unwrap_key(ctx.config.master_key, job.wrapped_key, job_id),
-                        wrapped_key=job.wrapped_key if hpke else None,
-                        key_wrap=KeyWrap.HPKE if hpke else KeyWrap.MASTER,
-                        owner_name=owner.display_name if delegated else None,
-                        reprint=reprint,
-                    )
-                )
+                grants.append(_grant(ctx, policy, job, release, owner, delegated=delegated))
         log.info("station %s: %d release(s) in session %s", station.id, len(grants), session_id)
         if grants:  # after the commit: a woken station must find the rows
             ctx.events.publish(station_topic(station.id), "release")
         return grants
+
+    # --- station-entry: releases made from a phone, and their grants ---
+
+    def create_for_printer(
+        self, user: UserPrincipal, printer_id: uuid.UUID, job_ids: Sequence[uuid.UUID] | None
+    ) -> RemoteRelease:
+        """A signed-in user (a phone that scanned the printer's QR code) releases jobs to the
+        station serving `printer_id`: the same releases, lease, checks and audit events as a tap
+        (`create`), in a session opened for the user at that station and ended at once.
+
+        Raises:
+            PrinterNotFoundError: no such printer in the user's site (another site's printer
+                is not found either).
+            PrinterNoStationError: no active station serves the printer.
+            JobNotFoundError, JobNotHeldError, InvalidRequestError: as `create`.
+        """
+        ctx = self._ctx
+        with ctx.write() as db:
+            find_printer(db, printer_id, user.site)
+            row = db.execute(
+                select(Station.id, Station.name, Station.printer_uri)
+                .join(StationAssignment, StationAssignment.station_id == Station.id)
+                .where(
+                    StationAssignment.printer_id == printer_id,
+                    StationAssignment.site == user.site,
+                    Station.site == user.site,
+                    Station.revoked_at.is_(None),
+                )
+                .order_by(StationAssignment.assigned_at)
+                .limit(1)
+            ).first()
+            if row is None:
+                raise PrinterNoStationError("no active station serves this printer")
+            station = StationPrincipal(row.id, user.site, row.name, row.printer_uri)
+            # `create` releases within a session at the station (the release rows point at
+            # one); this one has no credential: the user signed in elsewhere.
+            session_id, _ = insert_session(ctx, db, station, user.id, None, detail="remote")
+        try:
+            grants = self.create(station, session_id, job_ids)
+        finally:
+            with ctx.write() as db:
+                db.execute(
+                    update(StationSession)
+                    .where(StationSession.id == session_id, StationSession.ended_at.is_(None))
+                    .values(ended_at=ctx.now())
+                )
+                ctx.audit(
+                    db,
+                    "session-ended",
+                    station_id=station.id,
+                    session_id=session_id,
+                    site=user.site,
+                )
+        return RemoteRelease(station.id, printer_id, tuple(grants))
+
+    def grant(self, station: StationPrincipal, release_id: uuid.UUID) -> ReleaseGrant:
+        """What the station needs to print a release it did not create itself (one made from a
+        phone): the same grant as `create` returns, while the release is still requested.
+
+        Raises:
+            ReleaseNotFoundError: no such release for this station.
+            ReleaseNotActiveError: it is no longer requested (fetched, finished or expired).
+        """
+        ctx = self._ctx
+        with ctx.read() as db:
+            release = self._owned(db, station, release_id)
+            if release.state != ReleaseState.REQUESTED:
+                raise ReleaseNotActiveError(f"the release is {release.state}")
+            job = db.scalar(select(Job).where(Job.id == release.job_id, Job.site == station.site))
+            assert job is not None  # foreign key; a release is in its job's site
+            if job.wrapped_key is None:
+                raise ReleaseNotActiveError("the job's content has been destroyed")
+            owner = db.scalar(select(User).where(User.id == job.owner_id, User.site == job.site))
+            assert owner is not None  # foreign key
+            policy = load_policy(ctx, db, station.site)
+            delegated = release.released_by is not None and release.released_by != owner.id
+            return _grant(ctx, policy, job, release, owner, delegated=delegated)
+
+    # --- end station-entry ---
 
     def awaiting(self, station: StationPrincipal) -> list[uuid.UUID]:
         """Releases requested for this station and not yet fetched (what a long-poll reports)."""

@@ -138,6 +138,47 @@ def active_session(
     return row
 
 
+def insert_session(
+    ctx: ServiceContext,
+    db: Session | Connection,
+    station: StationPrincipal,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID | None,
+    *,
+    detail: str | None = None,
+) -> tuple[uuid.UUID, datetime]:
+    """Open a session row for `user_id` at `station` (audited); its id and expiry.
+
+    `detail` marks how it was opened when no one stood at the station ("remote": a phone).
+    """
+    now = ctx.now()
+    session_id = uuid.uuid4()
+    expires_at = now + timedelta(seconds=ctx.config.session_ttl_s)
+    db.execute(
+        _SESSION_INSERT,
+        {
+            "id": session_id,
+            "site": station.site,
+            "station_id": station.id,
+            "user_id": user_id,
+            "credential_id": credential_id,
+            "opened_at": now,
+            "expires_at": expires_at,
+            "ended_at": None,
+        },
+    )
+    ctx.audit(
+        db,
+        "session-opened",
+        user_id=user_id,
+        station_id=station.id,
+        session_id=session_id,
+        detail=detail,
+        site=station.site,
+    )
+    return session_id, expires_at
+
+
 def _find(db: Session, station: StationPrincipal, session_id: uuid.UUID) -> StationSession | None:
     return db.scalar(
         select(StationSession).where(
@@ -266,31 +307,9 @@ class Sessions:
         credential_id: uuid.UUID | None,
     ) -> SessionView:
         ctx = self._ctx
+        session_id, expires_at = insert_session(ctx, db, station, user_id, credential_id)
         now = ctx.now()
         site = station.site
-        session_id = uuid.uuid4()
-        expires_at = now + timedelta(seconds=ctx.config.session_ttl_s)
-        db.execute(
-            _SESSION_INSERT,
-            {
-                "id": session_id,
-                "site": site,
-                "station_id": station.id,
-                "user_id": user_id,
-                "credential_id": credential_id,
-                "opened_at": now,
-                "expires_at": expires_at,
-                "ended_at": None,
-            },
-        )
-        ctx.audit(
-            db,
-            "session-opened",
-            user_id=user_id,
-            station_id=station.id,
-            session_id=session_id,
-            site=site,
-        )
         policy = load_policy(ctx, db, site)
 
         def views(query: Select[Any], owner_id: uuid.UUID) -> list[JobView]:

@@ -55,7 +55,7 @@ from hardware.printers.transport import PrinterTransport
 from hardware.readers.base import CardReader
 from hardware.readers.errors import CardUnreadableError
 from hardware.readers.registry import reader_from_config
-from station.cloud_client import CloudClient, Outcome, ReleaseInfo, StationCloud
+from station.cloud_client import CloudClient, Outcome, ReleaseInfo, SessionInfo, StationCloud
 from station.config import StationConfig
 from station.credentials import credential_tag, pin_tag
 from station.delivery import deliver_release
@@ -93,6 +93,7 @@ from station.workflow import (
     CloudUp,
     Command,
     DeleteJob,
+    DeliverRemote,
     DeliveryFinished,
     EndSession,
     EnrolmentOffered,
@@ -103,10 +104,14 @@ from station.workflow import (
     JobProgress,
     Key,
     KeyPressed,
+    OpenEmailSession,
     OpenPasscodeSession,
     OpenSession,
     PinRequested,
     ReleaseJobs,
+    RemoteJob,
+    RemoteJobs,
+    RemoteReleases,
     SessionOpened,
     SessionRefused,
     ShowScreen,
@@ -245,6 +250,10 @@ class Station:
         self._probe_now = threading.Event()
         self._probe_asap = False  # a tap while offline: probe now, not at the next back-off step
         self.outages = 0  # how many times the cloud went away (tests, the bench)
+        # Releases this station made (from a tap) or already took: the long-poll reports every
+        # requested release, and these must not be delivered a second time.
+        self._own_releases: deque[str] = deque(maxlen=1024)
+        self._own_lock = threading.Lock()  # the worker adds, the long-poll thread reads
         # Simulated displays take a label for frame file names; real panels do not.
         self._show_takes_label = "label" in inspect.signature(display.show).parameters
 
@@ -454,8 +463,12 @@ class Station:
             self._post(self._open_session(command))
         elif isinstance(command, OpenPasscodeSession):
             self._post(self._open_passcode_session(command))
+        elif isinstance(command, OpenEmailSession):
+            self._post(self._open_email_session(command))
         elif isinstance(command, ReleaseJobs):
             self._post(self._release(command))
+        elif isinstance(command, DeliverRemote):
+            self._post(self._deliver_remote(command))
         elif isinstance(command, DeleteJob):
             try:
                 self.client.delete_job(command.session_id, command.job_id)
@@ -498,17 +511,40 @@ class Station:
     def _open_passcode_session(
         self, command: OpenPasscodeSession
     ) -> SessionOpened | SessionRefused:
-        attempt = command.attempt
+        refused = SessionRefused("wrong-passcode", "Passcode not recognised", command.attempt)
+        return self._open_typed(
+            lambda: self.client.open_passcode_session(command.passcode),
+            refused,
+            "release passcode not recognised",
+        )
+
+    def _open_email_session(self, command: OpenEmailSession) -> SessionOpened | SessionRefused:
+        # The address and the PIN are never logged: "email entry" is all a log line says.
+        def open_() -> SessionInfo:
+            keyed = pin_tag(self._site_key, command.email, command.pin)
+            return self.client.open_email_session(command.email, keyed)
+
+        refused = SessionRefused("wrong-pin", "Wrong email or PIN", command.attempt)
+        return self._open_typed(open_, refused, "email entry: not recognised")
+
+    def _open_typed(
+        self, open_: Callable[[], SessionInfo], refused: SessionRefused, not_recognised: str
+    ) -> SessionOpened | SessionRefused:
+        """A session for what was typed (a passcode, an email + PIN); `refused` if unknown."""
         try:
-            info = self.client.open_passcode_session(command.passcode)
+            info = open_()
         except UnknownCredentialError:
-            logger.info("release passcode not recognised")
-            return SessionRefused("wrong-passcode", "Passcode not recognised", attempt)
+            logger.info(not_recognised)
+            return refused
         except CloudError as exc:
-            return self._refusal(exc, attempt)
+            return self._refusal(exc, refused.attempt)
         self._cloud_answered()
         return SessionOpened(
-            info.session_id, info.display_name, info.jobs, attempt, release_all=info.release_all
+            info.session_id,
+            info.display_name,
+            info.jobs,
+            refused.attempt,
+            release_all=info.release_all,
         )
 
     def _offer_enrolment(self, tag: str, attempt: int) -> SessionRefused | EnrolmentOffered:
@@ -541,16 +577,22 @@ class Station:
         logger.warning("opening a session failed: %s", exc)
         return SessionRefused("error", "The print service refused the request", attempt)
 
-    def _release(self, command: ReleaseJobs) -> DeliveryFinished:
-        # Ask the printer first: a printer out of paper or with its door open is refused before
-        # the cloud creates a release, so the job simply stays held and the user reads why.
+    def _printer_not_ready(self) -> str | None:
+        """Why the printer cannot take a job now (out of paper, door open), or None."""
         check_ready = getattr(self.transport, "check_ready", None)
         if callable(check_ready):
             try:
                 check_ready()
             except PrinterError as exc:
                 self._faults.fault("printer", "printer not ready: %s", exc)
-                return DeliveryFinished(error=f"{exc.reason} - your jobs are still held")
+                return str(exc.reason)
+        return None
+
+    def _release(self, command: ReleaseJobs) -> DeliveryFinished:
+        # Ask the printer first: a printer out of paper or with its door open is refused before
+        # the cloud creates a release, so the job simply stays held and the user reads why.
+        if (not_ready := self._printer_not_ready()) is not None:
+            return DeliveryFinished(error=f"{not_ready} - your jobs are still held")
         try:
             releases = self.client.release(command.session_id, command.job_ids)
         except SessionExpiredError:
@@ -561,11 +603,64 @@ class Station:
         except CloudError as exc:
             logger.warning("release failed: %s", exc)
             return DeliveryFinished(error="The print service refused the release")
+        self._took(releases)
         for release in releases:
             if self._stopping.is_set():
                 break  # not reported: the lease expires and the job is held again
             self._deliver(release)
         self.reconcile()  # outcomes the cloud could not take a moment ago
+        return DeliveryFinished()
+
+    # ---- releases made from a phone (station-entry) ----
+
+    def remote_releases(self, release_ids: list[str]) -> None:
+        """The long-poll found releases for this station; those it did not make itself are
+        offered to the workflow (which takes them only while idle)."""
+        remote = tuple(rid for rid in release_ids if not self._made_here(rid))
+        if remote:
+            self._post(RemoteReleases(remote))
+
+    def _took(self, releases: list[ReleaseInfo]) -> None:
+        with self._own_lock:
+            self._own_releases.extend(release.id for release in releases)
+
+    def _made_here(self, release_id: str) -> bool:
+        with self._own_lock:
+            return release_id in self._own_releases
+
+    def _deliver_remote(self, command: DeliverRemote) -> DeliveryFinished:
+        grant = getattr(self.client, "release_grant", None)
+        if not callable(grant):
+            return DeliveryFinished()  # a client without grants (a test fake): nothing to do
+        journaled = {entry.release_id for entry in self.journal.entries()}
+        releases: list[ReleaseInfo] = []
+        for release_id in command.release_ids:
+            if release_id in journaled or self._made_here(release_id):
+                continue  # begun before a restart (reconcile settles it) or made here
+            try:
+                releases.append(grant(release_id))
+            except CloudUnreachableError as exc:
+                self._cloud_failed(exc)
+                return DeliveryFinished(error=OFFLINE_MESSAGE)
+            except CloudError as exc:
+                # Fetched, finished or expired meanwhile: not this station's to print now.
+                logger.info("remote release %s not fetched: %s", release_id, exc)
+        self._took(releases)
+        self._post(RemoteJobs(tuple(RemoteJob(r.job_id, r.name, r.user_name) for r in releases)))
+        if releases and (not_ready := self._printer_not_ready()) is not None:
+            # Made elsewhere, so already released: report them failed at once (the jobs are held
+            # again) rather than leave them to the lease.
+            for release in releases:
+                self.journal.settle(release.id, release.job_id, "failed", not_ready)
+                self._report(release.id, "failed", not_ready, None)
+                self._post(JobFailed(release.job_id, not_ready))
+            return DeliveryFinished()
+        for release in releases:
+            if self._stopping.is_set():
+                break  # not reported: the lease expires and the job is held again
+            logger.info("delivering remote release %s", release.id)
+            self._deliver(release)
+        self.reconcile()
         return DeliveryFinished()
 
     def _deliver(self, release: ReleaseInfo) -> None:
@@ -769,6 +864,8 @@ class Station:
             KeypadKey.BACKSPACE: Key.BACKSPACE,
             KeypadKey.ENTER: Key.ENTER,
             KeypadKey.ESCAPE: Key.ESCAPE,
+            KeypadKey.CHARACTER: Key.CHARACTER,
+            KeypadKey.TAB: Key.TAB,
         }
         while not self._stopping.is_set():
             try:
@@ -821,7 +918,7 @@ def build_station(
         check_button_names(panel)
     if keypad is None and hw.keypad is not None:
         try:
-            keypad = keypad_from_config(hw.keypad)
+            keypad = keypad_from_config(hw.keypad, keyboard=hw.keyboard)
         except ValueError as exc:
             raise ConfigError(f"[panel] keypad: {exc}") from exc
     if display is None:
@@ -861,7 +958,13 @@ def build_station(
         pin_s=config.session.pin_s,
     )
     station = Station(
-        workflow=Workflow(timings, station_name=config.name),
+        # Email + PIN only where an address can be typed: a full keyboard, not a numeric keypad
+        # or a touchscreen.
+        workflow=Workflow(
+            timings,
+            station_name=config.name,
+            email_entry=keypad is not None and keypad.keyboard,
+        ),
         reader=reader,
         display=display,
         transport=transport,
@@ -876,6 +979,10 @@ def build_station(
         heartbeat_s=WATCH_PING_S if heartbeat_s is None else heartbeat_s,
         keypad=keypad,
     )
+    if own_client and config.cloud.long_poll and isinstance(client, CloudClient):
+        from station.long_poll import LongPoll  # noqa: PLC0415 - opt-in
+
+        station.background.append(LongPoll(station, client, station.backoff.delay_s))
     if own_client and (config.devices.heartbeat_s > 0 or config.devices.poll_s > 0):
         from station.heartbeat import attach  # noqa: PLC0415 - only stations talking to a cloud
 

@@ -95,6 +95,8 @@ class StationCloud(Protocol):
 
     def open_passcode_session(self, passcode: str) -> SessionInfo: ...
 
+    def open_email_session(self, email: str, pin_tag: str) -> SessionInfo: ...
+
     def offer_enrolment(self, tag: str) -> EnrolmentOffer: ...
 
     def end_session(self, session_id: str) -> None: ...
@@ -185,6 +187,17 @@ class CloudClient:
         body = self._json("POST", "/api/v1/station/sessions", {"passcode": passcode}, expect=201)
         return self._session_info(body)
 
+    def open_email_session(self, email: str, pin_tag: str) -> SessionInfo:
+        """Open a session for the user whose email and PIN (as its keyed tag) were typed.
+
+        Raises:
+            UnknownCredentialError: an unknown email, no PIN set, or a wrong PIN (alike).
+            RateLimitedError, PinLockedError: too many wrong PINs.
+        """
+        payload = {"email": email, "pin_tag": pin_tag}
+        body = self._json("POST", "/api/v1/station/sessions", payload, expect=201)
+        return self._session_info(body)
+
     def offer_enrolment(self, tag: str) -> EnrolmentOffer:
         """Ask for a one-time enrolment code for an unknown badge.
 
@@ -226,9 +239,13 @@ class CloudClient:
         """Create releases for these jobs (None: all held jobs) on this station's printer."""
         payload: dict[str, object] = {"all": True} if job_ids is None else {"job_ids": [*job_ids]}
         path = f"/api/v1/station/sessions/{session_id}/releases"
-        body = self._json("POST", path, payload, expect=201)
+        return self._grants(self._json("POST", path, payload, expect=201), many=True)
+
+    def _grants(self, body: Any, *, many: bool) -> list[ReleaseInfo]:
+        """The releases of a create response (`many`), or the one release of a grant."""
         try:
-            return [_release(item, self._site_private_key) for item in body["releases"]]
+            items = body["releases"] if many else [body]
+            return [_release(item, self._site_private_key) for item in items]
         except ContainerError as exc:
             raise CloudError("a job key does not open with this station's site key") from exc
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
@@ -259,6 +276,36 @@ class CloudClient:
         payload = {"outcome": outcome, "reason": reason, "printer_job_id": printer_job_id}
         path = f"/api/v1/station/releases/{release_id}/outcome"
         self._json("POST", path, payload, expect=200, retry=True)
+
+    # --- station-entry: the long-poll and the grant of a release made from a phone ---
+
+    def wait(self, timeout_s: int) -> list[str]:
+        """Long-poll GET /station/wait: the ids of releases requested for this station and not
+        yet fetched, as soon as there are any, or [] after `timeout_s` (at most 50) of nothing.
+
+        Not retried (the caller's loop backs off); the read timeout leaves the cloud its
+        `timeout_s` plus this client's own timeout.
+        """
+        path = f"/api/v1/station/wait?timeout_s={int(timeout_s)}"
+        read_s = timeout_s + self._timeout[1]
+        body = _body(self._request("GET", path, expect=200, timeout=(self._timeout[0], read_s)))
+        try:
+            return [str(release_id) for release_id in body["releases"]]
+        except (KeyError, TypeError) as exc:
+            raise CloudError("malformed wake-up from the cloud") from exc
+
+    def release_grant(self, release_id: str) -> ReleaseInfo:
+        """The grant of a release this station did not create (one made from a phone).
+
+        Raises:
+            CloudRejectedError: no such release for this station (404), or it is no longer
+                requested (409).
+        """
+        path = f"/api/v1/station/releases/{release_id}"
+        body = _body(self._request("GET", path, expect=200, retry=True))
+        return self._grants(body, many=False)[0]
+
+    # --- end station-entry ---
 
     def ping(self) -> None:
         """One unretried GET /healthz: raises CloudUnreachableError while the cloud is away.
@@ -291,6 +338,7 @@ class CloudClient:
         stream: bool = False,
         json: object = None,
         retry: bool = False,
+        timeout: tuple[float, float] | None = None,
     ) -> requests.Response:
         attempts = 1 + (self._retries if retry else 0)
         for attempt in range(attempts):
@@ -303,7 +351,7 @@ class CloudClient:
                     method,
                     self.base_url + path,
                     json=json,
-                    timeout=self._timeout,
+                    timeout=timeout or self._timeout,
                     stream=stream,
                     auth=self._auth,
                 )

@@ -57,6 +57,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "station_id": str,
         "timeout_s": float,
         "allow_insecure_http": bool,
+        "long_poll": bool,
     },
     "identity": {"key_file": Path},
     "site": {"key_hex": str, "key_file": Path, "private_key_hex": str, "private_key_file": Path},
@@ -113,7 +114,13 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "bits_per_pixel": int,
         "stride_bytes": int,
     },
-    "panel": {"driver": str, "pin_map": str, "brightness": float, "keypad": str},
+    "panel": {
+        "driver": str,
+        "pin_map": str,
+        "brightness": float,
+        "keypad": str,
+        "keyboard": bool,
+    },
     # The reader driver's own options (hardware.readers.registry checks them per kind).
     "reader": {
         "device": str,
@@ -144,6 +151,10 @@ class CloudConfig:
     timeout_s: float = 10.0
     station_id: str | None = None  # given at pairing; the keyid of every signed request
     key_file: Path | None = None  # the station's Ed25519 + X25519 keys (station.signing)
+    # Long-poll GET /station/wait while idle, so jobs released from a phone print without a tap.
+    # Off by default: an idle long-poll re-polls every 50 s, which costs far more than the
+    # heartbeat's keep-alive budget (docs/station.md gives the measured bytes a month).
+    long_poll: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +188,9 @@ class HardwareConfig:
     pin_map: str | None = None  # a bundled pin map name or a path to one
     brightness: float = 1.0  # of the status light, 0-1
     keypad: str | None = None  # a USB keypad for PINs and passcodes: device, or "simulated"
+    # The keypad is a full keyboard: email + PIN sign-in is offered (a numeric keypad cannot
+    # type an email, and a touchscreen-only station has no keyboard at all).
+    keyboard: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,7 +506,15 @@ def _hardware(raw: Mapping[str, Mapping[str, object]]) -> HardwareConfig:
         pin_map=_pin_map(section("panel")),
         brightness=_brightness(section("panel")),
         keypad=section("panel").text("keypad") if section("panel").has("keypad") else None,
+        keyboard=_keyboard(section("panel")),
     )
+
+
+def _keyboard(panel: _Section) -> bool:
+    keyboard = panel.flag("keyboard", False)
+    if keyboard and not panel.has("keypad"):
+        raise ConfigError("[panel] keyboard = true needs the keyboard's device in keypad")
+    return keyboard
 
 
 def _cloud(cloud: _Section, identity: _Section, spool_dir: Path | None) -> CloudConfig:
@@ -507,6 +529,7 @@ def _cloud(cloud: _Section, identity: _Section, spool_dir: Path | None) -> Cloud
         timeout_s=cloud.number("timeout_s", 10.0),
         station_id=station_id,
         key_file=key_file,
+        long_poll=cloud.flag("long_poll", False),
     )
 
 

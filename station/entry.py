@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from station.screens import PinEntryScreen
+from station.screens import EmailEntryScreen, PinEntryScreen
 
 Purpose = Literal["pin", "passcode"]
 
@@ -78,3 +78,57 @@ class KeypadEntry:
         """What the display shows: the prompt, a dot per digit, and any message."""
         prompt = PIN_PROMPT if self.purpose == "pin" else PASSCODE_PROMPT
         return PinEntryScreen(prompt, len(self._digits), self.min_digits, self.message)
+
+
+# --- station-entry: an email address typed on a full keyboard ---
+
+EMAIL_PROMPT = "Enter your email"
+NOT_AN_EMAIL_MESSAGE = "Not an email address"
+# RFC 5321 caps a forward path at 256 octets, so an address at 254; the cloud takes up to 320.
+MAX_EMAIL_CHARS = 254
+EMAIL_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@.-_+")
+
+
+@dataclass(slots=True)
+class EmailEntry:
+    """The email address being typed: shown as typed, sent trimmed and lower-cased.
+
+    The shape check is deliberately basic (one "@", a dotted domain, no empty labels): it only
+    spares the cloud, and the user a wrong-PIN count, for an obvious typo; the cloud decides.
+    """
+
+    text: str = ""
+    message: str = ""
+
+    def type(self, char: str) -> bool:
+        """Add a character; False (and nothing changes) when full or not an email character."""
+        if len(char) != 1 or char not in EMAIL_CHARACTERS or len(self.text) >= MAX_EMAIL_CHARS:
+            return False
+        self.text += char
+        self.message = ""
+        return True
+
+    def erase(self) -> bool:
+        """Remove the last character; False when there is none."""
+        if not self.text:
+            return False
+        self.text = self.text[:-1]
+        return True
+
+    def address(self) -> str | None:
+        """The address to send (trimmed, lower-cased), or None when it does not look like one."""
+        address = self.text.strip().lower()
+        local, at, domain = address.partition("@")
+        labels = domain.split(".")
+        if not (local and at and len(labels) >= 2 and all(labels)) or "@" in domain:
+            return None
+        if local.startswith(".") or local.endswith(".") or ".." in local:
+            return None
+        return address
+
+    def screen(self) -> EmailEntryScreen:
+        """What the display shows: the prompt, the text as typed, and any message."""
+        return EmailEntryScreen(self.text, self.message, EMAIL_PROMPT)
+
+
+# --- end station-entry ---

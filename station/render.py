@@ -22,6 +22,7 @@ from station.screens import (
     CardUnreadableScreen,
     DeliveringScreen,
     DoneScreen,
+    EmailEntryScreen,
     ErrorScreen,
     JobListScreen,
     OfflineScreen,
@@ -143,6 +144,8 @@ def render(
         _delivering(draw, style, screen)
     elif isinstance(screen, PinEntryScreen):
         _pin_entry(draw, style, screen)
+    elif isinstance(screen, EmailEntryScreen):
+        _email_entry(draw, style, screen)
     else:
         lines = screen.lines()
         _title_bar(draw, style, lines[0], _accent(screen))
@@ -217,7 +220,7 @@ def _job_list(draw: ImageDraw.ImageDraw, style: _Style, screen: JobListScreen) -
 
 
 def _delivering(draw: ImageDraw.ImageDraw, style: _Style, screen: DeliveringScreen) -> None:
-    _title_bar(draw, style, "Printing", _BLUE)
+    _title_bar(draw, style, screen.title, _BLUE)
     rows = _rows_available(style)
     # Keep the job being sent on screen: start from the first one not yet finished.
     active = next((i for i, it in enumerate(screen.items) if it.state in ("waiting", "sending")), 0)
@@ -257,6 +260,57 @@ def _pin_entry(draw: ImageDraw.ImageDraw, style: _Style, screen: PinEntryScreen)
             break
         _draw_text(draw, style, (style.margin_px, top), line, style.foreground)
         top += style.row_px
+
+
+# --- station-entry: the email address being typed ---
+
+EMAIL_HINT = "Enter: next  Esc: cancel"
+
+
+def _email_entry(draw: ImageDraw.ImageDraw, style: _Style, screen: EmailEntryScreen) -> None:
+    _title_bar(draw, style, screen.prompt, _BLUE)
+    width = style.width - 2 * style.margin_px
+    top = style.row_px + style.margin_px
+    # The end of the address is where the typing happens: keep it (and the cursor) in view.
+    text = _tail(style, screen.text + "_", width)
+    _draw_text(draw, style, (style.margin_px, top), text, style.foreground)
+    # An underline marks the field, so an empty address still shows where it goes.
+    line_y = top + style.row_px - 1
+    draw.line(
+        (style.margin_px, line_y, style.width - style.margin_px, line_y), fill=style.foreground
+    )
+    rows = [] if top + 2 * style.row_px > style.height else [screen.message or EMAIL_HINT]
+    _paragraphs_from(draw, style, top + style.row_px, rows)
+
+
+def _tail(style: _Style, text: str, width: int) -> str:
+    """The end of `text` that fits in `width` pixels, after an ellipsis when cut."""
+    if style.length(text) <= width:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the earliest start whose rest fits after the ellipsis
+        mid = (low + high) // 2
+        if style.length(ELLIPSIS + text[mid:]) <= width:
+            high = mid
+        else:
+            low = mid + 1
+    return ELLIPSIS + text[low:]
+
+
+def _paragraphs_from(
+    draw: ImageDraw.ImageDraw, style: _Style, top: int, paragraphs: list[str]
+) -> None:
+    """Wrapped paragraphs from `top` down, as many rows as fit."""
+    width = style.width - 2 * style.margin_px
+    for paragraph in paragraphs:
+        for line in _wrap(style, paragraph, width):
+            if top + style.row_px > style.height:
+                return
+            _draw_text(draw, style, (style.margin_px, top), line, style.foreground)
+            top += style.row_px
+
+
+# --- end station-entry ---
 
 
 # ---- text helpers ----

@@ -10,6 +10,7 @@ from station.screens import (
     DeliveringScreen,
     DeliveryItem,
     DoneScreen,
+    EmailEntryScreen,
     EnrolmentScreen,
     ErrorScreen,
     IdleScreen,
@@ -65,4 +66,11 @@ def sample_screens() -> dict[str, Screen]:
         "enrolment": EnrolmentScreen("k7dq-m2xr"),
         "unreadable": CardUnreadableScreen("garbled"),
         "unreadable-unsupported": CardUnreadableScreen("unsupported"),
+        "email": EmailEntryScreen("ana.lima@exa"),
+        "email-long": EmailEntryScreen("ana.maria.lima-santos+printing@faculty.example.org"),
+        "delivering-remote": DeliveringScreen(
+            (DeliveryItem("Boarding pass", "sending", 64),), owner="Ana Lima"
+        ),
+        "done-remote": DoneScreen(1, owner="Ana Lima"),
+        "email-wrong": EmailEntryScreen("ana.lima@example.org", "Wrong email or PIN, try again"),
     }

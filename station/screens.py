@@ -119,25 +119,33 @@ class DeliveryItem:
 
 @dataclass(frozen=True, slots=True)
 class DeliveringScreen:
-    """Jobs on their way to the printer, with per-job progress."""
+    """Jobs on their way to the printer, with per-job progress; `owner` names whose jobs they
+    are when nobody is at the station (released from a phone)."""
 
     items: tuple[DeliveryItem, ...]
+    owner: str = ""
 
     @property
     def label(self) -> str:
         """Short name for frame files."""
         return "delivering"
 
+    @property
+    def title(self) -> str:
+        """The header line."""
+        return f"Printing for {self.owner}" if self.owner else "Printing"
+
     def lines(self) -> list[str]:
         """The screen as text."""
-        return ["Printing", *(f"{item.name}  {item.status}" for item in self.items)]
+        return [self.title, *(f"{item.name}  {item.status}" for item in self.items)]
 
 
 @dataclass(frozen=True, slots=True)
 class DoneScreen:
-    """Every chosen job printed."""
+    """Every chosen job printed (`owner`: for whom, when released from a phone)."""
 
     printed: int
+    owner: str = ""
 
     @property
     def label(self) -> str:
@@ -146,7 +154,10 @@ class DoneScreen:
 
     def lines(self) -> list[str]:
         """The screen as text."""
-        return ["Done", f"Printed {_plural(self.printed, 'job')}", "Collect your pages"]
+        printed = f"Printed {_plural(self.printed, 'job')}"
+        if self.owner:
+            printed += f" for {self.owner}"
+        return ["Done", printed, "Collect your pages"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +298,31 @@ class CardUnreadableScreen:
         return [title, advice]
 
 
+# --- station-entry: email + PIN sign-in at a full keyboard ---
+
+
+@dataclass(frozen=True, slots=True)
+class EmailEntryScreen:
+    """Typing an email address on a full keyboard; shown as typed (an address is not secret,
+    the PIN that follows is masked)."""
+
+    text: str = ""
+    message: str = ""  # e.g. "Not an email address"
+    prompt: str = "Enter your email"
+
+    @property
+    def label(self) -> str:
+        """Short name for frame files."""
+        return "email"
+
+    def lines(self) -> list[str]:
+        """The screen as text."""
+        return [self.prompt, f"{self.text}_", *([self.message] if self.message else [])]
+
+
+# --- end station-entry ---
+
+
 Screen = (
     IdleScreen
     | ReadingScreen
@@ -300,4 +336,5 @@ Screen = (
     | PairingScreen
     | EnrolmentScreen
     | CardUnreadableScreen
+    | EmailEntryScreen
 )

@@ -74,6 +74,35 @@ A card the reader could not read (reader-pn532)::
                                                                     covered by a bad read (often
                                                                     the same card bouncing on the
                                                                     reader); the runtime logs it
+Email + PIN at a full keyboard (only when the workflow is built with `email_entry=True`: a
+numeric keypad cannot type an address, so a keypad-only station never offers it)::
+
+    IDLE, DONE,  KeyPressed character (a letter) / tab EMAIL_ENTRY  EmailEntry (the letter, if any)
+    ERROR, ENROLMENT
+    EMAIL_ENTRY  KeyPressed character / digit / bksp   EMAIL_ENTRY  EmailEntry (timer restarts)
+    EMAIL_ENTRY  KeyPressed enter, not an address      EMAIL_ENTRY  EmailEntry "Not an email
+                                                                    address"
+    EMAIL_ENTRY  KeyPressed enter, an address          PIN_ENTRY    PinEntry (the site's minimum if
+                                                                    a badge taught it, else 4)
+    PIN_ENTRY    KeyPressed enter, enough digits       IDENTIFYING  Reading "Checking…",
+                 (after an email)                                   OpenEmailSession(email, PIN)
+    IDENTIFYING  SessionRefused wrong-pin (email)      EMAIL_ENTRY  EmailEntry (the address kept)
+                                                                    "Wrong email or PIN"
+    EMAIL_ENTRY  KeyPressed escape, CANCEL, Tick past  IDLE         Idle
+                 pin_s
+    EMAIL_ENTRY  CardPresented                         IDENTIFYING  Reading, OpenSession (the
+                                                                    typed text is dropped)
+
+Releases made from a phone (the station long-polls the cloud while idle)::
+
+    IDLE         RemoteReleases (ids)                  DELIVERING   Delivering, DeliverRemote(ids)
+    DELIVERING   RemoteJobs (what the grants name)     DELIVERING   Delivering "Printing for
+                 (remote)                                           <owner>"
+    DELIVERING   DeliveryFinished, all printed         DONE         Done "for <owner>"
+    DELIVERING   DeliveryFinished, nothing to deliver  IDLE         Idle
+    (any other)  RemoteReleases                        -            (ignored: the releases stay
+                                                                    requested and the long-poll
+                                                                    reports them again when idle)
 
 Every other (state, event) pair is ignored and returns no commands; in particular a badge tapped
 while delivering is ignored (the delivery goes on, no second session is opened), and no timeout
@@ -93,7 +122,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal, assert_never
 
-from station.entry import KeypadEntry
+from station.entry import NOT_AN_EMAIL_MESSAGE, EmailEntry, KeypadEntry
 from station.models import JobSummary
 from station.screens import (
     CardUnreadableScreen,
@@ -120,6 +149,10 @@ PIN_LOCKED_TITLE = "PIN locked"
 PIN_LOCKED_MESSAGE = "Ask your administrator to reset it"
 NO_PIN_TITLE = "No PIN set"
 NO_PIN_MESSAGE = "This site asks for a PIN after your badge: ask your administrator for one"
+WRONG_EMAIL_PIN_MESSAGE = "Wrong email or PIN, try again"
+# The station learns the site's minimum PIN length only from a card + PIN challenge; before
+# that, an email sign-in takes the shortest PIN any site allows and lets the cloud refuse.
+EMAIL_PIN_MIN_DIGITS = 4
 
 RefusalKind = Literal[
     "unknown-card",
@@ -145,6 +178,7 @@ class State(enum.Enum):
     ERROR = "error"
     PIN_ENTRY = "pin-entry"
     ENROLMENT = "enrolment"
+    EMAIL_ENTRY = "email-entry"  # station-entry: a full keyboard
 
 
 class Button(enum.Enum):
@@ -166,6 +200,8 @@ class Key(enum.Enum):
     BACKSPACE = "backspace"
     ENTER = "enter"
     ESCAPE = "escape"
+    CHARACTER = "character"  # a full keyboard: a letter or one of "@.-_+"
+    TAB = "tab"  # a full keyboard: opens email entry (an address may start with a digit)
 
 
 # ---- events (in) ----
@@ -209,7 +245,8 @@ class SessionRefused:
 
 @dataclass(frozen=True, slots=True)
 class KeyPressed:
-    """A keypad key; `digit` is "0".."9" for `Key.DIGIT` (hidden from repr, never logged)."""
+    """A keypad key; `digit` is "0".."9" for `Key.DIGIT` and the character for
+    `Key.CHARACTER` (hidden from repr, never logged)."""
 
     key: Key
     digit: str = field(default="", repr=False)
@@ -306,6 +343,32 @@ class CloudUp:
 OFFLINE_TAP_MESSAGE = "Your badge cannot be checked until the print service is back"
 
 
+# ---- releases made from a phone (station-entry) ----
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteReleases:
+    """The cloud has releases for this station that it did not make itself (from a phone)."""
+
+    release_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteJob:
+    """One job of a remote release, as its grant names it."""
+
+    job_id: str
+    name: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteJobs:
+    """The jobs the runtime is about to deliver for `DeliverRemote` (those it could fetch)."""
+
+    jobs: tuple[RemoteJob, ...]
+
+
 Event = (
     CloudDown
     | CloudUp
@@ -323,6 +386,8 @@ Event = (
     | KeyPressed
     | PinRequested
     | EnrolmentOffered
+    | RemoteReleases
+    | RemoteJobs
 )
 
 
@@ -381,7 +446,34 @@ class EndSession:
     session_id: str
 
 
-Command = ShowScreen | OpenSession | OpenPasscodeSession | ReleaseJobs | DeleteJob | EndSession
+@dataclass(frozen=True, slots=True)
+class OpenEmailSession:
+    """Ask the cloud whose email and PIN these are (the runtime sends the PIN's keyed tag);
+    answer with SessionOpened/SessionRefused(attempt). Neither field is ever logged."""
+
+    email: str = field(repr=False)
+    pin: str = field(repr=False)
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverRemote:
+    """Fetch the grants of these releases (made from a phone) and deliver them, in order;
+    answer with RemoteJobs, then the usual JobProgress/JobPrinted/JobFailed, DeliveryFinished."""
+
+    release_ids: tuple[str, ...]
+
+
+Command = (
+    ShowScreen
+    | DeliverRemote
+    | OpenSession
+    | OpenPasscodeSession
+    | OpenEmailSession
+    | ReleaseJobs
+    | DeleteJob
+    | EndSession
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,9 +491,13 @@ class Timings:
 class Workflow:
     """The release workflow of one station. Not thread-safe: one thread feeds it events."""
 
-    def __init__(self, timings: Timings | None = None, *, station_name: str = "") -> None:
+    def __init__(
+        self, timings: Timings | None = None, *, station_name: str = "", email_entry: bool = False
+    ) -> None:
+        """`email_entry`: a full keyboard is fitted, so email + PIN sign-in is offered."""
         self.timings = timings or Timings()
         self.station_name = station_name
+        self.email_entry = email_entry
         self.state = State.IDLE
         self.screen: Screen = IdleScreen(station_name)
         self.session_id: str | None = None
@@ -417,6 +513,9 @@ class Workflow:
         self._entry: KeypadEntry | None = None
         self._pin_email: str | None = None  # the badge owner's, while their PIN is asked
         self._min_pin_digits = 6
+        self._email: EmailEntry | None = None  # the address being typed
+        self._site_min_pin: int | None = None  # learnt from a card + PIN challenge
+        self._owner = ""  # whose jobs a remote delivery prints ("" for a session's own)
         # Deadlines are set from the latest Tick; before the first Tick, on the first one.
         self._now: float | None = None
         self._timeout_s: float | None = None
@@ -455,6 +554,8 @@ class Workflow:
                 return self._pin_requested(event)
             case EnrolmentOffered():
                 return self._enrolment_offered(event)
+            case RemoteReleases() | RemoteJobs():
+                return self._remote(event)
             case _:
                 assert_never(event)
 
@@ -488,6 +589,7 @@ class Workflow:
         self._tag = None
         self._entry = None
         self._pin_email = None
+        self._email = None
         self._display_name = ""
         self._jobs = ()
         self._cursor = 0
@@ -521,8 +623,16 @@ class Workflow:
         if self.state is State.OFFLINE:
             # Say clearly that the tap was seen and why nothing happens; no session is tried.
             return self._go(State.OFFLINE, OfflineScreen(OFFLINE_TAP_MESSAGE), self.timings.error_s)
-        if self.state in (State.IDLE, State.DONE, State.ERROR, State.PIN_ENTRY, State.ENROLMENT):
-            self._forget_session()  # a half-typed PIN or passcode goes with the old attempt
+        if self.state in (
+            State.IDLE,
+            State.DONE,
+            State.ERROR,
+            State.PIN_ENTRY,
+            State.ENROLMENT,
+            State.EMAIL_ENTRY,
+        ):
+            # A half-typed PIN, passcode or email address goes with the old attempt.
+            self._forget_session()
             return self._identify(tag)
         if self.state is State.JOB_LIST:
             if tag == self._tag:
@@ -564,6 +674,12 @@ class Workflow:
         if event.kind == "wrong-pin" and self._tag is not None and self._pin_email is not None:
             # The same badge stays: only its PIN is asked again.
             return self._ask(KeypadEntry.for_pin(self._min_pin_digits, WRONG_PIN_MESSAGE))
+        if event.kind == "wrong-pin" and self._pin_email is not None:
+            # Email + PIN: either may be wrong (the cloud does not say which), so the address
+            # comes back, editable, and Enter asks for the PIN again.
+            email = EmailEntry(self._pin_email, WRONG_EMAIL_PIN_MESSAGE)
+            self._forget_session()
+            return self._type_email(email)
         if event.kind == "wrong-passcode":
             self._forget_session()
             return self._ask(KeypadEntry.for_passcode(WRONG_PASSCODE_MESSAGE))
@@ -589,7 +705,7 @@ class Workflow:
             return self._idle()  # a late SessionOpened is ended by `_opened`
         if self.state in (State.DONE, State.ERROR, State.ENROLMENT):
             return self._idle()
-        if self.state is State.PIN_ENTRY and button is Button.CANCEL:
+        if self.state in (State.PIN_ENTRY, State.EMAIL_ENTRY) and button is Button.CANCEL:
             return self._idle()
         return []
 
@@ -600,6 +716,10 @@ class Workflow:
         return self._go(State.PIN_ENTRY, entry.screen(), self.timings.pin_s)
 
     def _key(self, event: KeyPressed) -> list[Command]:
+        if self.email_entry and (commands := self._email_key(event)) is not None:
+            return commands
+        if event.key in (Key.CHARACTER, Key.TAB):
+            return []  # no keyboard is configured, or nothing to type letters into here
         if event.key is Key.DIGIT and self.state in (
             State.IDLE,
             State.DONE,
@@ -637,6 +757,8 @@ class Workflow:
         )
         if entry.purpose == "passcode":
             return [*commands, OpenPasscodeSession(digits, self._attempt)]
+        if self._tag is None and self._pin_email is not None:  # email + PIN, no badge
+            return [*commands, OpenEmailSession(self._pin_email, digits, self._attempt)]
         assert self._tag is not None  # set by the tap that PinRequested answered
         assert self._pin_email is not None
         return [*commands, OpenSession(self._tag, self._attempt, digits, self._pin_email)]
@@ -646,7 +768,54 @@ class Workflow:
             return []
         self._pin_email = event.pin_email
         self._min_pin_digits = event.min_digits
+        self._site_min_pin = event.min_digits
         return self._ask(KeypadEntry.for_pin(event.min_digits))
+
+    # ---- email + PIN at a full keyboard (station-entry) ----
+
+    def _email_key(self, event: KeyPressed) -> list[Command] | None:
+        """The keyboard's part of `_key`; None when the key is not about an email address."""
+        if self.state is State.EMAIL_ENTRY and self._email is not None:
+            email = self._email
+            if event.key is Key.ESCAPE:
+                return self._idle()
+            if event.key in (Key.CHARACTER, Key.DIGIT):
+                changed = email.type(event.digit)
+            elif event.key is Key.BACKSPACE:
+                changed = email.erase()
+            elif event.key is Key.ENTER:
+                address = email.address()
+                if address is not None:
+                    return self._ask_email_pin(address)
+                email.message = NOT_AN_EMAIL_MESSAGE
+                changed = True
+            else:
+                changed = False  # Tab: already here
+            self._restart_timer()
+            return (
+                self._go(State.EMAIL_ENTRY, email.screen(), self.timings.pin_s) if changed else []
+            )
+        opens = event.key is Key.TAB or (
+            event.key is Key.CHARACTER and event.digit.isascii() and event.digit.isalpha()
+        )
+        if opens and self.state in (State.IDLE, State.DONE, State.ERROR, State.ENROLMENT):
+            self._forget_session()
+            email = EmailEntry()
+            if event.key is Key.CHARACTER:
+                email.type(event.digit)
+            return self._type_email(email)
+        return None
+
+    def _type_email(self, email: EmailEntry) -> list[Command]:
+        self._email = email
+        return self._go(State.EMAIL_ENTRY, email.screen(), self.timings.pin_s)
+
+    def _ask_email_pin(self, address: str) -> list[Command]:
+        self._email = None
+        self._tag = None
+        self._pin_email = address
+        digits = self._site_min_pin or EMAIL_PIN_MIN_DIGITS
+        return self._ask(KeypadEntry.for_pin(digits))
 
     def _enrolment_offered(self, event: EnrolmentOffered) -> list[Command]:
         if self.state is not State.IDENTIFYING or event.attempt != self._attempt:
@@ -737,8 +906,12 @@ class Workflow:
         end = self._end_session()
         printed = sum(1 for item in self._items.values() if item.state == "printed")
         not_printed = len(self._items) - printed
+        owner, self._owner = self._owner, ""
+        if error is None and not self._items:
+            return [*end, *self._idle()]  # a remote delivery found nothing left to print
         if error is None and not_printed == 0:
-            return [*self._go(State.DONE, DoneScreen(printed), self.timings.done_s), *end]
+            done = DoneScreen(printed, owner)
+            return [*self._go(State.DONE, done, self.timings.done_s), *end]
         reasons = list(dict.fromkeys(self._reasons.values()))  # distinct, in order
         if error is not None:
             reasons.append(error)
@@ -766,4 +939,21 @@ class Workflow:
         return JobListScreen(self._display_name, self._jobs, self._cursor, self._selected)
 
     def _delivering(self) -> DeliveringScreen:
-        return DeliveringScreen(tuple(self._items.values()))
+        return DeliveringScreen(tuple(self._items.values()), self._owner)
+
+    # ---- releases made from a phone (station-entry) ----
+
+    def _remote(self, event: RemoteReleases | RemoteJobs) -> list[Command]:
+        if isinstance(event, RemoteReleases):
+            if self.state is not State.IDLE or not event.release_ids:
+                return []  # busy (or offline): the long-poll reports them again when idle
+            self._forget_session()
+            self._items, self._reasons = {}, {}
+            self._owner = ""
+            commands = self._go(State.DELIVERING, self._delivering())
+            return [*commands, DeliverRemote(event.release_ids)]
+        if self.state is not State.DELIVERING or self.session_id is not None:
+            return []  # only a remote delivery (no session) takes the names of remote jobs
+        self._items = {job.job_id: DeliveryItem(job.name) for job in event.jobs}
+        self._owner = ", ".join(dict.fromkeys(job.owner for job in event.jobs))
+        return self._go(State.DELIVERING, self._delivering())

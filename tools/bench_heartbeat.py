@@ -11,7 +11,10 @@ a changed health report, one bringing a new config, one on a fresh connection (T
 1.3 handshake: what a load balancer that closed the idle connection costs), and the device-data
 uploads (status with supplies, alerts, meters) built from a shared printer recording. Then the
 monthly keep-alive total per heartbeat interval against DESIGN.md's budget (1 MB a month), and
-device data bytes a day for the default schedule.
+device data bytes a day for the default schedule. Last, the opt-in long-poll (`[cloud] long_poll`,
+station.long_poll): an idle `GET /station/wait` answered empty on the same kind of connection;
+asked with `timeout_s=0` so the bench does not wait 50 s a poll (the bytes differ by the one digit
+of the query), and costed per month at one poll every 50 s.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ BUDGET_BYTES_PER_MONTH = 1_000_000  # DESIGN.md: station keep-alive per month <=
 MONTH_S = 30 * 86400
 HEADER_BYTES = 52  # IPv4 (20) + TCP with timestamps (32) per segment
 INTERVALS_S = (60, 300, 900, 1800, 2700, 3600)
+LONG_POLL_S = 50  # station.long_poll.LONG_POLL_S: an idle station re-polls this often
 HP = "jetdirect_m130nw"
 
 
@@ -282,6 +286,7 @@ def bench(beats: int) -> dict[str, Any]:
                 for label, payload in uploads.items()
             ]
             kept.close()
+            long_poll = _long_poll_cost(proxy, auth, str(cert), beats)
             proxy.close()
             alerts_seen = alerts_of(report)
     steady = results[0]
@@ -296,7 +301,13 @@ def bench(beats: int) -> dict[str, Any]:
         "+ status changing every 15 min (worst case)": meter_cost.with_headers
         + 96 * status_cost.with_headers,
     }
+    poll_month = long_poll.with_headers * MONTH_S / LONG_POLL_S
     return {
+        "long_poll": {
+            "interval_s": LONG_POLL_S,
+            "bytes_per_month": round(poll_month),
+            "with_heartbeat_bytes_per_month": round(poll_month + monthly[2700]),
+        },
         "exchanges": [
             {
                 "label": c.label,
@@ -305,13 +316,30 @@ def bench(beats: int) -> dict[str, Any]:
                 "payload": round(c.payload),
                 "with_ip_tcp_estimate": round(c.with_headers),
             }
-            for c in [*results, *data_costs]
+            for c in [*results, *data_costs, long_poll]
         ],
         "keepalive_bytes_per_month": {str(k): round(v) for k, v in monthly.items()},
         "budget_bytes_per_month": BUDGET_BYTES_PER_MONTH,
         "device_data_bytes_per_day": {k: round(v) for k, v in daily.items()},
         "alerts_in_recording": len(alerts_seen),
     }
+
+
+def _long_poll_cost(proxy: CountingProxy, auth: Any, cert: str, polls: int) -> WireCost:
+    """An idle long-poll exchange on a kept-alive connection (the station's CloudClient)."""
+    import requests  # noqa: PLC0415
+
+    from station.cloud_client import CloudClient  # noqa: PLC0415
+
+    session = requests.Session()
+    session.verify = cert
+    session.trust_env = False
+    client = CloudClient(f"https://127.0.0.1:{proxy.port}", auth, timeout_s=10, session=session)
+    try:
+        client.wait(0)  # the connection and its TLS handshake, not counted
+        return measure(proxy, "long-poll, idle", polls, lambda: client.wait(0))
+    finally:
+        client.close()
 
 
 def _cmd(args: argparse.Namespace) -> int:
@@ -330,6 +358,12 @@ def _cmd(args: argparse.Namespace) -> int:
     for interval, total in result["keepalive_bytes_per_month"].items():
         verdict = "within" if total <= BUDGET_BYTES_PER_MONTH else "over"
         print(f"  every {int(interval):>5} s: {total / 1e6:6.2f} MB  ({verdict} the 1 MB budget)")
+    poll = result["long_poll"]
+    print(
+        f"Opt-in long-poll ([cloud] long_poll, one idle poll every {poll['interval_s']} s): "
+        f"{poll['bytes_per_month'] / 1e6:.1f} MB a month "
+        f"({poll['with_heartbeat_bytes_per_month'] / 1e6:.1f} MB with the 45 min heartbeat)"
+    )
     print("Device data per day (default schedule)")
     for label, total in result["device_data_bytes_per_day"].items():
         print(f"  {label}: {total / 1000:.1f} kB")

@@ -113,6 +113,8 @@ class LoopRig:
         reader_kind: str = "simulated",
         display: Display | None = None,
         zero_knowledge: bool = False,
+        keyboard: bool = False,
+        long_poll: bool = False,
     ) -> None:
         self.work_dir = work_dir
         # A reader other than "simulated" is built from the config ([reader] in extra_toml), as
@@ -144,7 +146,9 @@ class LoopRig:
         self.server: RunningServer | None = None
         self.station: Station | None = None
         self.reader = SimulatedCardReader()
-        self.keypad = SimulatedKeypad()  # PINs and release passcodes, typed by tests
+        # PINs and release passcodes, typed by tests; a full keyboard also types email addresses.
+        self.keypad = SimulatedKeypad(keyboard=keyboard)
+        self._long_poll = long_poll  # the station long-polls for releases made from a phone
         self.display: Display | None = None
         self.admin_token = ""
         self.service: CloudService | None = None
@@ -201,7 +205,8 @@ class LoopRig:
             f'[station]\nname = "{grant.printer_name}"\n'
             f'[cloud]\nurl = "{self.cloud_url}"\nstation_id = "{grant.station_id}"\n'
             "timeout_s = 10\n"
-            f'[identity]\nkey_file = "{spool / "station.key"}"\n'
+            + ("long_poll = true\n" if self._long_poll else "")
+            + f'[identity]\nkey_file = "{spool / "station.key"}"\n'
             f'[site]\nkey_file = "{spool / "site.key"}"\n'
             + (
                 f'private_key_file = "{spool / "site-private.key"}"\n'
@@ -343,6 +348,14 @@ class LoopRig:
         """Type digits on the station's keypad (and Enter); returns the monotonic time."""
         at = time.monotonic()
         self.keypad.type_digits(digits)
+        if enter:
+            self.keypad.enter()
+        return at
+
+    def type_on_keyboard(self, text: str, *, enter: bool = True) -> float:
+        """Type text on the station's keyboard (and Enter); returns the monotonic time."""
+        at = time.monotonic()
+        self.keypad.type_text(text)
         if enter:
             self.keypad.enter()
         return at

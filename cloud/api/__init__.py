@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from cloud.api import admin, devices, identity, jobs, pairing, reports, station, updates
+from cloud.api import admin, devices, identity, jobs, pairing, remote, reports, station, updates
 from cloud.api.problems import install_problem_handlers
 from cloud.api.schemas import Health
 
@@ -35,3 +35,4 @@ def install_api(app: FastAPI) -> None:
     app.include_router(updates.admin_router)
     app.include_router(updates.station_router)
     app.include_router(identity.router)
+    app.include_router(remote.router)

@@ -104,7 +104,12 @@ class ButtonPanel(Protocol):
 
 
 class Keypad(Protocol):
-    """A USB keypad for PIN and passcode entry."""
+    """A USB keypad for PIN and passcode entry (or a full keyboard: email + PIN too)."""
+
+    @property
+    def keyboard(self) -> bool:
+        """True for a full keyboard, which can type an email address."""
+        ...
 
     def read(self, timeout_s: float | None = None) -> KeypadEvent | None:
         """Wait up to `timeout_s` (None: forever) for a key; None if none came in time."""

@@ -14,6 +14,18 @@ Rules:
   `extra_keys`, e.g. KEY_KPMINUS);
 * every other key is ignored (Num Lock, arrows, letters).
 
+With `keyboard=True` (a full USB keyboard, `[panel] keyboard = true`), the station can also take
+an email address:
+
+* letters give CHARACTER events, digits still give DIGIT events (a passcode typed on the top row
+  works as on a keypad), and `@ . - _ +` give CHARACTER events (US layout, like keyboard-wedge
+  readers: Shift+2 is "@", Shift+- is "_", Shift+= is "+"; the keypad's "-", "+" and "." too);
+* Shift (left or right) is tracked across key-down/up; Caps Lock is ignored: an email address is
+  lower-cased before it is used, so only the symbols need Shift;
+* Tab gives TAB (it opens email entry, for an address that starts with a digit);
+* the keypad's "." types a dot instead of erasing (a full keyboard has a Backspace key);
+* any other character (space, punctuation, Shift+digit other than "@") is ignored.
+
 `DigitEntry` collects the digits of one PIN or passcode. Neither class keeps or logs digits beyond
 what the entry holds, and `KeypadEvent` hides its digit from `repr`.
 """
@@ -25,9 +37,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hardware.readers.wedge_decoder import EV_KEY, KEY_DOWN, KeyEvent
+from hardware.readers.wedge_decoder import EV_KEY, KEY_DOWN, KEY_UP, US_KEYMAP, KeyEvent
 
 __all__ = [
+    "EMAIL_SYMBOLS",
     "DigitEntry",
     "EntryChange",
     "KeypadDecoder",
@@ -43,11 +56,14 @@ class KeypadKey(enum.Enum):
     BACKSPACE = "backspace"
     ENTER = "enter"
     ESCAPE = "escape"
+    CHARACTER = "character"  # a full keyboard only: a letter or one of EMAIL_SYMBOLS
+    TAB = "tab"  # a full keyboard only
 
 
 @dataclass(frozen=True, slots=True)
 class KeypadEvent:
-    """One key pressed; `digit` is "0".."9" for DIGIT and "" otherwise (hidden from repr)."""
+    """One key pressed; `digit` is "0".."9" for DIGIT, the character for CHARACTER (a letter or
+    one of EMAIL_SYMBOLS) and "" otherwise (hidden from repr: it may be part of a PIN)."""
 
     key: KeypadKey
     digit: str = field(default="", repr=False)
@@ -58,6 +74,9 @@ KEY_ESC, KEY_BACKSPACE, KEY_ENTER, KEY_KPENTER = 1, 14, 28, 96
 KEY_KPDOT, KEY_DELETE = 83, 111
 _TOP_ROW = dict(zip(range(2, 12), "1234567890", strict=True))  # KEY_1 .. KEY_0
 _KEYPAD = dict(zip((79, 80, 81, 75, 76, 77, 71, 72, 73, 82), "1234567890", strict=True))
+
+KEY_TAB, KEY_LEFTSHIFT, KEY_RIGHTSHIFT = 15, 42, 54
+EMAIL_SYMBOLS = "@.-_+"
 
 _DEFAULT_KEYS: dict[int, KeypadKey] = {
     KEY_ESC: KeypadKey.ESCAPE,
@@ -70,26 +89,60 @@ _DEFAULT_KEYS: dict[int, KeypadKey] = {
 
 
 class KeypadDecoder:
-    """Turns key events into keypad events; stateless apart from its key map."""
+    """Turns key events into keypad events; keeps only its key map and, for a keyboard, Shift."""
 
-    def __init__(self, extra_keys: Mapping[int, KeypadKey] | None = None) -> None:
-        """`extra_keys` maps further key codes to BACKSPACE, ENTER or ESCAPE (not DIGIT)."""
+    def __init__(
+        self, extra_keys: Mapping[int, KeypadKey] | None = None, *, keyboard: bool = False
+    ) -> None:
+        """`extra_keys` maps further key codes to BACKSPACE, ENTER or ESCAPE (not DIGIT or
+        CHARACTER); `keyboard` decodes a full keyboard's letters and email symbols too."""
         keys = dict(_DEFAULT_KEYS)
+        if keyboard:
+            del keys[KEY_KPDOT]  # a dot, on a keyboard
+            keys[KEY_TAB] = KeypadKey.TAB
         for code, key in (extra_keys or {}).items():
-            if key is KeypadKey.DIGIT:
-                raise ValueError("extra_keys cannot add digits")
+            if key in (KeypadKey.DIGIT, KeypadKey.CHARACTER):
+                raise ValueError("extra_keys cannot add digits or characters")
             keys[code] = key
         self._keys = keys
+        self.keyboard = keyboard
+        self._shift: set[int] = set()
 
     def feed(self, event: KeyEvent) -> KeypadEvent | None:
         """Take one event; return the keypad event it makes, if any."""
-        if event.type != EV_KEY or event.value != KEY_DOWN:
+        if event.type != EV_KEY:
             return None
-        digit = _KEYPAD.get(event.code) or _TOP_ROW.get(event.code)
-        if digit is not None:
-            return KeypadEvent(KeypadKey.DIGIT, digit)
+        if self.keyboard and event.code in (KEY_LEFTSHIFT, KEY_RIGHTSHIFT):
+            if event.value == KEY_DOWN:
+                self._shift.add(event.code)
+            elif event.value == KEY_UP:
+                self._shift.discard(event.code)
+            return None
+        if event.value != KEY_DOWN:
+            return None
+        if not self.keyboard:  # a numeric keypad: digits first, as it always was
+            digit = _KEYPAD.get(event.code) or _TOP_ROW.get(event.code)
+            if digit is not None:
+                return KeypadEvent(KeypadKey.DIGIT, digit)
         key = self._keys.get(event.code)
-        return None if key is None else KeypadEvent(key)
+        if key is not None:
+            return KeypadEvent(key)
+        return self._character(event.code) if self.keyboard else None
+
+    def _character(self, code: int) -> KeypadEvent | None:
+        chars = US_KEYMAP.get(code)
+        if chars is None:
+            return None
+        char = chars[1 if self._shift else 0]
+        if char.isascii() and char.isdigit():
+            return KeypadEvent(KeypadKey.DIGIT, char)
+        if (char.isascii() and char.isalpha()) or char in EMAIL_SYMBOLS:
+            return KeypadEvent(KeypadKey.CHARACTER, char)
+        return None
+
+    def reset(self) -> None:
+        """Forget the Shift state (after the device was reopened: its key-ups are lost)."""
+        self._shift.clear()
 
     def feed_all(self, events: Iterable[KeyEvent]) -> list[KeypadEvent]:
         """Take several events; return the keypad events they make, in order."""

@@ -5,6 +5,7 @@
     pin_map = "generic-4button"  # a bundled map's name, or a path to a TOML file
     brightness = 0.6             # the status LED, 0-1 (PWM only)
     keypad = "USB Keypad"        # optional: device name or /dev/input/by-id link, or "simulated"
+    keyboard = false             # the keypad is a full keyboard: email + PIN sign-in is offered
 
 Simulated parts are chosen explicitly, never as a fallback for hardware that failed to open.
 """
@@ -83,14 +84,15 @@ def panel_from_config(
     return Panel(buttons, light, buzzer)
 
 
-def keypad_from_config(device: str) -> Keypad:
-    """A keypad: "simulated", or an evdev device name / by-id link.
+def keypad_from_config(device: str, *, keyboard: bool = False) -> Keypad:
+    """A keypad: "simulated", or an evdev device name / by-id link; `keyboard` for a full
+    keyboard (letters and email symbols decoded too).
 
     Raises:
         ValueError: the device spec is not stable across boots (/dev/input/eventN).
     """
     if device == "simulated":
-        return SimulatedKeypad()
+        return SimulatedKeypad(keyboard=keyboard)
     from hardware.panel.keypad import EvdevKeypad  # noqa: PLC0415
 
-    return EvdevKeypad(device)
+    return EvdevKeypad(device, keyboard=keyboard)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable
 
 from hardware.panel.base import ButtonHandler, LightPattern, Rgb, Sound
-from hardware.panel.keypad_decoder import KeypadEvent, KeypadKey
+from hardware.panel.keypad_decoder import EMAIL_SYMBOLS, KeypadEvent, KeypadKey
 from hardware.panel.patterns import LIGHT_PATTERNS
 
 __all__ = [
@@ -106,11 +106,15 @@ class SimulatedButtonPanel:
 
 
 class SimulatedKeypad:
-    """A `Keypad` fed by `type_digits()`, `enter()`, `backspace()` and `escape()`; thread-safe."""
+    """A `Keypad` fed by `type_digits()`, `enter()`, `backspace()` and `escape()`; thread-safe.
 
-    def __init__(self) -> None:
+    With `keyboard=True` it is a full keyboard: `type_text()` types an email address too.
+    """
+
+    def __init__(self, *, keyboard: bool = False) -> None:
         self._events: queue.Queue[KeypadEvent] = queue.Queue()
         self._closed = threading.Event()
+        self.keyboard = keyboard
 
     def press(self, event: KeypadEvent) -> None:
         """Queue one key."""
@@ -126,6 +130,20 @@ class SimulatedKeypad:
             raise ValueError("a keypad types digits only")
         for digit in digits:
             self.press(KeypadEvent(KeypadKey.DIGIT, digit))
+
+    def type_text(self, text: str) -> None:
+        """Queue what a keyboard sends for `text`: DIGIT for digits, CHARACTER otherwise.
+
+        Raises:
+            ValueError: not a keyboard, or `text` holds something a keyboard does not send here.
+        """
+        if not self.keyboard:
+            raise ValueError("a keypad types digits only")
+        if not all(c.isascii() and (c.isalnum() or c in EMAIL_SYMBOLS) for c in text):
+            raise ValueError(f"a keyboard types letters, digits and {EMAIL_SYMBOLS} only")
+        for char in text:
+            kind = KeypadKey.DIGIT if char.isdigit() else KeypadKey.CHARACTER
+            self.press(KeypadEvent(kind, char))
 
     def enter(self) -> None:
         """Queue Enter."""

@@ -33,6 +33,7 @@ __all__ = [
     "KEY_REPEAT",
     "KEY_UP",
     "UNKNOWN_CHAR",
+    "US_KEYMAP",
     "KeyEvent",
     "WedgeDecoder",
     "decode_key_events",
@@ -81,6 +82,10 @@ _KEYMAP: dict[int, tuple[str, str]] = {
     55: ("*", "*"),  # KEY_KPASTERISK
     98: ("/", "/"),  # KEY_KPSLASH
 }
+
+
+# Shared with `hardware.panel.keypad_decoder` (a full keyboard at the station types emails).
+US_KEYMAP: dict[int, tuple[str, str]] = _KEYMAP
 
 
 class KeyEvent(NamedTuple):

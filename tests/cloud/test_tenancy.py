@@ -622,6 +622,8 @@ def test_the_control_walk_with_site_b_credentials_does_reach_b(
         ("GET", "/api/v1/station/update"): b.station,
         ("GET", f"/api/v1/admin/users/{b.user_id}/cards"): b.admin,
         ("GET", "/api/v1/me/cards"): b.user,
+        # --- station-entry --- a phone release's grant, fetched by the station it was made for
+        ("GET", f"/api/v1/station/releases/{b.release_id}"): b.station,
     }
     for (method, path), credential in hits.items():
         response = send(client, method, path, credential, b)
@@ -701,3 +703,46 @@ def test_rows_go_only_into_sites_that_exist(service: CloudService) -> None:
     with pytest.raises(NotFoundError):
         pair_station(service, site="no-such-site")
     assert service.stations.list("no-such-site") == []
+
+
+# --- station-entry ---
+
+
+def test_a_phone_release_reaches_only_the_users_own_site(
+    client: TestClient, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """POST /api/v1/me/printers/{id}/releases: A's user cannot release to B's printer, nor
+    release B's jobs to A's printer (by id or with "all"); B's user can, to B's printer."""
+    a, b = tenants
+    service = cast(CloudService, client.app.state.service)  # type: ignore[attr-defined]
+    before = b_state(service, b)
+    to_b = client.post(
+        f"/api/v1/me/printers/{b.printer_id}/releases", json={"all": True}, headers=a.user
+    )
+    assert to_b.status_code == 404 and to_b.json()["code"] == "printer-not-found"
+    theirs = client.post(
+        f"/api/v1/me/printers/{a.printer_id}/releases",
+        json={"job_ids": [b.job_id]},
+        headers=a.user,
+    )
+    assert theirs.status_code == 404 and theirs.json()["code"] == "job-not-found"
+    mine = client.post(
+        f"/api/v1/me/printers/{a.printer_id}/releases", json={"all": True}, headers=a.user
+    )
+    assert mine.status_code == 201, mine.text
+    assert mine.json()["station_id"] == a.station_id and not leaks(mine, b)
+    assert mine.json()["releases"] and "data_key" not in mine.text
+    # The station of A may fetch A's grants, never B's.
+    for item in mine.json()["releases"]:
+        grant = client.get(f"/api/v1/station/releases/{item['id']}", auth=a.station)
+        assert grant.status_code == 200 and grant.json()["data_key"]
+    refused = client.get(f"/api/v1/station/releases/{b.release_id}", auth=a.station)
+    assert refused.status_code == 404
+    assert b_state(service, b) == before
+    control = client.post(
+        f"/api/v1/me/printers/{b.printer_id}/releases",
+        json={"job_ids": [b.job_id]},
+        headers=b.user,
+    )
+    assert control.status_code == 201, control.text
+    assert control.json()["station_id"] == b.station_id and leaks(control, b)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
+from cloud.container import Decryptor  # the station's own decryption, done by hand
 from hardware.display.simulated import SimulatedDisplay
 from hardware.printers.ipp import IppPrinterTransport
 from hardware.printers.transport import PrintJob
 from hardware.readers.formats import h10301
 from hardware.readers.simulated import SimulatedCardReader
 from station.app import build_station
+from station.cloud_client import ReleaseInfo
 from station.config import load_config
 from station.credentials import credential_tag
 from station.journal import ReleaseJournal
@@ -19,6 +23,22 @@ from tools.samples import make_pdf
 
 BADGE = h10301(90, 324)
 PDF = make_pdf(["printed once"])
+
+
+def print_by_hand(rig: LoopRig, client: Any, release: ReleaseInfo) -> ReleaseJournal:
+    """What a station's worker does with a release up to a crash: journal it, download and
+    decrypt the container, send the document to the printer; the outcome is never reported."""
+    assert rig.printer is not None
+    journal = ReleaseJournal(rig.work_dir / "spool" / "journal")
+    journal.begin(release.id, release.job_id)
+    with client.stream_content(release.id) as chunks:
+        container = b"".join(chunks)
+    dec = Decryptor(release.data_key, uuid.UUID(release.job_id), release.site)
+    document = dec.update(container) + dec.finalize()
+    printer = IppPrinterTransport(rig.printer.uri, timeout_s=10)
+    printer.deliver(PrintJob(release.id, "ada", "application/pdf"), [document])
+    printer.close()
+    return journal
 
 
 def test_a_release_the_printer_finished_is_reported_not_resent(tmp_path: Path) -> None:
@@ -38,19 +58,7 @@ def test_a_release_the_printer_finished_is_reported_not_resent(tmp_path: Path) -
         # What a station does up to the crash: open a session, release, journal, send ...
         session = client.open_session(credential_tag(rig.site_key, BADGE))
         [release] = client.release(session.session_id, None)
-        journal = ReleaseJournal(rig.work_dir / "spool" / "journal")
-        journal.begin(release.id, release.job_id)
-        with client.stream_content(release.id) as chunks:
-            container = b"".join(chunks)
-        import uuid
-
-        from cloud.container import Decryptor  # the station's own decryption, done by hand
-
-        dec = Decryptor(release.data_key, uuid.UUID(release.job_id), release.site)
-        document = dec.update(container) + dec.finalize()
-        printer = IppPrinterTransport(rig.printer.uri, timeout_s=10)
-        printer.deliver(PrintJob(release.id, "ada", "application/pdf"), [document])
-        printer.close()
+        journal = print_by_hand(rig, client, release)
         # ... and the power goes: the outcome never reached the cloud.
         rig.station.stop()
         rig.station = None
