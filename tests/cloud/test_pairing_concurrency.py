@@ -9,7 +9,6 @@ the budget succeeds and every other request gets the rate-limit answer.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,11 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from cloud import pairing
-from cloud.app import create_app
-from cloud.config import CloudConfig
 from cloud.db import PairingRequest
 from cloud.errors import TooManyRequestsError
-from cloud.server import RunningServer, start_in_thread
+from cloud.server import RunningServer
 from cloud.service import CloudService
 from tests.cloud.conftest import new_identity
 from tests.cloud.test_pairing import b64url
@@ -29,26 +26,18 @@ from tests.cloud.test_pairing import b64url
 BURST = pairing.MAX_REQUESTS_PER_SOURCE + 14
 
 
-@pytest.fixture
-def cloud(config: CloudConfig) -> Iterator[RunningServer]:
-    """The cloud app under uvicorn on 127.0.0.1 (an ephemeral port), as `cloud serve` runs it."""
-    running = start_in_thread(create_app(config, run_sweeper=False))
-    yield running
-    running.stop()
-
-
 def _requests_stored(service: CloudService) -> int:
     with service.context.read() as db:
         return int(db.scalar(select(func.count()).select_from(PairingRequest)) or 0)
 
 
-def test_a_burst_from_one_address_gets_exactly_its_budget(cloud: RunningServer) -> None:
+def test_a_burst_from_one_address_gets_exactly_its_budget(server: RunningServer) -> None:
     identity = new_identity()
     body = {
         "signing_key": b64url(identity.signing_public),
         "exchange_key": b64url(identity.exchange_public),
     }
-    url = f"http://127.0.0.1:{cloud.port}/api/v1/pairing/requests"
+    url = f"http://127.0.0.1:{server.port}/api/v1/pairing/requests"
     start = threading.Barrier(BURST)
 
     def ask(_: int) -> tuple[int, str | None]:
@@ -64,7 +53,7 @@ def test_a_burst_from_one_address_gets_exactly_its_budget(cloud: RunningServer) 
     refused = [a for a in answers if a != (201, None)]
     assert len(granted) == pairing.MAX_REQUESTS_PER_SOURCE, answers
     assert refused == [(429, "rate-limited")] * (BURST - pairing.MAX_REQUESTS_PER_SOURCE)
-    assert _requests_stored(cloud.app.state.service) == pairing.MAX_REQUESTS_PER_SOURCE
+    assert _requests_stored(server.app.state.service) == pairing.MAX_REQUESTS_PER_SOURCE
 
 
 def test_a_burst_from_many_addresses_gets_exactly_the_global_budget(
