@@ -19,6 +19,10 @@ passcodes are counted per station with the PIN back-off (from the 3rd failure in
 s, capped at `STATION_BACKOFF_CAP_S`), and an unknown, used, expired or revoked passcode all get
 the same answer. The station sends the digits themselves over TLS (as app passcodes travel in
 HTTP Basic): it cannot key them, because the cloud that issues them never holds the site key.
+
+Both kinds share one core (`_PasscodeBook`: recording an issued row with its audit entry,
+listing without secrets, revoking once); each face adds how its secret is made, stored and
+checked.
 """
 
 from __future__ import annotations
