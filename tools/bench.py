@@ -311,6 +311,11 @@ def bench_latency(
     }
 
 
+def _free_port() -> int:
+    # tools.bench_throughput imports this name (kept for it; new code uses tools.procs).
+    return free_tcp_port()
+
+
 def _wait_http(url: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -393,7 +398,7 @@ def bench_streaming(size_mb: int) -> dict[str, Any]:
             data_dir.mkdir()
             generate_secrets(data_dir / "secrets.toml")
             admin_token = load_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)}).admin_token
-            cloud_port = free_tcp_port()
+            cloud_port = _free_port()
             procs.append(
                 subprocess.Popen(  # noqa: S603 - our own interpreter and module
                     [

@@ -40,13 +40,13 @@ from station.credentials import credential_tag
 from station.signing import SignatureAuth, load_identity
 from tools.bench import (
     BADGE,
+    _free_port,
     _pair_bench_station,
     _pattern_chunks,
     _percentile,
     _wait_http,
     seed,
 )
-from tools.procs import free_tcp_port
 from tools.submit import submit_stream
 
 
@@ -107,7 +107,7 @@ def bench_throughput(
         data_dir.mkdir()
         generate_secrets(data_dir / "secrets.toml")
         config = load_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)})
-        port = free_tcp_port()
+        port = _free_port()
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
                 sys.executable,
