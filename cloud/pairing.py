@@ -14,7 +14,8 @@
    `access_denied`, or the sealed grant (repeatable until expiry: only the station can open it).
 
 Invariants: codes are stored only as HMAC(pepper, code) and never logged; requests are rate-limited
-per source address and globally, counted in the database so replicas share the budget; a request
+per source address and globally, counted in the database so replicas share the budget, and
+counted under one lock on PostgreSQL so concurrent requests cannot overrun it; a request
 lives `PAIRING_TTL_S` (an approval restarts the clock so the station has time to collect it).
 """
 
@@ -63,6 +64,9 @@ RATE_WINDOW_S = 600
 MAX_REQUESTS_PER_SOURCE = 10
 MAX_REQUESTS_GLOBAL = 200
 _POLL_TOLERANCE_S = 1.0  # network jitter between two polls spaced exactly `interval` apart
+# The PostgreSQL advisory lock that serialises counting pairing requests (one 64-bit key in a
+# namespace shared with any other advisory lock of the database: the bytes of "ppPAIRrl").
+_RATE_LIMIT_LOCK = int.from_bytes(b"ppPAIRrl", "big", signed=True)
 
 
 class PairingState:
@@ -356,6 +360,20 @@ class Pairing:
         return row
 
     def _rate_limit(self, db: Session, source_hash: str, now: datetime) -> None:
+        """Refuse a request over the per-source or the global budget; the caller's insert
+        follows in the same transaction.
+
+        Counting and then inserting is a race when two transactions count at once: both see
+        room for one more and both insert. SQLite has one writer at a time (BEGIN IMMEDIATE),
+        so the count there already includes every committed request. PostgreSQL runs writers
+        side by side, so the count waits for a transaction-scoped advisory lock first: pairing
+        requests are then counted and inserted one at a time across every replica, and the
+        lock is released by the commit (or rollback) that ends the transaction. At READ
+        COMMITTED the count, a new statement after the wait, sees what the previous holder
+        committed.
+        """
+        if db.get_bind().dialect.name == "postgresql":
+            db.execute(select(func.pg_advisory_xact_lock(_RATE_LIMIT_LOCK)))
         since = now - timedelta(seconds=RATE_WINDOW_S)
         recent = select(func.count()).select_from(PairingRequest)
         recent = recent.where(PairingRequest.created_at > since)

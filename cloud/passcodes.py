@@ -19,6 +19,10 @@ passcodes are counted per station with the PIN back-off (from the 3rd failure in
 s, capped at `STATION_BACKOFF_CAP_S`), and an unknown, used, expired or revoked passcode all get
 the same answer. The station sends the digits themselves over TLS (as app passcodes travel in
 HTTP Basic): it cannot key them, because the cloud that issues them never holds the site key.
+
+Both kinds share one core (`_PasscodeBook`: recording an issued row with its audit entry,
+listing without secrets, revoking once); each face adds how its secret is made, stored and
+checked.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -97,11 +102,90 @@ def _normalise(passcode: str) -> bytes:
     return passcode.strip().lower().encode()
 
 
-class Passcodes:
-    """Issuing, listing, revoking and checking app passcodes."""
+_Row = TypeVar("_Row", AppPasscode, ReleasePasscode)
+_View = TypeVar("_View")
+
+
+def _require_user(db: Session, user_id: uuid.UUID, site: str) -> None:
+    if db.scalar(select(User.id).where(User.id == user_id, User.site == site)) is None:
+        raise UserNotFoundError("no such user")
+
+
+class _PasscodeBook(Generic[_Row, _View]):
+    """What both kinds of passcode share: a user's rows in one site, recorded with an audit
+    entry, listed without their secrets, and revoked at once (idempotently).
+
+    A face names its table (`_model`), what logs call it (`_kind`), the prefix of its audit
+    events (`_event`), and how a row is listed (`_view`).
+    """
+
+    _model: type[_Row]
+    _kind: str
+    _event: str
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
+
+    def _view(self, row: _Row) -> _View:
+        raise NotImplementedError
+
+    def _record(self, db: Session, row: _Row) -> None:
+        """Add a new passcode row and audit its issue (in the caller's transaction)."""
+        db.add(row)
+        db.flush()  # a taken secret fails here, before the audit entry
+        self._ctx.audit(
+            db, f"{self._event}-issued", user_id=row.user_id, detail=str(row.id), site=row.site
+        )
+
+    def list_for(self, user_id: uuid.UUID, site: str | None = None) -> list[_View]:
+        """The user's passcodes, oldest first, spent and revoked ones included."""
+        model = self._model
+        site = site or self._ctx.site
+        with self._ctx.read() as db:
+            rows = db.scalars(
+                select(model)
+                .where(model.site == site, model.user_id == user_id)
+                .order_by(model.created_at, model.id)
+            )
+            return [self._view(row) for row in rows]
+
+    def revoke(self, user_id: uuid.UUID, passcode_id: uuid.UUID, site: str | None = None) -> None:
+        """Revoke one passcode at once (idempotent).
+
+        Raises:
+            PasscodeNotFoundError: no such passcode for this user.
+        """
+        ctx, model = self._ctx, self._model
+        site = site or ctx.site
+        with ctx.write() as db:
+            row = db.scalar(
+                select(model).where(
+                    model.id == passcode_id, model.site == site, model.user_id == user_id
+                )
+            )
+            if row is None:
+                raise PasscodeNotFoundError("no such passcode for this user")
+            if row.revoked_at is None:
+                row.revoked_at = ctx.now()
+                ctx.audit(
+                    db,
+                    f"{self._event}-revoked",
+                    user_id=user_id,
+                    detail=str(passcode_id),
+                    site=site,
+                )
+        log.info("revoked %s %s of user %s", self._kind, passcode_id, user_id)
+
+
+class Passcodes(_PasscodeBook[AppPasscode, PasscodeView]):
+    """Issuing, listing, revoking and checking app passcodes."""
+
+    _model = AppPasscode
+    _kind = "app passcode"
+    _event = "passcode"
+
+    def _view(self, row: AppPasscode) -> PasscodeView:
+        return PasscodeView(row.id, row.user_id, row.label, row.created_at, row.revoked_at)
 
     def _hash(self, passcode: str) -> str:
         return self._ctx.keyed_hash(b"passcode/v1|" + _normalise(passcode))
@@ -135,10 +219,9 @@ class Passcodes:
         label = label.strip()[:_MAX_LABEL_CHARS]
         site = site or ctx.site
         with ctx.write() as db:
-            user = db.scalar(select(User).where(User.id == user_id, User.site == site))
-            if user is None:
-                raise UserNotFoundError("no such user")
-            db.add(
+            _require_user(db, user_id, site)
+            self._record(
+                db,
                 AppPasscode(
                     id=passcode_id,
                     site=site,
@@ -147,50 +230,10 @@ class Passcodes:
                     secret_hash=self._hash(passcode),
                     created_at=ctx.now(),
                     revoked_at=None,
-                )
+                ),
             )
-            ctx.audit(db, "passcode-issued", user_id=user_id, detail=str(passcode_id), site=site)
         log.info("issued app passcode %s for user %s", passcode_id, user_id)
         return IssuedPasscode(passcode_id, user_id, label, passcode)
-
-    def list_for(self, user_id: uuid.UUID, site: str | None = None) -> list[PasscodeView]:
-        """The user's passcodes, oldest first, revoked ones included."""
-        site = site or self._ctx.site
-        with self._ctx.read() as db:
-            rows = db.scalars(
-                select(AppPasscode)
-                .where(AppPasscode.site == site, AppPasscode.user_id == user_id)
-                .order_by(AppPasscode.created_at, AppPasscode.id)
-            )
-            return [
-                PasscodeView(row.id, row.user_id, row.label, row.created_at, row.revoked_at)
-                for row in rows
-            ]
-
-    def revoke(self, user_id: uuid.UUID, passcode_id: uuid.UUID, site: str | None = None) -> None:
-        """Revoke one passcode at once (idempotent).
-
-        Raises:
-            PasscodeNotFoundError: no such passcode for this user.
-        """
-        ctx = self._ctx
-        site = site or ctx.site
-        with ctx.write() as db:
-            row = db.scalar(
-                select(AppPasscode).where(
-                    AppPasscode.id == passcode_id,
-                    AppPasscode.site == site,
-                    AppPasscode.user_id == user_id,
-                )
-            )
-            if row is None:
-                raise PasscodeNotFoundError("no such passcode for this user")
-            if row.revoked_at is None:
-                row.revoked_at = ctx.now()
-                ctx.audit(
-                    db, "passcode-revoked", user_id=user_id, detail=str(passcode_id), site=site
-                )
-        log.info("revoked app passcode %s of user %s", passcode_id, user_id)
 
     def authenticate(self, email: str, passcode: str) -> UserPrincipal:
         """Resolve HTTP Basic credentials (email, app passcode) to a user of the default site.
@@ -270,11 +313,24 @@ def new_release_passcode(digits: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(digits))
 
 
-class ReleasePasscodes:
+class ReleasePasscodes(_PasscodeBook[ReleasePasscode, ReleasePasscodeView]):
     """Issuing, listing, revoking and checking the passcodes typed at a station's keypad."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
-        self._ctx = ctx
+    _model = ReleasePasscode
+    _kind = "release passcode"
+    _event = "release-passcode"
+
+    def _view(self, row: ReleasePasscode) -> ReleasePasscodeView:
+        return ReleasePasscodeView(
+            row.id,
+            row.user_id,
+            row.label,
+            row.single_use,
+            row.created_at,
+            row.expires_at,
+            row.used_at,
+            row.revoked_at,
+        )
 
     def _lookup(self, site: str, passcode: str) -> str:
         return self._ctx.keyed_hash(
@@ -296,9 +352,7 @@ class ReleasePasscodes:
             passcode_id, now = uuid.uuid4(), ctx.now()
             try:
                 with ctx.write() as db:
-                    user = db.scalar(select(User).where(User.id == user_id, User.site == site))
-                    if user is None:
-                        raise UserNotFoundError("no such user")
+                    _require_user(db, user_id, site)
                     policy = read_policy(db, site)
                     single_use = policy.passcode_mode == "single-use"
                     passcode = new_release_passcode(
@@ -307,7 +361,8 @@ class ReleasePasscodes:
                     expires_at = (
                         now + timedelta(seconds=policy.passcode_ttl_s) if single_use else None
                     )
-                    db.add(
+                    self._record(
+                        db,
                         ReleasePasscode(
                             id=passcode_id,
                             site=site,
@@ -319,15 +374,7 @@ class ReleasePasscodes:
                             expires_at=expires_at,
                             used_at=None,
                             revoked_at=None,
-                        )
-                    )
-                    db.flush()
-                    ctx.audit(
-                        db,
-                        "release-passcode-issued",
-                        user_id=user_id,
-                        detail=str(passcode_id),
-                        site=site,
+                        ),
                     )
             except IntegrityError:
                 # The same digits are live already (for anyone): draw again.
@@ -339,57 +386,6 @@ class ReleasePasscodes:
                 passcode_id, user_id, label, single_use, expires_at, passcode
             )
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def list_for(self, user_id: uuid.UUID, site: str | None = None) -> list[ReleasePasscodeView]:
-        """The user's release passcodes, oldest first, spent and revoked ones included."""
-        site = site or self._ctx.site
-        with self._ctx.read() as db:
-            rows = db.scalars(
-                select(ReleasePasscode)
-                .where(ReleasePasscode.site == site, ReleasePasscode.user_id == user_id)
-                .order_by(ReleasePasscode.created_at, ReleasePasscode.id)
-            )
-            return [
-                ReleasePasscodeView(
-                    row.id,
-                    row.user_id,
-                    row.label,
-                    row.single_use,
-                    row.created_at,
-                    row.expires_at,
-                    row.used_at,
-                    row.revoked_at,
-                )
-                for row in rows
-            ]
-
-    def revoke(self, user_id: uuid.UUID, passcode_id: uuid.UUID, site: str | None = None) -> None:
-        """Revoke one release passcode at once (idempotent).
-
-        Raises:
-            PasscodeNotFoundError: no such passcode for this user.
-        """
-        ctx = self._ctx
-        site = site or ctx.site
-        with ctx.write() as db:
-            row = db.scalar(
-                select(ReleasePasscode).where(
-                    ReleasePasscode.id == passcode_id,
-                    ReleasePasscode.site == site,
-                    ReleasePasscode.user_id == user_id,
-                )
-            )
-            if row is None:
-                raise PasscodeNotFoundError("no such passcode for this user")
-            if row.revoked_at is None:
-                row.revoked_at = ctx.now()
-                ctx.audit(
-                    db,
-                    "release-passcode-revoked",
-                    user_id=user_id,
-                    detail=str(passcode_id),
-                    site=site,
-                )
 
     def authenticate(self, station: StationPrincipal, passcode: str) -> uuid.UUID:
         """The user whose passcode was typed at `station`; a single-use passcode is spent.

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -59,8 +59,14 @@ log = logging.getLogger(__name__)
 
 # The same modes and rules as hardware.printers.fallback.PrinterPolicy: the cloud may not import
 # the printer stack (import contract), so the rules are restated here and tested against it.
-MODES = ("ipps-only", "ipps-then-ipp", "any")
+PrinterMode = Literal["ipps-only", "ipps-then-ipp", "any"]
+MODES: tuple[str, ...] = get_args(PrinterMode)
 _SCHEMES = {"uri": ("ipps", "ipp", "socket"), "ipp_uri": ("ipp",), "raw_uri": ("socket",)}
+# How a station reaches and trusts its printer: the fields a spec, a row, a view and the
+# station's config document all carry under the same names.
+POLICY_FIELDS = ("uri", "mode", "ipp_uri", "raw_uri", "pin", "raw_pjl")
+MAX_NAME_CHARS = 200
+MAX_URI_CHARS = 2048
 _PIN_BYTES = 32
 MAX_CAPABILITIES_BYTES = 4096
 MAX_HEALTH_BYTES = 1024
@@ -162,12 +168,7 @@ class Registry:
             id=uuid.uuid4(),
             site=site,
             name=spec.name,
-            uri=spec.uri,
-            mode=spec.mode,
-            ipp_uri=spec.ipp_uri,
-            raw_uri=spec.raw_uri,
-            pin=spec.pin,
-            raw_pjl=spec.raw_pjl,
+            **policy_fields(spec),
             snmp_community=spec.snmp_community,
             location=spec.location,
             capabilities=_capabilities_json(spec.capabilities),
@@ -402,14 +403,14 @@ def check_spec(spec: PrinterSpec) -> PrinterSpec:
         InvalidRequestError: what is wrong, in words.
     """
     name = spec.name.strip()
-    if not name or len(name) > 200:
-        raise InvalidRequestError("a printer needs a name of 1 to 200 characters")
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise InvalidRequestError(f"a printer needs a name of 1 to {MAX_NAME_CHARS} characters")
     for key, schemes in _SCHEMES.items():
         value = getattr(spec, key)
         if value is None:
             continue
         parts = urlsplit(value)
-        if parts.scheme not in schemes or not parts.hostname or len(value) > 2048:
+        if parts.scheme not in schemes or not parts.hostname or len(value) > MAX_URI_CHARS:
             raise InvalidRequestError(f"{key} must be a {' or '.join(schemes)}:// URI with a host")
     if spec.mode is not None and spec.mode not in MODES:
         raise InvalidRequestError(f"mode must be one of {', '.join(MODES)}")
@@ -432,7 +433,7 @@ def check_spec(spec: PrinterSpec) -> PrinterSpec:
     if spec.mode is None and (spec.ipp_uri or spec.raw_uri):
         raise InvalidRequestError("fallback URIs need a mode (ipps-then-ipp or any)")
     _capabilities_json(spec.capabilities)
-    return replace(spec, name=name, location=spec.location.strip()[:200])
+    return replace(spec, name=name, location=spec.location.strip()[:MAX_NAME_CHARS])
 
 
 def etag_of(document: Mapping[str, Any]) -> str:
@@ -450,12 +451,7 @@ def _config_doc(db: Session, station: StationPrincipal) -> StationConfigDoc:
         document["printer"] = {
             "id": str(printer.id),
             "name": printer.name,
-            "uri": printer.uri,
-            "mode": printer.mode,
-            "ipp_uri": printer.ipp_uri,
-            "raw_uri": printer.raw_uri,
-            "pin": printer.pin,
-            "raw_pjl": printer.raw_pjl,
+            **policy_fields(printer),
             "snmp_community": printer.snmp_community,
             "location": printer.location,
         }
@@ -506,15 +502,15 @@ def _capabilities_json(capabilities: Mapping[str, Any]) -> str:
     return text
 
 
+def policy_fields(source: Printer | PrinterSpec | PrinterView) -> dict[str, Any]:
+    """The `POLICY_FIELDS` of a printer row, spec or view, by name."""
+    return {name: getattr(source, name) for name in POLICY_FIELDS}
+
+
 def _spec(row: Printer) -> PrinterSpec:
     return PrinterSpec(
         name=row.name,
-        uri=row.uri,
-        mode=row.mode,
-        ipp_uri=row.ipp_uri,
-        raw_uri=row.raw_uri,
-        pin=row.pin,
-        raw_pjl=row.raw_pjl,
+        **policy_fields(row),
         snmp_community=row.snmp_community,
         location=row.location,
         capabilities=json.loads(row.capabilities or "{}"),
@@ -527,12 +523,7 @@ def printer_view(row: Printer, stations: tuple[uuid.UUID, ...] = ()) -> PrinterV
         id=row.id,
         site=row.site,
         name=row.name,
-        uri=row.uri,
-        mode=row.mode,
-        ipp_uri=row.ipp_uri,
-        raw_uri=row.raw_uri,
-        pin=row.pin,
-        raw_pjl=row.raw_pjl,
+        **policy_fields(row),
         has_snmp=row.snmp_community is not None,
         location=row.location,
         capabilities=json.loads(row.capabilities or "{}"),

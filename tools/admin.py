@@ -20,8 +20,9 @@ from __future__ import annotations
 import argparse
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,50 @@ def open_service(args: argparse.Namespace) -> Iterator[CloudService]:
         service.close()
 
 
+def parse_id(text: str, message: str) -> uuid.UUID:
+    """A UUID from the command line; `message` (which says where to find one) if it is not."""
+    from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
+
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise CliError(message) from None
+
+
+def _station_id(text: str) -> uuid.UUID:
+    return parse_id(text, "STATION_ID is a UUID (see `pullprint admin station list`)")
+
+
+def _site(args: argparse.Namespace, service: CloudService) -> str:
+    """`--site`, or the cloud's own."""
+    return str(args.site or service.config.site)
+
+
+def _site_key_path(args: argparse.Namespace, site: str) -> Path:
+    from tools.pair_cmd import default_site_key_path  # noqa: PLC0415
+
+    return Path(args.site_key_file) if args.site_key_file else default_site_key_path(site)
+
+
+def _site_key(args: argparse.Namespace, site: str) -> bytes:
+    from tools.pair_cmd import read_site_key  # noqa: PLC0415
+
+    return read_site_key(_site_key_path(args, site))
+
+
+def _user(service: CloudService, email: str, site: str | None) -> uuid.UUID:
+    return service.passcodes.user_by_email(email, site).id
+
+
+def _state(revoked_at: datetime | None) -> str:
+    return f"revoked {revoked_at:%Y-%m-%d}" if revoked_at else "active"
+
+
+def _print_passcode(passcode_id: uuid.UUID, passcode: str) -> None:
+    print(f"passcode id: {passcode_id}")
+    print(f"passcode:    {passcode}")
+
+
 def _cmd_user_add(args: argparse.Namespace) -> int:
     with open_service(args) as service:
         issued = service.identity.create_user(args.email, args.name or args.email, args.site)
@@ -68,8 +113,7 @@ def _cmd_passcode_issue(args: argparse.Namespace) -> int:
     with open_service(args) as service:
         user = service.passcodes.user_by_email(args.email, args.site)
         issued = service.passcodes.issue(user.id, args.label, user.site)
-    print(f"passcode id: {issued.id}")
-    print(f"passcode:    {issued.passcode}")
+    _print_passcode(issued.id, issued.passcode)
     print(f"Use it with {user.email} as the password of the secure queue; shown only this once.")
     return 0
 
@@ -78,18 +122,15 @@ def _cmd_passcode_list(args: argparse.Namespace) -> int:
     with open_service(args) as service:
         user = service.passcodes.user_by_email(args.email, args.site)
         for view in service.passcodes.list_for(user.id, user.site):
-            state = f"revoked {view.revoked_at:%Y-%m-%d}" if view.revoked_at else "active"
+            state = _state(view.revoked_at)
             print(f"{view.id}  {view.created_at:%Y-%m-%d %H:%M}  {state:<18} {view.label}")
     return 0
 
 
 def _cmd_passcode_revoke(args: argparse.Namespace) -> int:
-    from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
-
-    try:
-        passcode_id = uuid.UUID(args.passcode_id)
-    except ValueError:
-        raise CliError("PASSCODE_ID is a UUID (see `pullprint admin passcode list`)") from None
+    passcode_id = parse_id(
+        args.passcode_id, "PASSCODE_ID is a UUID (see `pullprint admin passcode list`)"
+    )
     with open_service(args) as service:
         user = service.passcodes.user_by_email(args.email, args.site)
         service.passcodes.revoke(user.id, passcode_id, user.site)
@@ -97,19 +138,10 @@ def _cmd_passcode_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _station_id(text: str) -> uuid.UUID:
-    from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
-
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise CliError("STATION_ID is a UUID (see `pullprint admin station list`)") from None
-
-
 def _cmd_station_list(args: argparse.Namespace) -> int:
     with open_service(args) as service:
         for view in service.stations.list(args.site):
-            state = f"revoked {view.revoked_at:%Y-%m-%d}" if view.revoked_at else "active"
+            state = _state(view.revoked_at)
             print(
                 f"{view.id}  {state:<18} {view.fingerprint or '-':<39}  {view.name}  "
                 f"{view.printer_uri}"
@@ -127,13 +159,13 @@ def _cmd_station_revoke(args: argparse.Namespace) -> int:
 
 def _cmd_site_init(args: argparse.Namespace) -> int:
     from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
-    from tools.pair_cmd import default_site_key_path, write_new_site_key  # noqa: PLC0415
+    from tools.pair_cmd import write_new_site_key  # noqa: PLC0415
 
     site = args.site
     if site is None:
         with open_service(args) as service:
             site = service.config.site
-    path = Path(args.site_key_file) if args.site_key_file else default_site_key_path(site)
+    path = _site_key_path(args, site)
     try:
         write_new_site_key(path)
     except FileExistsError:
@@ -168,12 +200,10 @@ def _cmd_pin_set(args: argparse.Namespace) -> int:
     import getpass  # noqa: PLC0415 - only this command prompts
 
     from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
-    from tools.pair_cmd import default_site_key_path, read_site_key  # noqa: PLC0415
 
     with open_service(args) as service:
-        site = args.site or service.config.site
-        path = Path(args.site_key_file) if args.site_key_file else default_site_key_path(site)
-        site_key = read_site_key(path)
+        site = _site(args, service)
+        site_key = _site_key(args, site)
         pin = getpass.getpass("PIN: ")
         if getpass.getpass("PIN again: ") != pin:
             raise CliError("the PINs differ; nothing was changed")
@@ -214,16 +244,8 @@ def _switch(value: str | None) -> bool | None:
     return None if value is None else value == "on"
 
 
-def _site_key(args: argparse.Namespace, site: str) -> bytes:
-    from tools.pair_cmd import default_site_key_path, read_site_key  # noqa: PLC0415
-
-    path = Path(args.site_key_file) if args.site_key_file else default_site_key_path(site)
-    return read_site_key(path)
-
-
 def _cmd_user_import(args: argparse.Namespace) -> int:
     from tools.cli import CliError  # noqa: PLC0415 - the cloud stack loads only when used
-    from tools.pair_cmd import default_site_key_path, read_site_key  # noqa: PLC0415
     from tools.user_import import (  # noqa: PLC0415
         ImportApiError,
         ImportFileError,
@@ -249,12 +271,7 @@ def _cmd_user_import(args: argparse.Namespace) -> int:
                     raise CliError("--cloud needs the admin token in PULLPRINT_ADMIN_TOKEN")
                 if not (args.site_key_file or args.site):
                     raise CliError("--cloud needs --site-key-file (or --site to find it)")
-                key_path = (
-                    Path(args.site_key_file)
-                    if args.site_key_file
-                    else default_site_key_path(args.site)
-                )
-                site_key = read_site_key(key_path)
+                site_key = _site_key(args, args.site)
                 report = import_users_over_api(
                     args.cloud,
                     token,
@@ -265,7 +282,7 @@ def _cmd_user_import(args: argparse.Namespace) -> int:
                 )
             else:
                 with open_service(args) as service:
-                    site = args.site or service.config.site
+                    site = _site(args, service)
                     report = import_users(
                         service,
                         lines,
@@ -290,10 +307,6 @@ def _cmd_user_import(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _user(service: CloudService, email: str, site: str | None) -> uuid.UUID:
-    return service.passcodes.user_by_email(email, site).id
-
-
 def _cmd_badge_add(args: argparse.Namespace) -> int:
     from hardware.readers.errors import CardFormatError  # noqa: PLC0415
     from station.credentials import credential_tag  # noqa: PLC0415
@@ -305,7 +318,7 @@ def _cmd_badge_add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     with open_service(args) as service:
-        site = args.site or service.config.site
+        site = _site(args, service)
         try:
             tag = credential_tag(_site_key(args, site), badge_credential(args.number, fmt))
         except CardFormatError as exc:
@@ -317,7 +330,7 @@ def _cmd_badge_add(args: argparse.Namespace) -> int:
 
 def _cmd_badge_list(args: argparse.Namespace) -> int:
     with open_service(args) as service:
-        site = args.site or service.config.site
+        site = _site(args, service)
         cards = service.identity.list_cards(_user(service, args.email, site), site)
     for card in cards:
         when = f"{card.created_at:%Y-%m-%d %H:%M}" if card.created_at else "-"
@@ -326,14 +339,9 @@ def _cmd_badge_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_badge_remove(args: argparse.Namespace) -> int:
-    from tools.cli import CliError  # noqa: PLC0415
-
-    try:
-        card_id = uuid.UUID(args.badge_id)
-    except ValueError:
-        raise CliError("BADGE_ID is a UUID (see `pullprint admin badge list`)") from None
+    card_id = parse_id(args.badge_id, "BADGE_ID is a UUID (see `pullprint admin badge list`)")
     with open_service(args) as service:
-        site = args.site or service.config.site
+        site = _site(args, service)
         service.identity.remove_card(_user(service, args.email, site), card_id, site)
     print(f"removed badge {card_id}; it no longer opens a session")
     return 0
@@ -341,10 +349,9 @@ def _cmd_badge_remove(args: argparse.Namespace) -> int:
 
 def _cmd_passcode_release(args: argparse.Namespace) -> int:
     with open_service(args) as service:
-        site = args.site or service.config.site
+        site = _site(args, service)
         issued = service.release_passcodes.issue(_user(service, args.email, site), site, args.label)
-    print(f"passcode id: {issued.id}")
-    print(f"passcode:    {issued.passcode}")
+    _print_passcode(issued.id, issued.passcode)
     if issued.expires_at is not None:
         print(f"Type it on a station's keypad once, before {issued.expires_at:%Y-%m-%d %H:%M} UTC.")
     else:
@@ -359,6 +366,33 @@ def _common(parser: argparse.ArgumentParser, *, site: bool = True) -> None:
         parser.add_argument("--site", help="the site to act in (default: the cloud's)")
 
 
+def _command(
+    group: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    func: Callable[[argparse.Namespace], int],
+    *positionals: str,
+    site: bool = True,
+) -> argparse.ArgumentParser:
+    """One `admin` command: its positionals, the common options, and what runs it; the caller
+    adds any other options to the parser returned."""
+    parser = group.add_parser(name, help=help_text)
+    for positional in positionals:
+        parser.add_argument(positional)
+    _common(parser, site=site)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _group(
+    admin: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    return admin.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_cmd", required=True)
+
+
+_SITE_KEY_HELP = "the site key (default: under ~/.config)"
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `admin user add|import`, `admin badge add|list|remove`, `admin passcode
     issue|list|revoke|release`, `admin station list|revoke`, `admin pin set|reset` and
@@ -366,110 +400,90 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     admin = sub.add_parser(
         "admin", help="users, app passcodes, stations, site keys, printers"
     ).add_subparsers(dest="admin_cmd", required=True)
-    user = admin.add_parser("user", help="users").add_subparsers(dest="user_cmd", required=True)
-    add = user.add_parser("add", help="create a user; prints their id and API token once")
-    add.add_argument("email")
+    user = _group(admin, "user", "users")
+    add = _command(
+        user, "add", "create a user; prints their id and API token once", _cmd_user_add, "email"
+    )
     add.add_argument("--name", help="display name (default: the email)")
-    _common(add)
-    add.set_defaults(func=_cmd_user_add)
     admin_reports.register_user_list(user, _common)
     admin_reports.register(admin, _common)
-    imp = user.add_parser(
-        "import", help="users and badges from a CSV file (email,name,badge,format,label)"
+    imp = _command(
+        user,
+        "import",
+        "users and badges from a CSV file (email,name,badge,format,label)",
+        _cmd_user_import,
     )
     imp.add_argument("file", help="the CSV file; the first line names the columns")
     imp.add_argument("--format", help="badge format for rows without one, e.g. h10301/fn")
     imp.add_argument("--dry-run", action="store_true", help="check and report; write nothing")
     imp.add_argument("--json", action="store_true", help="the report as JSON")
     imp.add_argument("--tokens-out", help="write new users' API tokens here (mode 0600)")
-    imp.add_argument("--site-key-file", help="the site key (default: under ~/.config)")
+    imp.add_argument("--site-key-file", help=_SITE_KEY_HELP)
     imp.add_argument(
         "--cloud", help="import through the admin API at this URL (token: PULLPRINT_ADMIN_TOKEN)"
     )
-    _common(imp)
-    imp.set_defaults(func=_cmd_user_import)
 
-    badge = admin.add_parser("badge", help="users' badges (several per user, labelled)")
-    badge_cmds = badge.add_subparsers(dest="badge_cmd", required=True)
-    badge_add = badge_cmds.add_parser("add", help="enrol a badge by its printed number")
-    badge_add.add_argument("email")
+    badge = _group(admin, "badge", "users' badges (several per user, labelled)")
+    badge_add = _command(
+        badge, "add", "enrol a badge by its printed number", _cmd_badge_add, "email"
+    )
     badge_add.add_argument("number", help="as printed, e.g. 90:324 (facility:number)")
     badge_add.add_argument("--format", required=True, help="e.g. h10301/fn, mifare/hex")
     badge_add.add_argument("--label", default="", help="e.g. 'blue badge'")
-    badge_add.add_argument("--site-key-file", help="the site key (default: under ~/.config)")
-    _common(badge_add)
-    badge_add.set_defaults(func=_cmd_badge_add)
-    badge_list = badge_cmds.add_parser("list", help="a user's badges (labels, never numbers)")
-    badge_list.add_argument("email")
-    _common(badge_list)
-    badge_list.set_defaults(func=_cmd_badge_list)
-    badge_remove = badge_cmds.add_parser("remove", help="remove a badge at once")
-    badge_remove.add_argument("email")
-    badge_remove.add_argument("badge_id")
-    _common(badge_remove)
-    badge_remove.set_defaults(func=_cmd_badge_remove)
+    badge_add.add_argument("--site-key-file", help=_SITE_KEY_HELP)
+    _command(badge, "list", "a user's badges (labels, never numbers)", _cmd_badge_list, "email")
+    _command(badge, "remove", "remove a badge at once", _cmd_badge_remove, "email", "badge_id")
 
-    passcode = admin.add_parser("passcode", help="app passcodes for the IPP queue")
-    commands = passcode.add_subparsers(dest="passcode_cmd", required=True)
-    issue = commands.add_parser("issue", help="issue a passcode; prints it once")
-    issue.add_argument("email")
-    issue.add_argument("--label", default="", help="what it is for, e.g. 'laptop'")
-    _common(issue)
-    issue.set_defaults(func=_cmd_passcode_issue)
-    listing = commands.add_parser("list", help="a user's passcodes (never their secrets)")
-    listing.add_argument("email")
-    _common(listing)
-    listing.set_defaults(func=_cmd_passcode_list)
-    revoke = commands.add_parser("revoke", help="revoke one passcode at once")
-    revoke.add_argument("email")
-    revoke.add_argument("passcode_id")
-    _common(revoke)
-    revoke.set_defaults(func=_cmd_passcode_revoke)
-    release = commands.add_parser(
-        "release", help="issue a passcode to type at a station's keypad; prints it once"
+    passcode = _group(admin, "passcode", "app passcodes for the IPP queue")
+    issue = _command(
+        passcode, "issue", "issue a passcode; prints it once", _cmd_passcode_issue, "email"
     )
-    release.add_argument("email")
+    issue.add_argument("--label", default="", help="what it is for, e.g. 'laptop'")
+    _command(
+        passcode, "list", "a user's passcodes (never their secrets)", _cmd_passcode_list, "email"
+    )
+    _command(
+        passcode,
+        "revoke",
+        "revoke one passcode at once",
+        _cmd_passcode_revoke,
+        "email",
+        "passcode_id",
+    )
+    release = _command(
+        passcode,
+        "release",
+        "issue a passcode to type at a station's keypad; prints it once",
+        _cmd_passcode_release,
+        "email",
+    )
     release.add_argument("--label", default="", help="what it is for, e.g. 'visitor'")
-    _common(release)
-    release.set_defaults(func=_cmd_passcode_release)
 
-    station = admin.add_parser("station", help="paired stations")
-    station_cmds = station.add_subparsers(dest="station_cmd", required=True)
-    station_list = station_cmds.add_parser("list", help="the site's stations and fingerprints")
-    _common(station_list)
-    station_list.set_defaults(func=_cmd_station_list)
-    station_revoke = station_cmds.add_parser("revoke", help="revoke a station at once")
-    station_revoke.add_argument("station_id")
-    _common(station_revoke)
-    station_revoke.set_defaults(func=_cmd_station_revoke)
+    station = _group(admin, "station", "paired stations")
+    _command(station, "list", "the site's stations and fingerprints", _cmd_station_list)
+    _command(station, "revoke", "revoke a station at once", _cmd_station_revoke, "station_id")
 
-    pin = admin.add_parser("pin", help="users' PINs for email + PIN at a station")
-    pin_cmds = pin.add_subparsers(dest="pin_cmd", required=True)
-    pin_set = pin_cmds.add_parser("set", help="set a user's PIN (prompted; needs the site key)")
-    pin_set.add_argument("email")
-    pin_set.add_argument("--site-key-file", help="the site key (default: under ~/.config)")
-    _common(pin_set)
-    pin_set.set_defaults(func=_cmd_pin_set)
-    pin_reset = pin_cmds.add_parser("reset", help="clear a user's PIN failures and lockout")
-    pin_reset.add_argument("email")
-    _common(pin_reset)
-    pin_reset.set_defaults(func=_cmd_pin_reset)
+    pin = _group(admin, "pin", "users' PINs for email + PIN at a station")
+    pin_set = _command(
+        pin, "set", "set a user's PIN (prompted; needs the site key)", _cmd_pin_set, "email"
+    )
+    pin_set.add_argument("--site-key-file", help=_SITE_KEY_HELP)
+    _command(pin, "reset", "clear a user's PIN failures and lockout", _cmd_pin_reset, "email")
 
-    site = admin.add_parser("site", help="sites and their keys")
-    site_cmds = site.add_subparsers(dest="site_cmd", required=True)
-    init = site_cmds.add_parser("init", help="make the site key for credential tags (once)")
+    site = _group(admin, "site", "sites and their keys")
+    init = _command(
+        site, "init", "make the site key for credential tags (once)", _cmd_site_init, site=False
+    )
     init.add_argument("--site", help="the site (default: the cloud's)")
     init.add_argument("--site-key-file", help="where to write it (default: under ~/.config)")
-    _common(init, site=False)
-    init.set_defaults(func=_cmd_site_init)
-    site_add = site_cmds.add_parser("add", help="add a site; prints its admin token once")
+    site_add = _command(
+        site, "add", "add a site; prints its admin token once", _cmd_site_add, site=False
+    )
     site_add.add_argument("name", help="a lowercase slug, e.g. branch-2")
-    _common(site_add, site=False)
-    site_add.set_defaults(func=_cmd_site_add)
-    site_list = site_cmds.add_parser("list", help="the sites (never their tokens)")
-    _common(site_list, site=False)
-    site_list.set_defaults(func=_cmd_site_list)
-    policy = site_cmds.add_parser("policy", help="set (and show) a site's identity policy")
+    _command(site, "list", "the sites (never their tokens)", _cmd_site_list, site=False)
+    policy = _command(
+        site, "policy", "set (and show) a site's identity policy", _cmd_site_policy, site=False
+    )
     policy.add_argument("name", nargs="?", help="the site (default: the cloud's)")
     policy.add_argument("--min-pin-digits", type=int, help="4 to 12 (default 6)")
     policy.add_argument("--card-pin", choices=("on", "off"), help="ask for a PIN after a tap")
@@ -478,8 +492,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     policy.add_argument("--passcode-mode", choices=("single-use", "long-lived"))
     policy.add_argument("--passcode-ttl-s", type=int, help="life of a single-use passcode")
-    _common(policy, site=False)
-    policy.set_defaults(func=_cmd_site_policy)
 
     from tools import admin_printers  # noqa: PLC0415 - the printer commands live in their module
 

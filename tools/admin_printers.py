@@ -19,23 +19,16 @@ import argparse
 import json
 import os
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from tools.table import format_table
 
 if TYPE_CHECKING:
     from cloud.devices import DeviceData, DiscoveredView
     from cloud.registry import PrinterView
 
 MODES = ("ipps-only", "ipps-then-ipp", "any")
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Rows under a header, in columns wide enough for every cell."""
-    every = [tuple(header), *(tuple(r) for r in rows)]
-    widths = [max(len(row[i]) for row in every) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in every]
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def printer_json(view: PrinterView) -> dict[str, Any]:
@@ -132,7 +125,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for v in views
     ]
     text = (
-        table(("NAME", "ID", "MODE", "URI", "STATIONS", "STATUS"), rows) if rows else "No printers."
+        format_table(("NAME", "ID", "MODE", "URI", "STATIONS", "STATUS"), rows, rule=False)
+        if rows
+        else "No printers."
     )
     data = {"printers": [printer_json(v) for v in views]}
     _print(args, data, text)
@@ -302,7 +297,7 @@ def _cmd_discovered(args: argparse.Namespace) -> int:
             )
         )
     header = ("ID", "ADDRESS", "MAKE AND MODEL", "SERIAL", "STATUS", "URI", "PRINTER")
-    text = table(header, rows) if rows else "No discovered devices."
+    text = format_table(header, rows, rule=False) if rows else "No discovered devices."
     _print(args, {"devices": [discovered_json(v) for v in views]}, text)
     return 0
 

@@ -37,32 +37,41 @@ def _when(moment: datetime | None) -> str | None:
     return None if moment is None else f"{moment:%Y-%m-%d %H:%M}"
 
 
+def _show(
+    args: argparse.Namespace,
+    key: str,
+    rows: list[Any],
+    headers: list[str],
+    cells: Callable[[Any], list[object]],
+) -> int:
+    """The rows as `{key: [...]}` JSON with `--json`, else as a table of `cells(row)`."""
+    if args.json:
+        _dump(key, rows)
+    else:
+        print(format_table(headers, [cells(r) for r in rows]))
+    return 0
+
+
 def _cmd_user_list(args: argparse.Namespace) -> int:
     from tools.admin import open_service  # noqa: PLC0415 - the cloud stack loads only when used
 
     with open_service(args) as service:
         rows = service.reports.users(args.site)
-    if args.json:
-        _dump("users", rows)
-        return 0
-    print(
-        format_table(
-            ["ID", "EMAIL", "NAME", "BADGES", "HELD", "HELD BYTES", "CREATED"],
-            [
-                [
-                    r.id,
-                    r.email,
-                    r.display_name,
-                    r.cards,
-                    r.held_jobs,
-                    r.held_bytes,
-                    _when(r.created_at),
-                ]
-                for r in rows
-            ],
-        )
+    return _show(
+        args,
+        "users",
+        rows,
+        ["ID", "EMAIL", "NAME", "BADGES", "HELD", "HELD BYTES", "CREATED"],
+        lambda r: [
+            r.id,
+            r.email,
+            r.display_name,
+            r.cards,
+            r.held_jobs,
+            r.held_bytes,
+            _when(r.created_at),
+        ],
     )
-    return 0
 
 
 def _cmd_job_list(args: argparse.Namespace) -> int:
@@ -72,67 +81,49 @@ def _cmd_job_list(args: argparse.Namespace) -> int:
         rows = service.reports.jobs(
             args.site, state=args.state, owner_email=args.owner, limit=args.limit
         )
-    if args.json:
-        _dump("jobs", rows)
-        return 0
-    print(
-        format_table(
-            ["ID", "OWNER", "FORMAT", "BYTES", "PAGES", "COPIES", "STATE", "SUBMITTED", "EXPIRES"],
-            [
-                [
-                    r.id,
-                    r.owner_email,
-                    r.document_format,
-                    r.size_bytes,
-                    r.pages,
-                    r.copies,
-                    r.state,
-                    _when(r.submitted_at),
-                    _when(r.expires_at),
-                ]
-                for r in rows
-            ],
-        )
+    return _show(
+        args,
+        "jobs",
+        rows,
+        ["ID", "OWNER", "FORMAT", "BYTES", "PAGES", "COPIES", "STATE", "SUBMITTED", "EXPIRES"],
+        lambda r: [
+            r.id,
+            r.owner_email,
+            r.document_format,
+            r.size_bytes,
+            r.pages,
+            r.copies,
+            r.state,
+            _when(r.submitted_at),
+            _when(r.expires_at),
+        ],
     )
-    return 0
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from tools.admin import open_service  # noqa: PLC0415 - the cloud stack loads only when used
-    from tools.cli import CliError  # noqa: PLC0415 - avoids an import cycle at load time
+    from tools.admin import open_service, parse_id  # noqa: PLC0415 - loads the cloud when used
 
-    job_id = None
-    if args.job:
-        try:
-            job_id = uuid.UUID(args.job)
-        except ValueError:
-            raise CliError("--job takes a job id (a UUID)") from None
+    job_id = parse_id(args.job, "--job takes a job id (a UUID)") if args.job else None
     with open_service(args) as service:
         rows = service.reports.audit(
             args.site, after=args.after, kind=args.kind, job_id=job_id, limit=args.limit
         )
-    if args.json:
-        _dump("events", rows)
-        return 0
-    print(
-        format_table(
-            ["ID", "AT", "KIND", "USER", "STATION", "JOB", "RELEASE", "DETAIL"],
-            [
-                [
-                    r.id,
-                    f"{r.at:%Y-%m-%d %H:%M:%S}",
-                    r.kind,
-                    r.user_id,
-                    r.station_id,
-                    r.job_id,
-                    r.release_id,
-                    r.detail,
-                ]
-                for r in rows
-            ],
-        )
+    return _show(
+        args,
+        "events",
+        rows,
+        ["ID", "AT", "KIND", "USER", "STATION", "JOB", "RELEASE", "DETAIL"],
+        lambda r: [
+            r.id,
+            f"{r.at:%Y-%m-%d %H:%M:%S}",
+            r.kind,
+            r.user_id,
+            r.station_id,
+            r.job_id,
+            r.release_id,
+            r.detail,
+        ],
     )
-    return 0
 
 
 def _limit(text: str) -> int:

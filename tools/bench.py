@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from station.screens import DoneScreen, ErrorScreen, JobListScreen
 from station.signing import load_or_create_identity
 from station.workflow import Button, State
 from tools.pg import PrivatePostgres
+from tools.procs import free_tcp_port
 from tools.rig import LoopRig, ScreenLog
 from tools.s3 import DUMMY_CREDENTIALS, PrivateS3
 from tools.submit import submit_stream
@@ -177,7 +177,7 @@ def storage_profile(profile: str) -> Iterator[str]:
     saved = dict(os.environ)
     # Durable, as a production server runs (fsync and synchronous commit on).
     pg = PrivatePostgres(root, durable=True)
-    s3 = PrivateS3()
+    s3 = PrivateS3(root / "s3.log")
     try:
         pg.start()
         s3.start()
@@ -312,9 +312,8 @@ def bench_latency(
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    # tools.bench_throughput imports this name (kept for it; new code uses tools.procs).
+    return free_tcp_port()
 
 
 def _wait_http(url: str, timeout_s: float = 30.0) -> None:

@@ -174,11 +174,6 @@ class HoldingCupsd(PrivateCupsd):
         """The held queue's IPP URI (ipps: cupsd answers TLS on the same port)."""
         return f"{'ipps' if self.tls else 'ipp'}://127.0.0.1:{self.port}/printers/{QUEUE}"
 
-    @property
-    def pid(self) -> int | None:
-        """cupsd's process id while it runs."""
-        return self._process.pid if self._process is not None else None
-
     def start(self) -> None:
         """Start cupsd and add the queue."""
         # cupsd makes its self-signed certificate here (ServerKeychain) on the first TLS client.

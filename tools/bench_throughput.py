@@ -28,6 +28,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -144,8 +145,18 @@ def _load(
         time.sleep(0.001)
     cpu_before = _cpu_s(cloud)
     latencies: list[float] = []
-    for _ in procs:
-        latencies.extend(out.get(timeout=seconds + 60))
+    reported = 0
+    give_up = time.monotonic() + seconds + 60
+    while reported < len(procs):
+        try:
+            latencies.extend(out.get(timeout=1.0))
+            reported += 1
+        except queue.Empty:
+            failed = [proc.exitcode for proc in procs if proc.exitcode not in (None, 0)]
+            if failed or time.monotonic() > give_up:
+                for proc in procs:
+                    proc.kill()
+                raise RuntimeError(f"a {kind} client failed (exit codes {failed})") from None
     cpu_s = _cpu_s(cloud) - cpu_before
     for proc in procs:
         proc.join(10)

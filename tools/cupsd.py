@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
+
+from tools.procs import ServerProcess, free_tcp_port
 
 
 def tool(name: str) -> str:
@@ -26,12 +27,6 @@ def tool(name: str) -> str:
 def environment_without_proxies() -> dict[str, str]:
     """ipptool and the CUPS tools must talk to 127.0.0.1 directly, never through a proxy."""
     return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PrivateCupsd:
@@ -53,13 +48,19 @@ class PrivateCupsd:
         keep_history: bool = True,
     ) -> None:
         self.root = root
-        self.port = _free_port()
+        self.port = free_tcp_port()
         self.socket = root / "cups.sock"
         self.env = {**environment_without_proxies(), "CUPS_SERVER": str(self.socket)}
         self._file_device = file_device
         self._log_level = log_level
         self._keep_history = keep_history
-        self._process: subprocess.Popen[bytes] | None = None
+        self._server = ServerProcess("cupsd", None)
+
+    @property
+    def pid(self) -> int | None:
+        """cupsd's process id while it runs."""
+        process = self._server.process
+        return process.pid if process is not None else None
 
     def start(self) -> None:
         """Write the config and start cupsd; returns once it answers."""
@@ -86,7 +87,7 @@ class PrivateCupsd:
         )
         for path in [root, *root.rglob("*")]:  # cupsd runs filters as user lp
             path.chmod(0o777 if path.is_dir() else 0o666)
-        self._process = subprocess.Popen(  # noqa: S603 - the system's cupsd, our config
+        self._server.start(
             [
                 tool("cupsd"),
                 "-f",
@@ -95,14 +96,10 @@ class PrivateCupsd:
                 "-s",
                 str(root / "etc/cups-files.conf"),
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            ready=lambda: self.run("lpstat", "-r").returncode == 0,
+            timeout_s=15,
+            log=self.log,  # cupsd writes to its ErrorLog, not to stdout
         )
-        deadline = time.monotonic() + 15
-        while self.run("lpstat", "-r").returncode != 0:
-            if time.monotonic() > deadline or self._process.poll() is not None:
-                raise RuntimeError(f"cupsd did not start:\n{self.log()}")
-            time.sleep(0.05)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a CUPS command-line tool against this cupsd.
@@ -133,11 +130,4 @@ class PrivateCupsd:
 
     def stop(self) -> None:
         """Stop cupsd by PID."""
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
-            self._process = None
+        self._server.stop()

@@ -19,14 +19,13 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import psycopg
+
+from tools.procs import ServerProcess, ServerProcessContext, free_tcp_port
 
 SUPERUSER = "pullprint"
 _START_TIMEOUT_S = 30.0
@@ -44,13 +43,7 @@ def binary(name: str) -> str:
     raise RuntimeError(f"{name} is missing: apt-get install postgresql")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivatePostgres:
+class PrivatePostgres(ServerProcessContext):
     """A PostgreSQL cluster in `root`, serving 127.0.0.1 only.
 
     Args:
@@ -63,9 +56,9 @@ class PrivatePostgres:
         self.root = root
         self.data = root / "data"
         self.socket_dir = root / "sock"
-        self.port = _free_port()
+        self.port = free_tcp_port()
         self._durable = durable
-        self._process: subprocess.Popen[bytes] | None = None
+        self._server = ServerProcess("postgres", root / "server.log")
         self._user: str | None = None
         if os.geteuid() == 0:
             try:
@@ -141,18 +134,9 @@ class PrivatePostgres:
         args = [binary("postgres"), "-D", str(self.data)]
         for key, value in settings.items():
             args += ["-c", f"{key}={value}"]
-        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - handed to the child
-        try:
-            self._process = subprocess.Popen(  # noqa: S603 - the system's postgres, our config
-                args, user=self._user, stdout=log, stderr=log, env=_clean_env()
-            )
-        finally:
-            log.close()
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not self._accepts():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"postgres did not start:\n{self.log()}")
-            time.sleep(0.05)
+        self._server.start(
+            args, ready=self._accepts, timeout_s=_START_TIMEOUT_S, env=_clean_env(), user=self._user
+        )
 
     def _accepts(self) -> bool:
         try:
@@ -182,16 +166,14 @@ class PrivatePostgres:
 
     def kill(self) -> None:
         """Crash the server (SIGKILL to the postmaster, as a power cut would), for fault tests."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait(15)
-            self._process = None
+        if self._server.process is not None:
+            self._server.kill()
             # The backends notice their postmaster is gone and exit; wait until the port is free.
             time.sleep(0.5)
 
     def restart(self) -> None:
         """Start again after `kill()` or `stop()` on the same port (crash recovery runs first)."""
-        if self._process is None:
+        if self._server.process is None:
             pid_file = self.data / "postmaster.pid"
             deadline = time.monotonic() + 15
             while pid_file.exists() and time.monotonic() < deadline:
@@ -203,31 +185,11 @@ class PrivatePostgres:
 
     def log(self) -> str:
         """The end of the server log."""
-        path = self.root / "server.log"
-        return path.read_text(errors="replace")[-6000:] if path.exists() else "(no log)"
+        return self._server.log_tail()
 
     def stop(self) -> None:
         """Stop the server by PID (fast shutdown: SIGINT)."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGINT)
-            try:
-                self._process.wait(30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
-            self._process = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._server.stop(sig=signal.SIGINT, timeout_s=30)
 
 
 def _pid_file_alive(pid_file: Path) -> bool:

@@ -9,15 +9,13 @@ ones (they are put into the environment boto3 reads).
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-from types import TracebackType
-from typing import Self
+from pathlib import Path
 
 import boto3
 import httpx
+
+from tools.procs import ServerProcess, ServerProcessContext, free_tcp_port
 
 # moto accepts any credentials; these say plainly that they are not real.
 DUMMY_CREDENTIALS = {
@@ -28,18 +26,16 @@ DUMMY_CREDENTIALS = {
 _START_TIMEOUT_S = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class PrivateS3(ServerProcessContext):
+    """moto's S3 server on 127.0.0.1 (a free port), with in-memory buckets.
 
+    Args:
+        log_path: where the server's output goes (a failed start shows its end); None discards it.
+    """
 
-class PrivateS3:
-    """moto's S3 server on 127.0.0.1 (a free port), with in-memory buckets."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self._process: subprocess.Popen[bytes] | None = None
+    def __init__(self, log_path: Path | None = None) -> None:
+        self.port = free_tcp_port()
+        self._server = ServerProcess("the moto S3 server", log_path)
 
     @property
     def endpoint_url(self) -> str:
@@ -52,21 +48,20 @@ class PrivateS3:
             **{k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
             **DUMMY_CREDENTIALS,
         }
-        self._process = subprocess.Popen(  # noqa: S603 - moto's server, our arguments
+        self._server.start(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            ready=self._answers,
+            timeout_s=_START_TIMEOUT_S,
             env=env,
+            interval_s=0.1,
         )
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while True:
-            try:
-                httpx.get(self.endpoint_url, timeout=1.0, trust_env=False)
-                return
-            except httpx.TransportError:
-                if self._process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the moto S3 server did not start") from None
-                time.sleep(0.1)
+
+    def _answers(self) -> bool:
+        try:
+            httpx.get(self.endpoint_url, timeout=1.0, trust_env=False)
+        except httpx.TransportError:
+            return False
+        return True
 
     def create_bucket(self, name: str) -> None:
         """Create a bucket (idempotent)."""
@@ -81,23 +76,4 @@ class PrivateS3:
 
     def stop(self) -> None:
         """Stop the server by PID."""
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
-            self._process = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._server.stop()

@@ -17,11 +17,10 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
-from types import TracebackType
+
+from tools.procs import ServerProcess, ServerProcessContext, free_udp_port
 
 SHARED_SNMPREC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "snmprec"
 UDP_TRANSPORT_ID = "1.3.6.1.6.1.1"  # snmpsim numbers its UDP/IPv4 endpoints under this
@@ -67,14 +66,7 @@ def fixed_recording(path: Path) -> str:
     return "\n".join(fixed) + "\n"
 
 
-def free_udp_port() -> int:
-    """A UDP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class SnmpSimulator:
+class SnmpSimulator(ServerProcessContext):
     """A running snmpsim serving the shared recordings plus any added; a context manager."""
 
     def __init__(
@@ -94,38 +86,22 @@ class SnmpSimulator:
         self.port = 0
         self.host = hosts[0]
         self.communities: list[str] = []
-        self._process: subprocess.Popen[bytes] | None = None
         self._per_host = False
         self._log_path = work_dir / "snmpsim.log"
+        self._server = ServerProcess("snmpsim", work_dir / "snmpsim.out", error=SnmpSimError)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
 
-    def __enter__(self) -> SnmpSimulator:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def add_recording(self, community: str, text: str) -> None:
         """Serve `text` (snmprec lines) under `community`; call before `start()`."""
-        if self._process is not None:
+        if self._server.process is not None:
             raise SnmpSimError("add recordings before start(): snmpsim indexes them at start")
         (self.data_dir / f"{community}.snmprec").write_text(text, encoding="utf-8")
         self.communities.append(community)
 
     def add_host_recording(self, host: str, community: str, text: str) -> None:
         """Serve `text` under `community` on `host` only (one of `hosts`); before `start()`."""
-        if self._process is not None:
+        if self._server.process is not None:
             raise SnmpSimError("add recordings before start(): snmpsim indexes them at start")
         index = self.hosts.index(host)  # the endpoint's position is its transport ID
         self._per_host = True
@@ -180,40 +156,18 @@ class SnmpSimulator:
         ]
         # snmpsim refuses to run as root unless told: the test machines run tests as root.
         env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")
-        self._process = subprocess.Popen(  # noqa: S603 - snmpsim with our own arguments
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        self._server.start(
+            command,
+            ready=self._answers,
+            timeout_s=self.start_timeout_s,
+            env=env,
+            interval_s=0.1,
+            log=lambda: f"{self._server.log_tail(4000)}\n{self.log()}",
         )
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                err = (
-                    self._process.stderr.read().decode(errors="replace")
-                    if self._process.stderr
-                    else ""
-                )
-                raise SnmpSimError(
-                    f"snmpsim exited with {self._process.returncode}: {err}\n{self.log()}"
-                )
-            if self._answers():
-                return
-            time.sleep(0.1)
-        raise SnmpSimError(f"snmpsim did not answer within {self.start_timeout_s} s\n{self.log()}")
 
     def stop(self) -> None:
         """Stop the responder by PID (terminate, then kill)."""
-        proc = self._process
-        self._process = None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        self._server.stop(timeout_s=5)
 
     def log(self) -> str:
         """What snmpsim logged (the tail)."""

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Columns padded to their widest cell; `None` shows as '-'. No rows gives '(none)'."""
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], *, rule: bool = True
+) -> str:
+    """Columns padded to their widest cell; `None` shows as '-'. No rows gives '(none)'.
+
+    `rule` draws dashes under the header (the printer commands' tables have none).
+    """
     if not rows:
         return "(none)"
     cells = [[str(h) for h in headers]] + [
@@ -16,5 +21,6 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    if rule:
+        lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,13 +30,23 @@ from cloud.devices import (
     SupplyReading,
 )
 from cloud.errors import InvalidRequestError
-from cloud.registry import PrinterSpec, PrinterView
+from cloud.registry import (
+    MAX_NAME_CHARS,
+    MAX_URI_CHARS,
+    PrinterMode,
+    PrinterSpec,
+    PrinterView,
+    policy_fields,
+)
 
 admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin", "printers"])
 station_router = APIRouter(prefix="/api/v1/station", tags=["station", "printers"])
 
-Mode = Literal["ipps-only", "ipps-then-ipp", "any"]
-Uri = Annotated[str, Field(min_length=1, max_length=2048)]
+# The registry's own limits and modes (it checks them again: other callers than HTTP), so the
+# schema refuses what the registry would, with the same bounds.
+Mode = PrinterMode
+Uri = Annotated[str, Field(min_length=1, max_length=MAX_URI_CHARS)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 Short = Annotated[str, Field(max_length=200)]
 
 
@@ -48,7 +58,7 @@ class PrinterBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     uri: Uri
     mode: Mode | None = None
     ipp_uri: Uri | None = None
@@ -65,7 +75,7 @@ class PrinterPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Name | None = None
     uri: Uri | None = None
     mode: Mode | None = None
     ipp_uri: Uri | None = None
@@ -102,12 +112,7 @@ class AdminPrinter(BaseModel):
         return cls(
             id=str(view.id),
             name=view.name,
-            uri=view.uri,
-            mode=view.mode,
-            ipp_uri=view.ipp_uri,
-            raw_uri=view.raw_uri,
-            pin=view.pin,
-            raw_pjl=view.raw_pjl,
+            **policy_fields(view),
             has_snmp=view.has_snmp,
             location=view.location,
             capabilities=view.capabilities,
@@ -271,7 +276,7 @@ class RegisterDiscovered(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     uri: Uri | None = None
     mode: Mode | None = None
     pin: str | None = Field(default=None, max_length=64)

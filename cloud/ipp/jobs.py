@@ -214,32 +214,41 @@ class IppJobs:
             raise JobNotFoundError("no such job")
         return row
 
+    def _add_row(
+        self, db: Session, owner: UserPrincipal, new: NewIppJob, cloud_job_id: uuid.UUID | None
+    ) -> IppJob:
+        """Allocate the site's next job-id and add the job: incoming without a document (Create-
+        Job), queued with one (Print-Job). The counter row is locked until the commit, so two
+        jobs never share an id."""
+        counter = db.get(IppSequence, owner.site, with_for_update=True)
+        if counter is None:
+            counter = IppSequence(site=owner.site, last_job_id=0)
+            db.add(counter)
+        counter.last_job_id += 1
+        row = IppJob(
+            site=owner.site,
+            job_id=counter.last_job_id,
+            owner_id=owner.id,
+            cloud_job_id=cloud_job_id,
+            name=new.name,
+            document_format=new.document_format,
+            copies=new.copies,
+            sides=new.sides,
+            color_mode=new.color_mode,
+            media=new.media,
+            hold_until=new.hold_until,
+            state=INCOMING if cloud_job_id is None else QUEUED,
+            created_at=self._ctx.now(),
+            ended_at=None,
+        )
+        db.add(row)
+        return row
+
     def create(self, owner: UserPrincipal, new: NewIppJob) -> IppJobView:
         """Allocate the next job-id of the site and record the job as incoming."""
         ctx = self._ctx
         with ctx.write() as db:
-            counter = db.get(IppSequence, owner.site, with_for_update=True)
-            if counter is None:
-                counter = IppSequence(site=owner.site, last_job_id=0)
-                db.add(counter)
-            counter.last_job_id += 1
-            row = IppJob(
-                site=owner.site,
-                job_id=counter.last_job_id,
-                owner_id=owner.id,
-                cloud_job_id=None,
-                name=new.name,
-                document_format=new.document_format,
-                copies=new.copies,
-                sides=new.sides,
-                color_mode=new.color_mode,
-                media=new.media,
-                hold_until=new.hold_until,
-                state=INCOMING,
-                created_at=ctx.now(),
-                ended_at=None,
-            )
-            db.add(row)
+            row = self._add_row(db, owner, new, None)
             user = db.scalar(select(User).where(User.id == owner.id, User.site == owner.site))
             assert user is not None  # the principal was just authenticated
             view = _view(row, None, user)
@@ -277,31 +286,9 @@ class IppJobs:
         job, so the IPP job exists exactly when its document does: no separate transaction to
         create it "incoming" first, and none to read it back (the hook keeps the view).
         """
-        ctx = self._ctx
 
         def record(db: Session, cloud_job_id: uuid.UUID) -> IppJobView:
-            counter = db.get(IppSequence, owner.site, with_for_update=True)
-            if counter is None:
-                counter = IppSequence(site=owner.site, last_job_id=0)
-                db.add(counter)
-            counter.last_job_id += 1
-            row = IppJob(
-                site=owner.site,
-                job_id=counter.last_job_id,
-                owner_id=owner.id,
-                cloud_job_id=cloud_job_id,
-                name=new.name,
-                document_format=new.document_format,
-                copies=new.copies,
-                sides=new.sides,
-                color_mode=new.color_mode,
-                media=new.media,
-                hold_until=new.hold_until,
-                state=QUEUED,
-                created_at=ctx.now(),
-                ended_at=None,
-            )
-            db.add(row)
+            row = self._add_row(db, owner, new, cloud_job_id)
             # The parked job was just flushed in this session: get() finds it without a query.
             return _view(row, db.get(Job, cloud_job_id), owner)
 

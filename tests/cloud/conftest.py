@@ -23,6 +23,7 @@ from cloud.app import create_app
 from cloud.blobstore import S3BlobStore
 from cloud.config import CloudConfig
 from cloud.identity import StationPrincipal, UserPrincipal
+from cloud.server import RunningServer, start_in_thread
 from cloud.service import CloudService
 from station.signing import StationIdentity, signature_headers
 from tests.support import profile
@@ -179,6 +180,14 @@ def client(config: CloudConfig, clock: FakeClock) -> Iterator[TestClient]:
     app = create_app(config, now=clock, run_sweeper=False)
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def server(config: CloudConfig) -> Iterator[RunningServer]:
+    """The cloud app under uvicorn on 127.0.0.1 (an ephemeral port), as `cloud serve` runs it."""
+    running = start_in_thread(create_app(config, run_sweeper=False))
+    yield running
+    running.stop()
 
 
 def admin_headers() -> dict[str, str]:

@@ -6,7 +6,6 @@ import dataclasses
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -28,13 +27,6 @@ from tests.cloud.conftest import (
     staged_blobs,
 )
 from tests.support import profile
-
-
-@pytest.fixture
-def server(config: CloudConfig) -> Iterator[RunningServer]:
-    running = start_in_thread(create_app(config, run_sweeper=False))
-    yield running
-    running.stop()
 
 
 def service_of(running: RunningServer) -> CloudService:

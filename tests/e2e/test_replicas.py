@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from cloud.service import CloudService
 from station.signing import signature_headers
 from tests.cloud.conftest import PairedStation, SignedAuth, pair_station, random_tag
 from tests.support import profile
+from tools.procs import ServerProcess, free_tcp_port
 
 pytestmark = pytest.mark.skipif(
     not profile.is_postgres(), reason="replicas share PostgreSQL + S3: the postgres profile"
@@ -35,17 +35,11 @@ pytestmark = pytest.mark.skipif(
 LEASE_S = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Replica:
     """One `pullprint cloud serve` process."""
 
     def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
-        self.port = _free_port()
+        self.port = free_tcp_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._args = [
             sys.executable,
@@ -61,44 +55,34 @@ class Replica:
             str(data_dir),
         ]
         self._env = env
-        self._log = data_dir.parent / f"replica-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self._server = ServerProcess(
+            "the replica", data_dir.parent / f"replica-{self.port}.log", error=AssertionError
+        )
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._server.process
 
     def spawn(self) -> None:
-        with open(self._log, "ab") as log:
-            self.process = subprocess.Popen(self._args, env=self._env, stdout=log, stderr=log)
+        self._server.spawn(self._args, env=self._env)
 
     def wait_ready(self) -> Replica:
-        assert self.process is not None
-        deadline = time.monotonic() + 90  # a loaded CI machine imports slowly
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).is_success:
-                    return self
-            except httpx.TransportError:
-                pass
-            assert self.process.poll() is None, (
-                "the replica exited:\n" + self._log.read_text()[-3000:]
-            )
-            assert time.monotonic() < deadline, "the replica did not start"
-            time.sleep(0.1)
+        # 90 s: a loaded CI machine imports slowly.
+        self._server.wait_until(self._healthy, 90, interval_s=0.1)
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).is_success
+        except httpx.TransportError:
+            return False
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as when a machine dies."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
+        self._server.kill()
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-            self.process = None
+        self._server.stop(timeout_s=10)
 
 
 @dataclass

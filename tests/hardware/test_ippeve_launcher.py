@@ -30,6 +30,6 @@ def test_ipps_reaches_the_same_printer_over_tls(ippeveprinter):
 @pytest.mark.ippeveprinter
 def test_processes_are_stopped_on_exit(tmp_path):
     with IppEvePrinter(tmp_path) as printer:
-        processes = [printer._printer, printer._dbus]
+        processes = [printer._printer.process, printer._dbus.process]
         assert all(p is not None and p.poll() is None for p in processes)
     assert all(p is not None and p.poll() is not None for p in processes)

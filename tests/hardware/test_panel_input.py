@@ -1,12 +1,9 @@
 """Keypad and touch input: the pure decoders on synthetic evdev streams, the device layers on a
 fake device (CI machines have no /dev/uinput, so no real input device can be made)."""
 
-import contextlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from evdev import ecodes
@@ -21,22 +18,14 @@ from hardware.panel.simulated import SimulatedKeypad
 from hardware.panel.touch import EvdevTouchPanel, calibration_from_device
 from hardware.panel.touch_decoder import HitMap, Tap, TouchCalibration, TouchDecoder
 from hardware.readers.wedge_decoder import KeyEvent
+from tests.support.evdev_fakes import FakeInputDevice, key_stroke
 
 DIGIT = KeypadKey.DIGIT
 
 
 def keys(*codes: int, t: float = 0.0) -> list[KeyEvent]:
     """Key down, sync, key up, sync for each code."""
-    events: list[KeyEvent] = []
-    for code in codes:
-        events += [
-            KeyEvent(ecodes.EV_MSC, ecodes.MSC_SCAN, 0x70000 + code, t),
-            KeyEvent(ecodes.EV_KEY, code, 1, t),
-            KeyEvent(ecodes.EV_SYN, ecodes.SYN_REPORT, 0, t),
-            KeyEvent(ecodes.EV_KEY, code, 0, t),
-            KeyEvent(ecodes.EV_SYN, ecodes.SYN_REPORT, 0, t),
-        ]
-    return events
+    return [event for code in codes for event in key_stroke(code, t)]
 
 
 def digits(events: list[KeypadEvent]) -> str:
@@ -118,73 +107,6 @@ def test_the_simulated_keypad() -> None:
 
 
 # ---- the keypad device, on a fake evdev device ----
-
-
-class FakeEvent:
-    def __init__(self, event: KeyEvent) -> None:
-        self.type, self.code, self.value = event.type, event.code, event.value
-        self._time_s = event.time_s
-
-    def timestamp(self) -> float:
-        return self._time_s
-
-
-class AbsInfo:
-    def __init__(self, lo: int, hi: int) -> None:
-        self.min, self.max = lo, hi
-
-
-class FakeInputDevice:
-    """Quacks like evdev.InputDevice; fileno() is a real pipe, readable when events wait."""
-
-    def __init__(self, axes: dict[int, tuple[int, int]] | None = None) -> None:
-        self._r, self._w = os.pipe()
-        self._pending: list[KeyEvent] = []
-        self._lock = threading.Lock()
-        self._axes = axes or {}
-        self.grabbed = False
-        self.closed = False
-        self.unplugged = False
-
-    def send(self, events: list[KeyEvent]) -> None:
-        with self._lock:
-            self._pending.extend(events)
-        os.write(self._w, b"x")
-
-    def unplug(self) -> None:
-        self.unplugged = True
-        os.write(self._w, b"x")
-
-    def fileno(self) -> int:
-        return self._r
-
-    def capabilities(self, absinfo: bool = True) -> dict[int, list[object]]:
-        return {ecodes.EV_ABS: [(code, AbsInfo(*r)) for code, r in self._axes.items()]}
-
-    def read(self) -> Iterator[FakeEvent]:
-        if self.unplugged:
-            raise OSError(19, "No such device")
-        os.read(self._r, 4096)
-        with self._lock:
-            events, self._pending = self._pending, []
-        if not events:
-            raise BlockingIOError
-        for event in events:
-            yield FakeEvent(event)
-
-    @contextlib.contextmanager
-    def grab_context(self) -> Iterator[None]:
-        self.grabbed = True
-        try:
-            yield
-        finally:
-            self.grabbed = False
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            os.close(self._r)
-            os.close(self._w)
 
 
 def test_the_keypad_grabs_the_device_and_reads_keys(caplog: pytest.LogCaptureFixture) -> None:

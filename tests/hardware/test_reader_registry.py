@@ -20,7 +20,8 @@ from hardware.readers.bridge import BridgeCardReader
 from hardware.readers.bridge_sim import SimulatedBridge
 from hardware.readers.serial_reader import SerialCardReader
 from hardware.readers.wedge import WedgeCardReader
-from tests.hardware.test_reader_wedge import FakeInputDevice, now_s, typed
+from tests.hardware.test_reader_wedge import now_s, typed
+from tests.support.evdev_fakes import FakeInputDevice
 
 
 def test_unknown_kind_names_the_choices() -> None:
@@ -112,7 +113,7 @@ def via_wedge_facility_number(badge: Credential) -> CardReader:
         ReaderFormat(encoding="facility:number"),
         opener=lambda: device,
     )
-    device.type_events(typed("90:324", start_s=now_s(), enter=ecodes.KEY_KPENTER))
+    device.send(typed("90:324", start_s=now_s(), enter=ecodes.KEY_KPENTER))
     return reader
 
 

@@ -5,12 +5,9 @@ events built by hand, and `WedgeCardReader` is given a fake exposing the evdev m
 (with a real pipe descriptor, so the reader's select() runs for real).
 """
 
-import contextlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from evdev import ecodes
@@ -21,6 +18,7 @@ from hardware.readers.formats import h10301, mifare_uid
 from hardware.readers.text import ReaderFormat
 from hardware.readers.wedge import WedgeCardReader, check_device_spec
 from hardware.readers.wedge_decoder import KeyEvent, WedgeDecoder, decode_key_events
+from tests.support.evdev_fakes import FakeInputDevice, key_stroke
 
 BADGE = h10301(90, 324)
 BITS = int.from_bytes(BADGE.raw, "big")  # 11813448 in decimal
@@ -46,15 +44,7 @@ def typed(
 
     def press(code: int) -> None:
         nonlocal t
-        events.extend(
-            [
-                KeyEvent(ecodes.EV_MSC, ecodes.MSC_SCAN, 0x70000 + code, t),
-                KeyEvent(ecodes.EV_KEY, code, 1, t),
-                KeyEvent(ecodes.EV_SYN, ecodes.SYN_REPORT, 0, t),
-                KeyEvent(ecodes.EV_KEY, code, 0, t + step_s / 2),
-                KeyEvent(ecodes.EV_SYN, ecodes.SYN_REPORT, 0, t + step_s / 2),
-            ]
-        )
+        events.extend(key_stroke(code, t, t + step_s / 2))
         t += step_s
 
     for char in text:
@@ -163,67 +153,6 @@ def test_an_overlong_frame_is_cut_one_past_the_limit() -> None:
 # ---- the reader, on a fake evdev device ----
 
 
-class FakeEvent:
-    """Quacks like evdev.InputEvent."""
-
-    def __init__(self, event: KeyEvent) -> None:
-        self.type, self.code, self.value = event.type, event.code, event.value
-        self._time_s = event.time_s
-
-    def timestamp(self) -> float:
-        return self._time_s
-
-
-class FakeInputDevice:
-    """Quacks like evdev.InputDevice: fileno() is a real pipe, readable when events wait."""
-
-    def __init__(self) -> None:
-        self._r, self._w = os.pipe()
-        self._pending: list[KeyEvent] = []
-        self._lock = threading.Lock()
-        self.grabbed = False
-        self.closed = False
-        self.unplugged = False
-
-    def type_events(self, events: list[KeyEvent]) -> None:
-        with self._lock:
-            self._pending.extend(events)
-        os.write(self._w, b"x")
-
-    def unplug(self) -> None:
-        self.unplugged = True
-        os.write(self._w, b"x")
-
-    def fileno(self) -> int:
-        return self._r
-
-    def read(self) -> Iterator[FakeEvent]:
-        if self.unplugged:
-            raise OSError(19, "No such device")
-        os.read(self._r, 4096)
-        with self._lock:
-            events, self._pending = self._pending, []
-        if not events:
-            raise BlockingIOError
-        for event in events:
-            yield FakeEvent(event)
-
-    @contextlib.contextmanager
-    def grab_context(self) -> Iterator[None]:
-        self.grabbed = True
-        try:
-            yield
-        finally:
-            if self.unplugged:
-                raise OSError(19, "No such device")
-            self.grabbed = False
-
-    def close(self) -> None:
-        self.closed = True
-        os.close(self._r)
-        os.close(self._w)
-
-
 def now_s() -> float:
     return time.time()
 
@@ -233,7 +162,7 @@ def test_reader_grabs_the_device_and_reads_a_badge() -> None:
     reader = WedgeCardReader("RFIDeas USB Keyboard", ReaderFormat(), opener=lambda: device)
     assert device.grabbed
     assert reader.read(timeout_s=0.05) is None
-    device.type_events(typed(str(BITS), start_s=now_s()))
+    device.send(typed(str(BITS), start_s=now_s()))
     assert reader.read(timeout_s=2) == BADGE
     reader.close()
     assert device.closed and not device.grabbed
@@ -243,7 +172,7 @@ def test_reader_ends_a_frame_after_a_silent_gap() -> None:
     device = FakeInputDevice()
     fmt = ReaderFormat(technology="mifare", encoding="hex")
     reader = WedgeCardReader("by-name", fmt, gap_s=0.05, opener=lambda: device)
-    device.type_events(typed("04a1b2c3", start_s=now_s(), enter=None))
+    device.send(typed("04a1b2c3", start_s=now_s(), enter=None))
     started = time.monotonic()
     assert reader.read(timeout_s=2) == mifare_uid(bytes.fromhex("04a1b2c3"))
     assert time.monotonic() - started < 1
@@ -258,7 +187,7 @@ def test_reader_reports_garbage_frames_as_unreadable_without_their_text(
     t = now_s()
     # A wrong-parity frame, an F1 key (no character), then a good badge right behind them.
     f1 = [KeyEvent(wd.EV_KEY, ecodes.KEY_F1, 1, t + 0.05), KeyEvent(wd.EV_KEY, 28, 1, t + 0.06)]
-    device.type_events([*typed("11813449", start_s=t), *f1, *typed(str(BITS), start_s=t + 0.1)])
+    device.send([*typed("11813449", start_s=t), *f1, *typed(str(BITS), start_s=t + 0.1)])
     reasons = []
     with caplog.at_level(logging.DEBUG):
         for _ in range(2):
@@ -298,7 +227,7 @@ def test_reader_reports_an_unplug_and_reopens_with_back_off() -> None:
     plugged.set()
     assert reader.read(timeout_s=0.1) is None  # reopened, nothing typed yet
     assert reader.connected and devices[-1].grabbed
-    devices[-1].type_events(typed(str(BITS), start_s=now_s()))
+    devices[-1].send(typed(str(BITS), start_s=now_s()))
     assert reader.read(timeout_s=2) == BADGE
     reader.close()
 

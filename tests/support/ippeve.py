@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import requests
 
 from hardware.ipp.codec import Attribute, IppMessage, IppParseError, decode_message, encode_message
 from hardware.ipp.enums import Operation, Tag
+from tools.procs import ServerProcess, ServerProcessContext, free_tcp_port
 
 FORMATS = (
     "application/pdf,image/pwg-raster,image/urf,application/postscript,"
@@ -31,14 +27,7 @@ class IppEvePrinterError(RuntimeError):
     """ippeveprinter or its D-Bus could not be started."""
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (ippeveprinter binds it a moment later)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class IppEvePrinter:
+class IppEvePrinter(ServerProcessContext):
     """A running ippeveprinter keeping every document in `spool_dir`; use as a context manager."""
 
     def __init__(
@@ -59,25 +48,9 @@ class IppEvePrinter:
         self.keys_dir = tmp_path / "ippeve-keys"  # -K: its self-signed TLS key, for ipps://
         self.port = 0
         self.uri = ""
-        self._dbus: subprocess.Popen[bytes] | None = None
-        self._printer: subprocess.Popen[bytes] | None = None
         self._log_path = tmp_path / "ippeveprinter.log"
-
-    def __enter__(self) -> IppEvePrinter:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._dbus = ServerProcess("dbus-daemon", None, error=IppEvePrinterError)
+        self._printer = ServerProcess("ippeveprinter", self._log_path, error=IppEvePrinterError)
 
     def start(self) -> None:
         """Start dbus-daemon, then ippeveprinter, and wait until it answers IPP."""
@@ -91,7 +64,7 @@ class IppEvePrinter:
         self.keys_dir.mkdir(parents=True, exist_ok=True)  # it cannot make its TLS key otherwise
         bus = self.tmp_path / "bus.sock"
         bus.unlink(missing_ok=True)  # left by a previous start: wait for the new daemon's
-        self._dbus = subprocess.Popen(
+        self._dbus.start(
             [
                 "dbus-daemon",
                 "--session",
@@ -99,12 +72,11 @@ class IppEvePrinter:
                 "--nopidfile",
                 f"--address=unix:path={bus}",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            ready=bus.exists,
+            timeout_s=5.0,
         )
-        _wait_for(bus.exists, 5.0, "dbus-daemon did not create its socket")
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={bus}")
-        self.port = self.port or free_port()  # a restart keeps the port (and so the URIs)
+        self.port = self.port or free_tcp_port()  # a restart keeps the port (and so the URIs)
         # -n localhost binds 127.0.0.1 (and ::1); -n 127.0.0.1 would fail (IPP-NOTES).
         command = ["ippeveprinter", "-r", "off", "-p", str(self.port), "-n", "localhost"]
         command += ["-k", "-d", str(self.spool_dir), "-K", str(self.keys_dir)]
@@ -113,11 +85,10 @@ class IppEvePrinter:
         if self.verbose:
             command += ["-vv"]
         command += ["-f", FORMATS, self.name]
-        with self._log_path.open("ab") as log:  # a restart appends
-            self._printer = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         # 127.0.0.1 works as well as localhost, and keeps every connection on IPv4 loopback.
         self.uri = f"ipp://127.0.0.1:{self.port}/ipp/print"
-        _wait_for(self._answers, self.start_timeout_s, "ippeveprinter did not answer IPP")
+        # The log is appended to, so a restart keeps the first run's lines.
+        self._printer.start(command, ready=self._answers, timeout_s=self.start_timeout_s, env=env)
 
     @property
     def ipps_uri(self) -> str:
@@ -136,16 +107,8 @@ class IppEvePrinter:
 
     def stop(self) -> None:
         """Stop ippeveprinter, then its D-Bus, by PID."""
-        for proc in (self._printer, self._dbus):
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        self._printer = self._dbus = None
+        self._printer.stop(timeout_s=5)
+        self._dbus.stop(timeout_s=5)
 
     def documents(self) -> list[Path]:
         """Documents kept by `-k`, as `JOBID-jobname.ext`, oldest job first.
@@ -160,10 +123,6 @@ class IppEvePrinter:
         return self._log_path.read_text(errors="replace") if self._log_path.exists() else ""
 
     def _answers(self) -> bool:
-        if self._printer is not None and self._printer.poll() is not None:
-            raise IppEvePrinterError(
-                f"ippeveprinter exited with {self._printer.returncode}:\n{self.log()}"
-            )
         request = IppMessage.request(
             Operation.GET_PRINTER_ATTRIBUTES,
             1,
@@ -181,12 +140,3 @@ class IppEvePrinter:
         except (requests.RequestException, IppParseError):
             return False
         return message.is_success
-
-
-def _wait_for(condition: Callable[[], bool], timeout_s: float, failure: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise IppEvePrinterError(f"{failure} within {timeout_s} s")

@@ -41,7 +41,7 @@ class Backends:
         # Not under pytest's tmp dir: that is private to root, and PostgreSQL runs as `postgres`.
         self.root = Path(tempfile.mkdtemp(prefix="pullprint-pg-"))
         self.pg = PrivatePostgres(self.root)
-        self.s3 = PrivateS3()
+        self.s3 = PrivateS3(self.root / "s3.log")
         self._databases: dict[str, str] = {}
         self._kept: set[str] = set()
         self._lock = threading.Lock()

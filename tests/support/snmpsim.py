@@ -1,5 +1,6 @@
 """The snmpsim launcher lives in `tools.snmpsim` (the /24 sweep bench starts it too)."""
 
+from tools.procs import free_udp_port
 from tools.snmpsim import (
     READY_COMMUNITY,
     SHARED_SNMPREC,
@@ -9,7 +10,6 @@ from tools.snmpsim import (
     SnmpSimError,
     SnmpSimulator,
     fixed_recording,
-    free_udp_port,
     parse_snmprec,
     shared_recordings,
     snmp_v2c_get,

@@ -9,18 +9,21 @@ import pytest
 from tools.cli import main
 
 
-def test_bench_throughput_reports_both_rates(capsys: pytest.CaptureFixture[str]) -> None:
-    # Each authentication checks that the list is the badge owner's 2 jobs (it raises if not);
-    # each submission must get its 201.
-    argv = ["bench-throughput", "--seconds", "0.5", "--threads", "2", "--seed-users", "20"]
-    argv += ["--seed-jobs", "50", "--own-jobs", "2", "--submit-kb", "4", "--json"]
+def test_bench_throughput_reports_every_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    # Each authentication checks that the list is the badge owner's 2 jobs (a client process
+    # that finds otherwise exits non-zero, and the bench raises); each submission must get its
+    # 201. Two cloud workers: their CPU is counted with the parent's.
+    argv = ["bench-throughput", "--seconds", "0.5", "--clients", "2", "--seed-users", "20"]
+    argv += ["--seed-jobs", "50", "--own-jobs", "2", "--submit-kb", "4", "--workers", "2"]
+    argv += ["--json"]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["seeded_users"] == 20  # counted before the bench adds its own two users
     assert result["seeded_held_jobs"] == 50
-    for phase in ("auth_and_list", "submit"):
+    assert result["workers"] == 2
+    for phase in ("auth_and_list", "tap_cycle", "submit"):
         figures = result[phase]
-        assert figures["threads"] == 2
+        assert figures["clients"] == 2
         assert figures["requests"] > 0 and figures["per_s"] > 0
         assert figures["p99_ms"] >= figures["p50_ms"] > 0
         assert figures["cloud_cpu_ms_per_request"] > 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -16,12 +15,7 @@ import pytest
 import requests
 
 from tools.cli import main
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tools.procs import free_tcp_port
 
 
 def test_demo_json_reports_identical_bytes_and_destroyed_content(
@@ -86,7 +80,7 @@ def test_cloud_serve_and_submit_end_to_end(tmp_path: Path) -> None:
     from cloud.config import load_config
 
     admin_token = load_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)}).admin_token
-    port = _free_port()
+    port = free_tcp_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -147,7 +141,7 @@ def test_submit_to_nowhere_is_one_clear_line(
 ) -> None:
     doc = tmp_path / "a.pdf"
     doc.write_bytes(b"%PDF-1.4\n")
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_tcp_port()}"
     assert main(["submit", str(doc), "--cloud", url, "--token", "ppu_x.y"]) == 1
     assert "cannot reach the cloud" in capsys.readouterr().err
 
