@@ -207,8 +207,6 @@ def _upload(link: Any, payload: Any) -> Callable[[], object]:
 
 def bench(beats: int) -> dict[str, Any]:
     """Everything measured, as a dict (see the module docstring)."""
-    import requests  # noqa: PLC0415
-
     from cloud.registry import PrinterSpec  # noqa: PLC0415
     from hardware.snmp.report import build_report  # noqa: PLC0415
     from station.device_data import alerts_of, status_of  # noqa: PLC0415
@@ -237,10 +235,7 @@ def bench(beats: int) -> dict[str, Any]:
             auth = SignatureAuth(identity, str(approved.station_id))
 
             def link() -> StationLink:
-                session = requests.Session()
-                session.verify = str(cert)
-                session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the bench's CA
-                return StationLink(f"https://127.0.0.1:{proxy.port}", auth, session=session)
+                return StationLink(f"https://127.0.0.1:{proxy.port}", auth, ca_certs=str(cert))
 
             kept = link()
             first = kept.heartbeat(None, {"started": 1764150000, "version": "0.1.0"})

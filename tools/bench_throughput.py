@@ -178,9 +178,7 @@ def bench_throughput(
             cloud = psutil.Process(proc.pid)
 
             def auth_op() -> Callable[[], None]:
-                client = CloudClient(
-                    url, SignatureAuth(identity, station_id), timeout_s=30, session=None
-                )
+                client = CloudClient(url, SignatureAuth(identity, station_id), timeout_s=30)
 
                 def op() -> None:
                     opened = client.open_session(tag)
