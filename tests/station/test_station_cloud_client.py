@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import shutil
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from cloud.http_signatures import (
 )
 from hardware.printers.virtual_tls import self_signed_identity
 from station.cloud_client import CONTENT_CHUNK_BYTES, CloudClient
+from station.cloud_http import _system_trust
 from station.errors import (
     CloudError,
     CloudRejectedError,
@@ -467,6 +470,37 @@ def test_a_cloud_verified_against_a_given_ca_is_reached(tls_server, script):
         by_address.end_session("s1")
     by_address.close()
     assert len(script.seen) == 2
+
+
+def test_the_system_trust_store_is_read_by_subject_hash_only_as_needed(
+    tls_server, script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    url, ca_file = tls_server
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is not installed: apt-get install openssl")
+    subject_hash = subprocess.run(
+        [openssl, "x509", "-hash", "-noout", "-in", str(ca_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    store = tmp_path / "certs"  # a system store as Debian's ca-certificates lays it out
+    store.mkdir()
+    (store / "ca-certificates.crt").write_bytes(ca_file.read_bytes())
+    (store / f"{subject_hash}.0").write_bytes(ca_file.read_bytes())
+    monkeypatch.setenv("SSL_CERT_DIR", str(store))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    _system_trust.cache_clear()
+    try:
+        script.on("DELETE", "/api/v1/station/sessions/s1", Reply(204))
+        cloud = CloudClient(url, AUTH, timeout_s=2)
+        assert _system_trust().cert_store_stats()["x509"] == 0  # nothing parsed yet
+        cloud.end_session("s1")
+        assert _system_trust().cert_store_stats()["x509"] == 1  # only what the chain needed
+        cloud.close()
+    finally:
+        _system_trust.cache_clear()
 
 
 def test_heartbeats_carry_only_the_headers_the_cloud_needs(server, script):
