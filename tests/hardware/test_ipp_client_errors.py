@@ -60,17 +60,11 @@ class NotTls:
 
 def test_connection_refused_is_a_connect_error_and_nothing_is_pulled(refusing_port):
     transport = IppPrinterTransport(f"ipp://127.0.0.1:{refusing_port}/ipp/print", timeout_s=1)
-    pulled: list[int] = []
-
-    def document() -> Iterator[bytes]:
-        pulled.append(1)
-        yield b"never sent"
-
+    document = iter([b"never sent"])
     with pytest.raises(PrinterConnectError) as info:
-        transport.deliver(JOB, document())
-    assert info.value.reason == "Printer not reachable"
-    assert info.value.detail == "NewConnectionError"
-    assert pulled == []
+        transport.deliver(JOB, document)
+    assert (info.value.reason, info.value.detail) == ("Printer not reachable", "NewConnectionError")
+    assert next(document, None) == b"never sent"  # the source was not read
     transport.close()
 
 
