@@ -292,7 +292,11 @@ class CloudClient:
         stream: bool = False,
         json: object = None,
         retry: bool = False,
+        read_timeout_s: float | None = None,
     ) -> Response:
+        """One call: JSON in, retried (only if `retry`) after a connection failure, 429 or
+        502-504; the answer when its status is expected, else the problem as a CloudError.
+        `read_timeout_s` lengthens the read timeout of this call (a long poll)."""
         body = b"" if json is None else json_bytes(json)
         headers = JSON_HEADERS if json is not None else None
         expected = expect if isinstance(expect, tuple) else (expect,)
@@ -304,7 +308,12 @@ class CloudClient:
             try:
                 # Signed by `_http`, per attempt (a fresh nonce each time).
                 response = self._http.request(
-                    method, path, body=body, headers=headers, stream=stream
+                    method,
+                    path,
+                    body=body,
+                    headers=headers,
+                    stream=stream,
+                    read_timeout_s=read_timeout_s,
                 )
             except CloudUnreachableError:
                 if not last:

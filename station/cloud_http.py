@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import urllib3
 from urllib3.exceptions import HTTPError, ProtocolError, ProxyError, SSLError, TimeoutError
-from urllib3.util import Timeout, parse_url
+from urllib3.util import SKIP_HEADER, Timeout, parse_url
 from urllib3.util.ssl_ import create_urllib3_context
 
 from station.errors import (
@@ -53,8 +53,7 @@ from station.errors import (
 
 Response = urllib3.BaseHTTPResponse
 # urllib3 adds these unless told to skip them; the station's small requests do not need them.
-SKIP = urllib3.util.SKIP_HEADER
-LEAN_HEADERS = {"User-Agent": SKIP, "Accept-Encoding": SKIP}
+LEAN_HEADERS = {"User-Agent": SKIP_HEADER, "Accept-Encoding": SKIP_HEADER}
 JSON_HEADERS = {"Content-Type": "application/json"}
 GATEWAY_DOWN = (502, 503, 504)
 _HASH_LINK = re.compile(r"[0-9a-f]{8}\.[0-9]+")

@@ -27,7 +27,7 @@ from cloud.http_signatures import (
 )
 from hardware.printers.virtual_tls import self_signed_identity
 from station.cloud_client import CONTENT_CHUNK_BYTES, CloudClient
-from station.cloud_http import _system_trust
+from station.cloud_http import CloudHttp, _system_trust
 from station.errors import (
     CloudError,
     CloudRejectedError,
@@ -372,6 +372,16 @@ def test_timeout_is_unreachable(server, script):
         cloud.open_session(TAG)
     assert time.monotonic() - started < 0.9
     assert script.count("POST", "/api/v1/station/sessions") == 1
+
+
+def test_a_long_poll_may_wait_longer_than_the_read_timeout(server, script):
+    script.on("GET", "/api/v1/station/wait", Reply(200, {"woken": True}, delay_s=0.5))
+    http = CloudHttp(server, timeout_s=0.2, signer=AUTH)
+    with pytest.raises(CloudUnreachableError, match="ReadTimeoutError"):
+        http.request("GET", "/api/v1/station/wait")
+    answer = http.request("GET", "/api/v1/station/wait", read_timeout_s=2)
+    assert (answer.status, answer.json()) == (200, {"woken": True})
+    http.close()
 
 
 def test_dropped_connection_retries_get_but_never_post(client, script):
