@@ -1,7 +1,8 @@
 """The station's client for the cloud REST API (API.md, the /api/v1/station endpoints).
 
-The only module of `station` that knows HTTP: status codes and RFC 9457 problems are translated
-here into the `CloudError` tree, and connection failures into `CloudUnreachableError`.
+HTTP itself (the connection pool, signing each request, status codes and RFC 9457 problems
+translated into the `CloudError` tree, connection failures into `CloudUnreachableError`) is
+`station.cloud_http`; this module is the API on top of it.
 
 Invariants:
 
@@ -27,29 +28,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-import requests
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cloud.container import ContainerError, hpke_unwrap_key
-from station.errors import (
-    CloudError,
-    CloudRejectedError,
-    CloudUnreachableError,
-    PinLockedError,
-    PinNotSetError,
-    PinRequiredError,
-    RateLimitedError,
-    SelfEnrolmentDisabledError,
-    SessionExpiredError,
-    UnknownCredentialError,
+from station.cloud_http import (
+    GATEWAY_DOWN,
+    JSON_HEADERS,
+    CloudHttp,
+    Response,
+    Signer,
+    chunks,
+    finish,
+    json_bytes,
+    json_of,
+    problem_error,
 )
+from station.errors import CloudError, CloudUnreachableError, PinRequiredError
 from station.models import JobSummary
 
 logger = logging.getLogger(__name__)
 
 CONTENT_CHUNK_BYTES = 64 * 1024
-_GATEWAY_DOWN = (502, 503, 504)
-_RETRY_STATUSES = (429, *_GATEWAY_DOWN)
+_RETRY_STATUSES = (429, *GATEWAY_DOWN)
 Outcome = Literal["printed", "failed"]
 
 
@@ -119,7 +119,7 @@ class CloudClient:
         base_url: the cloud, e.g. "https://print.example.org".
         auth: signs each request (`station.signing.SignatureAuth` for the paired station).
         timeout_s: connect and read timeout of every request (read: between bytes).
-        session: a `requests.Session` to use.
+        ca_certs: a CA bundle to verify the cloud against instead of the system's trust store.
         retries: how many times an idempotent call is retried (after a connection error, a
             timeout, 429 or 502-504).
         backoff_s: the first pause between retries, doubled each time (0.1 s, 0.2 s, ...).
@@ -130,10 +130,10 @@ class CloudClient:
     def __init__(
         self,
         base_url: str,
-        auth: requests.auth.AuthBase,
+        auth: Signer,
         *,
         timeout_s: float,
-        session: requests.Session | None = None,
+        ca_certs: str | None = None,
         retries: int = 3,
         backoff_s: float = 0.1,
         site_private_key: X25519PrivateKey | None = None,
@@ -142,18 +142,23 @@ class CloudClient:
         # Zero-knowledge sites: the key that unwraps job keys (from the pairing grant).
         self._site_private_key = site_private_key
         self._auth = auth
-        self._timeout = (timeout_s, timeout_s)
         self._retries = retries
         self._backoff_s = backoff_s
-        self._session = session or requests.Session()
-        self._session.headers["Accept"] = "application/json"
+        self._timeout_s = timeout_s
+        self._http = CloudHttp(
+            base_url,
+            timeout_s=timeout_s,
+            signer=auth,
+            headers={"Accept": "application/json"},
+            ca_certs=ca_certs,
+        )
 
     def __repr__(self) -> str:
         return f"CloudClient({self.base_url!r})"
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._session.close()
+        self._http.close()
 
     # ---- API ----
 
@@ -170,7 +175,7 @@ class CloudClient:
             "POST", "/api/v1/station/sessions", expect=(201, 202), json=payload
         )
         body = _body(response)
-        if response.status_code == 202:
+        if response.status == 202:
             try:
                 raise PinRequiredError(str(body["pin_email"]), int(body["min_pin_digits"]))
             except (KeyError, TypeError, ValueError) as exc:
@@ -263,7 +268,7 @@ class CloudClient:
         try:
             yield self._chunks(response)
         finally:
-            response.close()
+            finish(response)
 
     def report_outcome(
         self,
@@ -287,8 +292,8 @@ class CloudClient:
         `timeout_s` plus this client's own timeout.
         """
         path = f"/api/v1/station/wait?timeout_s={int(timeout_s)}"
-        read_s = timeout_s + self._timeout[1]
-        body = _body(self._request("GET", path, expect=200, timeout=(self._timeout[0], read_s)))
+        read_s = timeout_s + self._timeout_s
+        body = _body(self._request("GET", path, expect=200, read_timeout_s=read_s))
         try:
             return [str(release_id) for release_id in body["releases"]]
         except (KeyError, TypeError) as exc:
@@ -312,16 +317,13 @@ class CloudClient:
 
         The station's outage probe: it has its own back-off, so no retries here.
         """
-        self._request("GET", "/healthz", expect=200).close()
+        finish(self._request("GET", "/healthz", expect=200))
 
     # ---- HTTP ----
 
     @staticmethod
-    def _chunks(response: requests.Response) -> Iterator[bytes]:
-        try:
-            yield from response.iter_content(chunk_size=CONTENT_CHUNK_BYTES)
-        except requests.RequestException as exc:
-            raise CloudUnreachableError("the content stream broke off") from exc
+    def _chunks(response: Response) -> Iterator[bytes]:
+        return chunks(response, CONTENT_CHUNK_BYTES)
 
     def _json(
         self, method: str, path: str, payload: object, *, expect: int, retry: bool = False
@@ -338,84 +340,48 @@ class CloudClient:
         stream: bool = False,
         json: object = None,
         retry: bool = False,
-        timeout: tuple[float, float] | None = None,
-    ) -> requests.Response:
+        read_timeout_s: float | None = None,
+    ) -> Response:
+        """One call: JSON in, retried (only if `retry`) after a connection failure, 429 or
+        502-504; the answer when its status is expected, else the problem as a CloudError.
+        `read_timeout_s` lengthens the read timeout of this call (a long poll)."""
+        body = b"" if json is None else json_bytes(json)
+        headers = JSON_HEADERS if json is not None else None
+        expected = expect if isinstance(expect, tuple) else (expect,)
         attempts = 1 + (self._retries if retry else 0)
         for attempt in range(attempts):
             last = attempt + 1 == attempts
             if attempt:
                 time.sleep(self._backoff_s * 2 ** (attempt - 1))
             try:
-                # Signed here, per attempt (a fresh nonce each time).
-                response = self._session.request(
+                # Signed by `_http`, per attempt (a fresh nonce each time).
+                response = self._http.request(
                     method,
-                    self.base_url + path,
-                    json=json,
-                    timeout=timeout or self._timeout,
+                    path,
+                    body=body,
+                    headers=headers,
                     stream=stream,
-                    auth=self._auth,
+                    read_timeout_s=read_timeout_s,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except CloudUnreachableError:
                 if not last:
                     continue
-                # The exception text may contain the URL but never the headers.
-                raise CloudUnreachableError(
-                    f"cannot reach the cloud ({type(exc).__name__})"
-                ) from exc
-            except requests.RequestException as exc:
-                raise CloudError(f"{method} request failed ({type(exc).__name__})") from exc
-            if response.status_code in _RETRY_STATUSES and not last:
-                response.close()
+                raise
+            if response.status in _RETRY_STATUSES and not last:
+                finish(response)
                 continue
-            expected = expect if isinstance(expect, tuple) else (expect,)
-            if response.status_code not in expected:
+            if response.status not in expected:
                 try:
                     raise problem_error(response)
                 finally:
-                    response.close()
+                    finish(response)
             return response
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def problem_error(response: requests.Response) -> CloudError:
-    """The typed error for a non-success answer (RFC 9457 problem when the body is one)."""
-    status = response.status_code
-    code: str | None = None
-    detail: str | None = None
+def _body(response: Response) -> Any:
     try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        code = body.get("code") if isinstance(body.get("code"), str) else None
-        detail = body.get("detail") if isinstance(body.get("detail"), str) else None
-    if status in _GATEWAY_DOWN:
-        return CloudUnreachableError(f"the cloud is unavailable (HTTP {status})")
-    message = f"HTTP {status} {code or ''}".strip()
-    if status == 404 and code in ("unknown-credential", "unknown-passcode"):
-        return UnknownCredentialError(message, status=status, code=code, detail=detail)
-    if status == 429:
-        try:
-            wait = max(1, int(response.headers.get("Retry-After", "")))
-        except ValueError:
-            wait = 60  # RFC 9110 also allows an HTTP date; the cloud sends seconds
-        return RateLimitedError(
-            message, status=status, code=code, detail=detail, retry_after_s=wait
-        )
-    if code == "pin-locked":
-        return PinLockedError(message, status=status, code=code, detail=detail)
-    if code == "pin-not-set":
-        return PinNotSetError(message, status=status, code=code, detail=detail)
-    if code == "self-enrolment-disabled":
-        return SelfEnrolmentDisabledError(message, status=status, code=code, detail=detail)
-    if status == 410 or code == "session-expired":
-        return SessionExpiredError(message, status=status, code=code, detail=detail)
-    return CloudRejectedError(message, status=status, code=code, detail=detail)
-
-
-def _body(response: requests.Response) -> Any:
-    try:
-        return response.json()
+        return json_of(response)
     except ValueError as exc:
         raise CloudError("the cloud's answer is not JSON") from exc
 

@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-
 from cloud.container import Decryptor, Encryptor, new_data_key
 from hardware.errors import PrinterError, PrinterUnreachableError
 from hardware.ipp.codec import (
@@ -59,7 +57,8 @@ from hardware.ipp.codec import (
 )
 from hardware.ipp.enums import JobState, Operation, StatusCode, Tag
 from hardware.printers.transport import PrinterTransport, PrintJob
-from station.errors import CloudRejectedError, CloudUnreachableError, StationError
+from station.cloud_http import CloudHttp, Response, Signer, chunks, finish
+from station.errors import CloudError, CloudRejectedError, CloudUnreachableError, StationError
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +120,10 @@ class InfraClient:
         self,
         infra_uri: str,
         *,
-        auth: requests.auth.AuthBase | None = None,
+        auth: Signer | None = None,
         token: str | None = None,
         timeout_s: float = 30.0,
-        session: requests.Session | None = None,
+        ca_certs: str | None = None,
     ) -> None:
         """`auth` signs requests (a station's `SignatureAuth`); or `token` is a device token."""
         parts = urlsplit(infra_uri)
@@ -134,21 +133,23 @@ class InfraClient:
         self.printer_uri = urlunsplit(
             ("ipps" if http == "https" else "ipp", parts.netloc, parts.path, "", "")
         )
-        self._url = urlunsplit((http, parts.netloc, parts.path, "", ""))
-        self._auth = auth
-        self._headers = {"Content-Type": "application/ipp"}
+        self._path = parts.path or "/"
+        headers = {"Content-Type": "application/ipp"}
         if token is not None:
-            self._headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {token}"
         self._timeout_s = timeout_s
-        self._own = session is None
-        self._session = session or requests.Session()
-        self._session.trust_env = False
+        self._http = CloudHttp(
+            urlunsplit((http, parts.netloc, "", "", "")),
+            timeout_s=timeout_s,
+            signer=auth,
+            headers=headers,
+            ca_certs=ca_certs,
+        )
         self._ids = itertools.count(1)
 
     def close(self) -> None:
-        """Close the HTTP session if this client made it."""
-        if self._own:
-            self._session.close()
+        """Close the pooled connections."""
+        self._http.close()
 
     def request(
         self, operation: Operation, *attributes: Attribute, groups: tuple[AttributeGroup, ...] = ()
@@ -164,23 +165,24 @@ class InfraClient:
         message.groups.extend(groups)
         return message
 
-    def _post(self, message: IppMessage, *, stream: bool, timeout_s: float) -> requests.Response:
+    def _post(self, message: IppMessage, *, stream: bool, timeout_s: float) -> Response:
         try:
-            reply = self._session.post(
-                self._url,
-                data=encode_message(message),
-                headers=self._headers,
-                auth=self._auth,
-                timeout=(self._timeout_s, timeout_s),
+            reply = self._http.request(
+                "POST",
+                self._path,
+                body=encode_message(message),
                 stream=stream,
+                read_timeout_s=timeout_s,
             )
-        except requests.RequestException as exc:
-            raise CloudUnreachableError(f"infrastructure printer: {type(exc).__name__}") from exc
-        if reply.status_code != 200:
-            reply.close()
+        except CloudError as exc:
+            # Whatever kept the answer away: the proxy waits and tries again (`run`).
+            cause = exc.__cause__ or exc
+            raise CloudUnreachableError(f"infrastructure printer: {type(cause).__name__}") from exc
+        if reply.status != 200:
+            finish(reply)
             raise CloudRejectedError(
-                f"HTTP {reply.status_code} from /ipp/infra",
-                status=reply.status_code,
+                f"HTTP {reply.status} from /ipp/infra",
+                status=reply.status,
                 code=None,
                 detail=None,
             )
@@ -199,7 +201,7 @@ class InfraClient:
         message = self.request(operation, *attributes, groups=groups)
         reply = self._post(message, stream=False, timeout_s=timeout_s or self._timeout_s)
         try:
-            answer, _ = decode_message(reply.content)
+            answer, _ = decode_message(reply.data)
         except IppError as exc:
             raise CloudRejectedError(
                 "invalid IPP answer", status=200, code=None, detail=str(exc)
@@ -215,11 +217,11 @@ class InfraClient:
         reply = self._post(message, stream=True, timeout_s=self._timeout_s)
         try:
             length = int(reply.headers.get("content-length", "-1"))
-            chunks = reply.iter_content(_CHUNK)
+            stream = chunks(reply, _CHUNK)
             buffer = bytearray()
             header: IppMessage | None = None
             used = 0
-            for chunk in chunks:
+            for chunk in stream:
                 buffer += chunk
                 try:
                     header, used = decode_message(buffer)
@@ -231,20 +233,20 @@ class InfraClient:
             _raise_unless_ok(Operation.FETCH_DOCUMENT, header, ())
             received = len(buffer) - used
             spool.write(bytes(buffer[used:]))
-            for chunk in chunks:
+            for chunk in stream:
                 received += len(chunk)
                 spool.write(chunk)
             if length >= 0 and used + received != length:
                 raise CloudUnreachableError("the document transfer was cut short")
             return header, received
-        except requests.RequestException as exc:
+        except CloudUnreachableError as exc:
             raise CloudUnreachableError("the document transfer was cut short") from exc
         except IppError as exc:
             raise CloudRejectedError(
                 "invalid IPP answer", status=200, code=None, detail=str(exc)
             ) from exc
         finally:
-            reply.close()
+            finish(reply)
 
 
 def _raise_unless_ok(operation: Operation, answer: IppMessage, ok: tuple[int, ...]) -> None:

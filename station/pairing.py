@@ -30,15 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from station.cloud_client import problem_error
-from station.errors import CloudError, CloudRejectedError, CloudUnreachableError
+from station.cloud_http import JSON_HEADERS, CloudHttp, json_bytes, json_of, problem_error
+from station.errors import CloudError, CloudRejectedError
 from station.signing import StationIdentity
 
 logger = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ class PairingClient:
         base_url: the cloud, e.g. "https://print.example.org".
         identity: the station's keys.
         timeout_s: connect and read timeout of each call.
-        session: a `requests.Session` to use.
+        ca_certs: a CA bundle to verify the cloud against instead of the system's trust store.
     """
 
     def __init__(
@@ -97,16 +96,16 @@ class PairingClient:
         identity: StationIdentity,
         *,
         timeout_s: float = 10.0,
-        session: requests.Session | None = None,
+        ca_certs: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._identity = identity
-        self._timeout = (timeout_s, timeout_s)
-        self._session = session or requests.Session()
+        # Unsigned: the station has no id yet; the grant is sealed to its key instead.
+        self._http = CloudHttp(base_url, timeout_s=timeout_s, ca_certs=ca_certs)
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._session.close()
+        self._http.close()
 
     def start(self) -> PairingCode:
         """Ask for a user code (RFC 8628 §3.1)."""
@@ -143,19 +142,14 @@ class PairingClient:
         return open_grant(self._identity, code.request_id, sealed)
 
     def _post(self, path: str, payload: object, *, expect: int) -> Any:
+        """POST JSON; raises CloudUnreachableError, or the problem as a CloudError."""
+        response = self._http.request("POST", path, body=json_bytes(payload), headers=JSON_HEADERS)
+        if response.status != expect:
+            raise problem_error(response)
         try:
-            response = self._session.post(self.base_url + path, json=payload, timeout=self._timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise CloudUnreachableError(f"cannot reach the cloud ({type(exc).__name__})") from exc
-        except requests.RequestException as exc:
-            raise CloudError(f"pairing request failed ({type(exc).__name__})") from exc
-        with response:
-            if response.status_code != expect:
-                raise problem_error(response)
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise CloudError("the cloud's pairing answer is not JSON") from exc
+            return json_of(response)
+        except ValueError as exc:
+            raise CloudError("the cloud's pairing answer is not JSON") from exc
 
 
 def pair_station(

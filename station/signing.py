@@ -11,6 +11,8 @@ byte): `Content-Digest: sha-256=:<b64>:` (RFC 9530) of the body as sent, then
 `keyid="<station id>";alg="ed25519"` and `Signature: sig1=:<b64>:` (RFC 9421 §2.5, §4). Every
 signature has a fresh nonce, so a request is signed again for every attempt (the cloud refuses a
 reused nonce); `CloudClient` retries by sending again, never by replaying prepared bytes.
+`SignatureAuth` is what the HTTP side (`station.cloud_http`) holds: it signs the method, target
+and body it is given, with the current time and a fresh nonce, and returns the three headers.
 
 No key, signature or body is ever logged.
 """
@@ -27,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -168,8 +169,8 @@ def signature_headers(
     }
 
 
-class SignatureAuth(requests.auth.AuthBase):
-    """A `requests` auth that signs each prepared request (once per send: a fresh nonce)."""
+class SignatureAuth:
+    """Signs each request the station sends (called once per attempt: a fresh nonce each time)."""
 
     def __init__(
         self,
@@ -185,22 +186,18 @@ class SignatureAuth(requests.auth.AuthBase):
     def __repr__(self) -> str:
         return f"SignatureAuth(station_id={self.station_id!r})"
 
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        body = r.body if r.body is not None else b""
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        if not isinstance(body, bytes):
-            # A streamed body would have to be read twice (digest, then send): never needed.
-            raise TypeError("station requests must have an in-memory body to be signed")
-        assert r.method is not None
-        r.headers.update(
-            signature_headers(
-                self._identity,
-                self.station_id,
-                r.method,
-                r.path_url,
-                body,
-                created=int(self._clock()),
-            )
+    def sign(self, method: str, target: str, body: bytes) -> dict[str, str]:
+        """The `Content-Digest`, `Signature-Input` and `Signature` headers of one request.
+
+        `target` is the path and query as sent (still percent-encoded); `body` the body as sent
+        (b"" for none). A streamed body would have to be read twice: station requests that are
+        signed always have their body in memory.
+        """
+        return signature_headers(
+            self._identity,
+            self.station_id,
+            method,
+            target,
+            body,
+            created=int(self._clock()),
         )
-        return r

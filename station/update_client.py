@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from station.cloud_client import CloudClient
+from station.cloud_http import finish, json_of
 from station.errors import CloudError, CloudUnreachableError
 from station.updates import POLICIES, UpdateOffer
 
@@ -31,7 +32,7 @@ class UpdateClient(CloudClient):
         path = OFFER_PATH + (f"?current={quote(current, safe='')}" if current else "")
         response = self._request("GET", path, expect=200, retry=True)
         try:
-            body = response.json()
+            body = json_of(response)
             policy = body["policy"]
             if policy not in POLICIES:
                 raise ValueError(policy)
@@ -68,7 +69,7 @@ class UpdateClient(CloudClient):
             # A cut-off stream: what arrived is kept, and the size check names the truncation.
             log.warning("the bundle download broke off after %d bytes", written)
         finally:
-            response.close()
+            finish(response)
 
     def report(self, health: dict[str, Any]) -> None:
         """POST the update section of the health report (idempotent: the latest wins)."""

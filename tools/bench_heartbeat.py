@@ -211,8 +211,6 @@ def _upload(link: Any, payload: Any) -> Callable[[], object]:
 
 def bench(beats: int) -> dict[str, Any]:
     """Everything measured, as a dict (see the module docstring)."""
-    import requests  # noqa: PLC0415
-
     from cloud.registry import PrinterSpec  # noqa: PLC0415
     from hardware.snmp.report import build_report  # noqa: PLC0415
     from station.device_data import alerts_of, status_of  # noqa: PLC0415
@@ -241,10 +239,7 @@ def bench(beats: int) -> dict[str, Any]:
             auth = SignatureAuth(identity, str(approved.station_id))
 
             def link() -> StationLink:
-                session = requests.Session()
-                session.verify = str(cert)
-                session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the bench's CA
-                return StationLink(f"https://127.0.0.1:{proxy.port}", auth, session=session)
+                return StationLink(f"https://127.0.0.1:{proxy.port}", auth, ca_certs=str(cert))
 
             kept = link()
             first = kept.heartbeat(None, {"started": 1764150000, "version": "0.1.0"})
@@ -327,14 +322,9 @@ def bench(beats: int) -> dict[str, Any]:
 
 def _long_poll_cost(proxy: CountingProxy, auth: Any, cert: str, polls: int) -> WireCost:
     """An idle long-poll exchange on a kept-alive connection (the station's CloudClient)."""
-    import requests  # noqa: PLC0415
-
     from station.cloud_client import CloudClient  # noqa: PLC0415
 
-    session = requests.Session()
-    session.verify = cert
-    session.trust_env = False
-    client = CloudClient(f"https://127.0.0.1:{proxy.port}", auth, timeout_s=10, session=session)
+    client = CloudClient(f"https://127.0.0.1:{proxy.port}", auth, timeout_s=10, ca_certs=cert)
     try:
         client.wait(0)  # the connection and its TLS handshake, not counted
         return measure(proxy, "long-poll, idle", polls, lambda: client.wait(0))

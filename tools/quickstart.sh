@@ -77,6 +77,7 @@ need_apt debugfs e2fsprogs         # station images: ext4 edited without mountin
 need_apt xz xz-utils
 need_apt systemd-analyze systemd   # the station's units are verified offline
 need_apt shellcheck shellcheck
+need_apt openssl openssl           # a CA directory hashed as Debian's (station TLS trust test)
 # PC/SC: pyscard builds from source (swig + the pcsc-lite headers); the reader tests run a
 # private pcscd with vsmartcard's virtual reader in namespaces of their own (unshare, ip).
 need_apt swig swig

@@ -25,8 +25,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
-import requests
-
 from hardware.errors import (
     JobFailedError,
     PrinterError,
@@ -88,7 +86,6 @@ class IppPrinterTransport:
         job_timeout_s: float = 600.0,
         busy_retries: int = 4,
         busy_backoff_s: float = 0.5,
-        session: requests.Session | None = None,
     ) -> None:
         """Prepare a client for `uri`; nothing is sent until a method is called.
 
@@ -104,15 +101,12 @@ class IppPrinterTransport:
             job_timeout_s: how long to wait for a terminal job-state after the job was accepted.
             busy_retries: how many times to ask again after server-error-busy.
             busy_backoff_s: first pause after busy; doubles each retry.
-            session: a `requests.Session` to use (and not close); one is made otherwise.
 
         Raises:
             ValueError: not an ipp(s) URI, a malformed pin, a pin on ipp://, or ipps:// without a
                 pin and without `allow_unpinned`.
         """
-        self._client = IppClient(
-            uri, pin=pin, allow_unpinned=allow_unpinned, timeout_s=timeout_s, session=session
-        )
+        self._client = IppClient(uri, pin=pin, allow_unpinned=allow_unpinned, timeout_s=timeout_s)
         self.uri = uri
         self.pinned = pin is not None
         self._poll_interval_s = poll_interval_s
@@ -163,7 +157,7 @@ class IppPrinterTransport:
             raise PrinterUnreachableError(UNREACHABLE, detail=exc.detail) from exc
 
     def close(self) -> None:
-        """Close the HTTP session if this transport made it."""
+        """Close the connections to the printer."""
         self._client.close()
 
     # --- readiness and reconciliation ------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""One IPP exchange over HTTP(S): the session, the pinned TLS key, the streamed body, the errors.
+"""One IPP exchange over HTTP(S): the connection pool, the pinned TLS key, the streamed body, the
+errors.
 
 IPP rides on HTTP POSTs of `application/ipp` (RFC 8010 §4, RFC 7472 for TLS on the IPP port).
 This module knows how to send one request, with the document streamed after the IPP header as a
@@ -7,8 +8,11 @@ chunked body in constant memory, and how to turn network trouble into the printe
 - no TCP connection (refused, unreachable, unknown name, connect timeout): `PrinterConnectError`,
   nothing was sent, a fallback may follow;
 - any later trouble (reset, read timeout, TLS failure): `PrinterUnreachableError`;
-- the ipps:// key is not the pinned one: `PrinterPinMismatchError`, raised by the pinned adapter
-  after the handshake and before the request line, passed through unchanged.
+- the ipps:// key is not the pinned one: `PrinterPinMismatchError`, raised by the pinned
+  connection after the handshake and before the request line, passed through unchanged.
+
+urllib3 2 is used directly (a keep-alive pool per printer, `pinning.printer_pool`): requests would
+add several megabytes to the station's idle memory for nothing the station uses.
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 
 from hardware.errors import PrinterError, PrinterRejectedError, PrinterUnreachableError
 from hardware.ipp.codec import Attribute, IppMessage, IppParseError, decode_message, encode_message
 from hardware.ipp.enums import Operation, StatusCode, Tag
 from hardware.printers.errors import PrinterConnectError
-from hardware.printers.pinning import DEFAULT_IPP_PORT, PinnedAdapter
+from hardware.printers.pinning import DEFAULT_IPP_PORT, printer_pool
 from hardware.printers.words import status_in_words
 
 logger = logging.getLogger(__name__)
@@ -43,9 +46,8 @@ class IppClient:
         pin: str | None,
         allow_unpinned: bool,
         timeout_s: float,
-        session: requests.Session | None,
     ) -> None:
-        """Check the URI and pin rules and prepare the session; nothing is sent yet.
+        """Check the URI and pin rules and prepare the connection pool; nothing is sent yet.
 
         Raises:
             ValueError: not an ipp(s) URI, a malformed pin, a pin on ipp://, or ipps:// without a
@@ -64,17 +66,15 @@ class IppClient:
         self.uri = uri
         self.pinned = pin is not None
         http_scheme = "https" if scheme == "ipps" else "http"
-        netloc = parts.netloc if parts.port else f"{parts.netloc}:{DEFAULT_IPP_PORT}"
-        self._http_url = urlunsplit((http_scheme, netloc, parts.path or "/", parts.query, ""))
-        self._timeout_s = timeout_s
-        self._own_session = session is None
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # printers are on the local network: no proxy, no netrc
-        self._session = session
-        if pin is not None:
-            # Mounted for this printer's origin only, so a shared session is otherwise unchanged.
-            session.mount(f"https://{netloc}/", PinnedAdapter(pin))
+        self._target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        # Printers are on the local network: no proxy from the environment, no netrc.
+        self._pool = printer_pool(
+            http_scheme,
+            parts.hostname,
+            parts.port or DEFAULT_IPP_PORT,
+            pin=pin,
+            timeout_s=timeout_s,
+        )
         self._request_ids = itertools.count(1)
         self._unreachable_logged = False
 
@@ -99,17 +99,21 @@ class IppClient:
 
     def exchange(self, body: bytes | DocumentBody) -> IppMessage:
         """POST one IPP request and decode the answer (errors: see the module docstring)."""
+        payload = body if isinstance(body, bytes) else iter(body)
         try:
-            response = self._session.post(
-                self._http_url,
-                data=body if isinstance(body, bytes) else iter(body),
+            # Pinned: the connection checks the key instead of a chain printers do not have.
+            # Unpinned ipps: the caller allowed it explicitly.
+            response = self._pool.urlopen(
+                "POST",
+                self._target,
+                body=payload,
                 headers={"Content-Type": "application/ipp"},
-                timeout=(self._timeout_s, self._timeout_s),
-                # Pinned: the adapter checks the key instead of a chain printers do not have.
-                # Unpinned ipps: the caller allowed it explicitly.
-                verify=False,
+                # The document in constant memory (RFC 8011 §4.3.1).
+                chunked=not isinstance(payload, bytes),
+                redirect=False,
+                retries=False,
             )
-        except requests.RequestException as exc:
+        except HTTPError as exc:
             if isinstance(body, DocumentBody) and body.error is not None:
                 raise body.error from None  # the document source or on_progress failed, not us
             self._log_unreachable(exc)
@@ -118,21 +122,20 @@ class IppClient:
         if self._unreachable_logged:
             logger.info("printer %s reachable again", self.uri)
             self._unreachable_logged = False
-        if response.status_code != 200:
-            words = "Printer refused access" if response.status_code in (401, 403) else None
+        if response.status != 200:
+            words = "Printer refused access" if response.status in (401, 403) else None
             raise PrinterRejectedError(
-                words or "Printer refused the job", detail=f"HTTP {response.status_code}"
+                words or "Printer refused the job", detail=f"HTTP {response.status}"
             )
         try:
-            message, _ = decode_message(response.content)
+            message, _ = decode_message(response.data)
         except IppParseError as exc:
             raise PrinterError("Printer sent an invalid answer", detail=str(exc)) from exc
         return message
 
     def close(self) -> None:
-        """Close the HTTP session if this client made it."""
-        if self._own_session:
-            self._session.close()
+        """Close the pooled connections."""
+        self._pool.close()
 
     def _log_unreachable(self, exc: Exception) -> None:
         # A printer that stays offline is logged once at WARNING, then at DEBUG until it is back.
@@ -143,21 +146,17 @@ class IppClient:
             logger.debug("printer %s still not reachable: %s", self.uri, type(exc).__name__)
 
 
-def is_connect_failure(exc: requests.RequestException) -> bool:
+def is_connect_failure(exc: HTTPError) -> bool:
     """True when no TCP connection was made (refused, unreachable, DNS, connect timeout).
 
-    A failed TLS handshake is not one: something answered on the port, and treating it as
-    "cannot connect" would let an attacker who breaks handshakes force a downgrade.
+    A failed TLS handshake is not one (urllib3 raises SSLError, or ReadTimeoutError for a
+    handshake that stalls): something answered on the port, and treating it as "cannot connect"
+    would let an attacker who breaks handshakes force a downgrade.
     """
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError) or isinstance(
-        exc, requests.exceptions.SSLError
-    ):
-        return False
-    cause = exc.args[0] if exc.args else None
+    # MaxRetryError only if retries are ever turned on; it names the last failure.
+    reason = exc.reason if isinstance(exc, MaxRetryError) else exc
     # NewConnectionError and NameResolutionError are ConnectTimeoutError subclasses in urllib3 2.
-    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, ConnectTimeoutError)
+    return isinstance(reason, ConnectTimeoutError)
 
 
 def rejected(response: IppMessage, *, detail: str | None = None) -> PrinterRejectedError:
@@ -177,8 +176,8 @@ def status_detail(response: IppMessage) -> str:
 class DocumentBody:
     """An HTTP request body: the IPP header, then the document chunks as they come.
 
-    Errors raised by the document source or `on_progress` are kept in `error`, because requests
-    would otherwise report them as connection errors and the printer would be blamed.
+    Errors raised by the document source or `on_progress` are kept in `error`, because urllib3
+    would report an OSError among them as a connection error and the printer would be blamed.
     """
 
     def __init__(

@@ -4,12 +4,12 @@ A pin is `base64(SHA-256(SubjectPublicKeyInfo DER))` of the printer's certificat
 `pin-sha256` form of RFC 7469 §2.4 (standard base64, 44 characters). Pinning the key, not the
 certificate, lets a printer renew its self-signed certificate on the same key without re-pairing.
 
-Invariant: `PinnedAdapter` checks the pin inside `connect()`, right after the TLS handshake and
-before urllib3 writes the request line, so a printer that presents another key has received no
-byte of the request, let alone of the document. The connection is then closed and
-`PrinterPinMismatchError` propagates unchanged (it is not an OSError, so neither urllib3 nor
-requests retries or wraps it). Certificate chains and host names are not checked: printers use
-self-signed certificates, and the pin is a stronger statement than either.
+Invariant: the connections of `printer_pool(..., pin=...)` check the pin inside `connect()`,
+right after the TLS handshake and before urllib3 writes the request line, so a printer that
+presents another key has received no byte of the request, let alone of the document. The
+connection is then closed and `PrinterPinMismatchError` propagates unchanged (it is not an
+OSError, so urllib3 neither retries nor wraps it). Certificate chains and host names are not
+checked: printers use self-signed certificates, and the pin is a stronger statement than either.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ import hashlib
 import hmac
 import socket
 import ssl
-from typing import Any
 from urllib.parse import urlsplit
 
-from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.poolmanager import ProxyManager
+from urllib3.util import Timeout
 
 from hardware.errors import PrinterError
 from hardware.printers.errors import PrinterConnectError, PrinterPinMismatchError
@@ -91,8 +89,9 @@ def fetch_pin(uri: str, *, timeout_s: float = 10.0) -> str:
 
 
 def _unverified_context() -> ssl.SSLContext:
-    # Chain and name are not verified on purpose (see the module docstring): the pin is.
-    context = ssl.create_default_context()
+    # Chain and name are not verified on purpose (see the module docstring): the pin is. So no CA
+    # store is loaded either (create_default_context would parse the system's, for nothing).
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -102,7 +101,7 @@ def _unverified_context() -> ssl.SSLContext:
 class _PinnedHTTPSConnection(HTTPSConnection):
     """An HTTPS connection that refuses, after the handshake, a peer whose key is not pinned."""
 
-    expected_pin = ""  # set on the subclass that `_pinned_pool_class` makes
+    expected_pin = ""  # set on the subclass that `printer_pool` makes
 
     def connect(self) -> None:
         super().connect()
@@ -117,37 +116,34 @@ class _PinnedHTTPSConnection(HTTPSConnection):
         self.is_verified = True
 
 
-def _pinned_pool_class(pin: str) -> type[HTTPSConnectionPool]:
-    connection_class = type(
-        "PinnedHTTPSConnection", (_PinnedHTTPSConnection,), {"expected_pin": pin}
-    )
-    return type(
-        "PinnedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": connection_class}
-    )
+def printer_pool(
+    scheme: str, host: str, port: int, *, pin: str | None, timeout_s: float
+) -> HTTPConnectionPool:
+    """A keep-alive connection pool to one printer (`scheme` "http" or "https").
 
+    HTTPS connections check `pin` after the handshake (see the module docstring); without a pin
+    they are encrypted but unauthenticated, which the caller allowed explicitly. urllib3 never
+    retries, follows no redirect and uses no proxy: a forwarding proxy would make the proxy, not
+    the printer, the TLS peer.
 
-class PinnedAdapter(HTTPAdapter):
-    """A requests adapter whose HTTPS connections must present the key with `pin`.
-
-    Mount it on `https://` of a session used with `verify=False` (the chain is not what is
-    checked). Proxies are refused: a forwarding proxy would make the proxy, not the printer, the
-    TLS peer.
+    Raises:
+        ValueError: a malformed pin.
     """
-
-    def __init__(self, pin: str, **kwargs: Any) -> None:
-        self.pin = check_pin(pin)
-        super().__init__(**kwargs)
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": HTTPConnectionPool,
-            "https": _pinned_pool_class(self.pin),
-        }
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> ProxyManager:
-        raise PrinterError(
-            "Printer connection misconfigured", detail="proxy set for a pinned printer"
+    timeout = Timeout(connect=timeout_s, read=timeout_s)
+    if scheme != "https":
+        return HTTPConnectionPool(host, port, timeout=timeout, retries=False, maxsize=2)
+    pool = HTTPSConnectionPool(
+        host,
+        port,
+        timeout=timeout,
+        retries=False,
+        maxsize=2,
+        # Chain and name are not what is checked (see the module docstring): the pin is.
+        ssl_context=_unverified_context(),
+    )
+    if pin is not None:
+        expected = check_pin(pin)
+        pool.ConnectionCls = type(
+            "PinnedHTTPSConnection", (_PinnedHTTPSConnection,), {"expected_pin": expected}
         )
+    return pool

@@ -23,8 +23,8 @@ from cloud.config import generate_secrets, load_config
 from cloud.context import utc_now
 from cloud.service import CloudService
 from tests.cloud.conftest import PairedStation, SignedAuth, pair_station, random_tag
-from tests.e2e.test_replicas import _free_port
 from tests.support import profile
+from tools.procs import free_tcp_port
 
 pytestmark = pytest.mark.skipif(
     profile.is_postgres(), reason="the SQLite workers; PostgreSQL replicas: test_replicas.py"
@@ -51,7 +51,7 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
     generate_secrets(data_dir / "secrets.toml")
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.pop("PULLPRINT_DATABASE_URL", None)
-    port = _free_port()
+    port = free_tcp_port()
     log = tmp_path / "serve.log"
     args = [sys.executable, "-m", "tools.cli", "cloud", "serve", "--host", "127.0.0.1"]
     args += ["--port", str(port), "--data-dir", str(data_dir), "--workers", "2"]

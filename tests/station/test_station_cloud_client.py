@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,7 +25,9 @@ from cloud.http_signatures import (
     signature_base,
     verify_signature,
 )
+from hardware.printers.virtual_tls import self_signed_identity
 from station.cloud_client import CONTENT_CHUNK_BYTES, CloudClient
+from station.cloud_http import CloudHttp, _system_trust
 from station.errors import (
     CloudError,
     CloudRejectedError,
@@ -29,6 +35,7 @@ from station.errors import (
     SessionExpiredError,
     UnknownCredentialError,
 )
+from station.heartbeat import StationLink
 from station.signing import SignatureAuth, StationIdentity
 
 IDENTITY = StationIdentity(Ed25519PrivateKey.generate(), X25519PrivateKey.generate())
@@ -52,6 +59,7 @@ class Script:
 
     replies: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
     seen: list[tuple[str, str, dict, bytes]] = field(default_factory=list)
+    peers: list[tuple[str, int]] = field(default_factory=list)  # the connection of each request
 
     def on(self, method: str, path: str, *replies: Reply) -> None:
         self.replies[(method, path)] = list(replies)
@@ -82,11 +90,19 @@ def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             script.seen.append((self.command, self.path, dict(self.headers), body))
+            script.peers.append(self.client_address)
             queue = script.replies.get((self.command, self.path)) or [Reply(404, b"")]
             reply = queue.pop(0) if len(queue) > 1 else queue[0]
             if reply.delay_s:
                 time.sleep(reply.delay_s)
             if reply.status == 0:  # drop the connection without an answer
+                self.close_connection = True
+                return
+            if reply.status < 0:  # announce -status bytes, send a few, then hang up
+                self.send_response(200)
+                self.send_header("Content-Length", str(-reply.status))
+                self.end_headers()
+                self.wfile.write(b"cut")
                 self.close_connection = True
                 return
             data = (
@@ -121,6 +137,23 @@ def server(script) -> Iterator[str]:
     thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def tls_server(script, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The scripted cloud behind TLS with a self-signed certificate for "localhost"; yields its
+    URL and the certificate as a CA file."""
+    identity = self_signed_identity("localhost")
+    ca_file = tmp_path / "cloud-ca.pem"
+    ca_file.write_text(ssl.DER_cert_to_PEM_cert(identity.certificate_der))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(script))
+    httpd.daemon_threads = True
+    httpd.socket = identity.context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield f"https://localhost:{httpd.server_address[1]}", ca_file
     httpd.shutdown()
     httpd.server_close()
 
@@ -341,6 +374,16 @@ def test_timeout_is_unreachable(server, script):
     assert script.count("POST", "/api/v1/station/sessions") == 1
 
 
+def test_a_long_poll_may_wait_longer_than_the_read_timeout(server, script):
+    script.on("GET", "/api/v1/station/wait", Reply(200, {"woken": True}, delay_s=0.5))
+    http = CloudHttp(server, timeout_s=0.2, signer=AUTH)
+    with pytest.raises(CloudUnreachableError, match="ReadTimeoutError"):
+        http.request("GET", "/api/v1/station/wait")
+    answer = http.request("GET", "/api/v1/station/wait", read_timeout_s=2)
+    assert (answer.status, answer.json()) == (200, {"woken": True})
+    http.close()
+
+
 def test_dropped_connection_retries_get_but_never_post(client, script):
     script.on("POST", "/api/v1/station/sessions", Reply(0), Reply(201, SESSION))
     with pytest.raises(CloudUnreachableError):
@@ -378,3 +421,112 @@ def test_non_problem_error_body(client, script):
     with pytest.raises(CloudRejectedError) as caught:
         client.end_session("s1")
     assert (caught.value.status, caught.value.code) == (500, None)
+
+
+def test_calls_reuse_one_kept_alive_connection(client, script):
+    script.on("DELETE", "/api/v1/station/sessions/s1", Reply(204))
+    script.on("GET", "/api/v1/station/releases/r1/content", Reply(200, b"x" * 70_000, "x/y"))
+    client.end_session("s1")
+    with client.stream_content("r1") as chunks:
+        assert len(b"".join(chunks)) == 70_000
+    with pytest.raises(CloudRejectedError):
+        client.ping()  # /healthz is not scripted: 404, refused, and the connection still kept
+    client.end_session("s1")
+    assert len(script.peers) == 4
+    assert len(set(script.peers)) == 1
+
+
+def test_a_stream_cut_short_is_unreachable_and_the_connection_not_reused(client, script):
+    script.on("GET", "/api/v1/station/releases/r1/content", Reply(-100_000))
+    with pytest.raises(CloudUnreachableError, match="broke off"), client.stream_content("r1") as c:
+        b"".join(c)
+    script.on("DELETE", "/api/v1/station/sessions/s1", Reply(204))
+    client.end_session("s1")
+    assert script.peers[0] != script.peers[1]
+
+
+def test_a_stream_left_unread_does_not_leak_into_the_next_answer(client, script):
+    script.on("GET", "/api/v1/station/releases/r1/content", Reply(200, b"y" * 500_000, "x/y"))
+    with client.stream_content("r1") as chunks:
+        assert len(next(chunks)) == CONTENT_CHUNK_BYTES  # then given up on
+    script.on("POST", "/api/v1/station/sessions", Reply(201, SESSION))
+    assert client.open_session(TAG).session_id == "s1"
+
+
+def test_a_cloud_with_an_untrusted_certificate_is_unreachable_and_gets_no_request(
+    tls_server, script
+):
+    url, _ = tls_server
+    cloud = CloudClient(url, AUTH, timeout_s=2, retries=0)
+    with pytest.raises(CloudUnreachableError, match="SSLError"):
+        cloud.end_session("s1")
+    assert script.seen == []  # the handshake failed: no request line, no signature went out
+    cloud.close()
+
+
+def test_a_cloud_verified_against_a_given_ca_is_reached(tls_server, script):
+    url, ca_file = tls_server
+    script.on("DELETE", "/api/v1/station/sessions/s1", Reply(204))
+    cloud = CloudClient(url, AUTH, timeout_s=2, ca_certs=str(ca_file))
+    cloud.end_session("s1")
+    cloud.end_session("s1")
+    assert len(script.seen) == 2 and len(set(script.peers)) == 1  # one handshake, kept alive
+    cloud.close()
+    # The same certificate presented for another name is refused: the host name is checked too.
+    by_address = CloudClient(
+        url.replace("localhost", "127.0.0.1"), AUTH, timeout_s=2, retries=0, ca_certs=str(ca_file)
+    )
+    with pytest.raises(CloudUnreachableError):
+        by_address.end_session("s1")
+    by_address.close()
+    assert len(script.seen) == 2
+
+
+def test_the_system_trust_store_is_read_by_subject_hash_only_as_needed(
+    tls_server, script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    url, ca_file = tls_server
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is not installed: apt-get install openssl")
+    subject_hash = subprocess.run(
+        [openssl, "x509", "-hash", "-noout", "-in", str(ca_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    store = tmp_path / "certs"  # a system store as Debian's ca-certificates lays it out
+    store.mkdir()
+    (store / "ca-certificates.crt").write_bytes(ca_file.read_bytes())
+    (store / f"{subject_hash}.0").write_bytes(ca_file.read_bytes())
+    monkeypatch.setenv("SSL_CERT_DIR", str(store))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    _system_trust.cache_clear()
+    try:
+        script.on("DELETE", "/api/v1/station/sessions/s1", Reply(204))
+        cloud = CloudClient(url, AUTH, timeout_s=2)
+        assert _system_trust().cert_store_stats()["x509"] == 0  # nothing parsed yet
+        cloud.end_session("s1")
+        assert _system_trust().cert_store_stats()["x509"] == 1  # only what the chain needed
+        cloud.close()
+    finally:
+        _system_trust.cache_clear()
+
+
+def test_heartbeats_carry_only_the_headers_the_cloud_needs(server, script):
+    script.on("POST", "/api/v1/station/heartbeat", Reply(304, b""))
+    link = StationLink(server, AUTH, timeout_s=2)
+    reply = link.heartbeat('"etag-1"', None)
+    assert (reply.changed, reply.etag) == (False, '"etag-1"')
+    method, path, headers, body = script.seen[0]
+    assert {name.lower() for name in headers} == {
+        "host",
+        "content-length",
+        "if-none-match",
+        "content-digest",
+        "signature-input",
+        "signature",
+    }
+    assert body == b""
+    assert_signed_for_the_cloud(method, path, headers, body)
+    link.close()

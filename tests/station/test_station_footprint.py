@@ -38,6 +38,9 @@ HEAVY = (
     "cryptography.x509",  # printer pinning: when a pin is fetched
     "cryptography.hazmat.primitives.serialization",  # the station's keys are raw bytes
 )
+# The station's HTTP is urllib3 itself (station/cloud_http.py, hardware/printers/ipp_client.py):
+# requests and what it imports cost ~4 MB of the idle budget.
+NEVER_ON_A_STATION = ("requests", "charset_normalizer", "chardet", "idna", "certifi")
 
 _PROBE = """
 import json, sys
@@ -81,8 +84,59 @@ def test_station_run_imports_no_heavy_module(tmp_path: Path) -> None:
     assert code == 1, stderr
     assert "pullprint:" in stderr  # refused with a one-line error, not a traceback
     assert "station.app" in modules  # the probe did reach the station's composition root
-    loaded = [name for name in HEAVY if _loaded(modules, name)]
+    loaded = [name for name in (*HEAVY, *NEVER_ON_A_STATION) if _loaded(modules, name)]
     assert loaded == [], f"`pullprint station run` imported {loaded}"
+
+
+_BUILD_PROBE = """
+import json, sys
+from pathlib import Path
+from station.app import build_station
+from station.config import load_config
+from station.pairing import write_site_key
+from station.signing import load_or_create_identity
+
+work = Path(sys.argv[1])
+load_or_create_identity(work / "station.key")
+write_site_key(bytes(32), work / "site.key")
+# A paired station, built as `station run` builds it: its cloud client, its heartbeat and
+# device data link, its printer; then the other runtime paths (pairing, updates, INFRA proxy,
+# a pinned ipps:// printer). Nothing is started: building must not reach the network.
+built = build_station(load_config(work / "station.toml", {}))
+import station.infra_proxy, station.update_client
+from hardware.printers.pinning import printer_pool
+printer_pool("https", "127.0.0.1", 9, pin="A" * 43 + "=", timeout_s=1.0)
+print(json.dumps({"modules": sorted(sys.modules), "client": type(built.client).__name__}))
+"""
+
+
+def test_a_built_station_runs_on_urllib3_without_requests(tmp_path: Path) -> None:
+    (tmp_path / "station.toml").write_text(
+        '[station]\nname = "Probe"\n'
+        '[cloud]\nurl = "https://cloud.invalid"\n'
+        'station_id = "0b7e1c2a-0000-4000-8000-000000000001"\n'
+        f'[identity]\nkey_file = "{tmp_path / "station.key"}"\n'
+        f'[site]\nkey_file = "{tmp_path / "site.key"}"\n'
+        '[printer]\nuri = "ipp://127.0.0.1:9/ipp/print"\n'
+        '[hardware]\nreader = "simulated"\ndisplay = "simulated"\n'
+        f'[spool]\ndir = "{tmp_path / "spool"}"\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _BUILD_PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    modules = result["modules"]
+    assert result["client"] == "CloudClient"
+    # The probe did build the HTTP paths it checks.
+    for name in ("station.cloud_http", "station.heartbeat", "station.pairing", "urllib3"):
+        assert name in modules, name
+    loaded = [name for name in NEVER_ON_A_STATION if _loaded(modules, name)]
+    assert loaded == [], f"a built station imported {loaded}"
 
 
 def test_version_is_looked_up_only_when_asked() -> None:
