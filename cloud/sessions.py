@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -313,12 +313,8 @@ class Sessions:
         policy = load_policy(ctx, db, site)
 
         def views(query: Select[Any], owner_id: uuid.UUID) -> list[JobView]:
-            # Plain rows, not Job objects: JobView.of reads the same attribute names from both.
             rows = db.execute(query, {"site": site, "owner_id": owner_id, "now": now})
-            return [
-                replace(JobView.of(row), name=shown_name(policy, row.name))  # type: ignore[arg-type]
-                for row in rows
-            ]
+            return [JobView.from_row(row, shown_name(policy, row.name)) for row in rows]
 
         jobs = views(HELD_JOB_ROWS, user_id)
         delegated: dict[uuid.UUID, str] = {}

@@ -123,9 +123,10 @@ def _client(kind: str, target: _Target, start_at: float, seconds: float, out: An
     out.put(latencies)
 
 
-def _cpu_s(cloud: psutil.Process) -> float:
-    """CPU seconds of the cloud process and its workers."""
-    return sum(sum(each.cpu_times()[:2]) for each in [cloud, *cloud.children(recursive=True)])
+def _cpu_s(cloud: psutil.Process) -> tuple[float, float]:
+    """User and system CPU seconds of the cloud process and its workers."""
+    times = [each.cpu_times() for each in [cloud, *cloud.children(recursive=True)]]
+    return sum(t.user for t in times), sum(t.system for t in times)
 
 
 def _load(
@@ -157,7 +158,9 @@ def _load(
                 for proc in procs:
                     proc.kill()
                 raise RuntimeError(f"a {kind} client failed (exit codes {failed})") from None
-    cpu_s = _cpu_s(cloud) - cpu_before
+    cpu_after = _cpu_s(cloud)
+    user_s, system_s = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
+    cpu_s = user_s + system_s
     for proc in procs:
         proc.join(10)
         if proc.exitcode != 0:
@@ -170,6 +173,7 @@ def _load(
         "p50_ms": _percentile(latencies, 50),
         "p99_ms": _percentile(latencies, 99),
         "cloud_cpu_ms_per_request": 1000 * cpu_s / max(len(latencies), 1),
+        "cloud_system_cpu_share": system_s / cpu_s if cpu_s else 0.0,
     }
 
 
