@@ -52,6 +52,7 @@ from tools.bench import (
     _percentile,
     _wait_http,
     seed,
+    storage_profile,
 )
 from tools.submit import submit_stream
 
@@ -193,7 +194,9 @@ def bench_throughput(
         data_dir = work / "cloud"
         data_dir.mkdir()
         generate_secrets(data_dir / "secrets.toml")
-        config = load_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)})
+        # The storage profile's PULLPRINT_* variables (`storage_profile`), as the child sees them.
+        environment = {k: v for k, v in os.environ.items() if k.startswith("PULLPRINT_")}
+        config = load_config(None, {**environment, "PULLPRINT_DATA_DIR": str(data_dir)})
         port = _free_port()
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
@@ -295,7 +298,21 @@ def bench_throughput(
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    result = bench_throughput(
+    with storage_profile(args.profile) as storage:
+        result = _run(args)
+    result["storage"] = storage
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"PullPrint cloud throughput ({result['cpus']} CPUs; the cloud in its own "
+        f"{result['workers']} worker process(es); {storage})"
+    )
+    return _print(result)
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    return bench_throughput(
         args.seconds,
         args.clients,
         seed_users=args.seed_users,
@@ -304,13 +321,9 @@ def _cmd(args: argparse.Namespace) -> int:
         submit_kb=args.submit_kb,
         workers=args.workers,
     )
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(
-        f"PullPrint cloud throughput ({result['cpus']} CPUs; the cloud in its own "
-        f"{result['workers']} worker process(es))"
-    )
+
+
+def _print(result: dict[str, Any]) -> int:
     print(
         f"Database: {result['seeded_users']} users, {result['seeded_held_jobs']} held jobs "
         f"(seeded in {result['seed_s']:.1f} s); the badge's owner has {result['own_jobs']}"
@@ -342,6 +355,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd.add_argument("--submit-kb", type=int, default=100, help="size of each submission")
     cmd.add_argument(
         "--workers", type=int, default=1, help="the cloud's worker processes (cloud serve)"
+    )
+    cmd.add_argument(
+        "--profile",
+        choices=["embedded", "postgres"],
+        default="embedded",
+        help="SQLite + files, or a private PostgreSQL + S3 (moto) started for the run",
     )
     cmd.add_argument("--json", action="store_true")
     cmd.set_defaults(func=_cmd)
