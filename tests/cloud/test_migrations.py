@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, Table, inspect, select, text
+from sqlalchemy import Column, Engine, Integer, MetaData, Select, Table, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -221,6 +222,19 @@ def test_each_revision_steps_up_and_down_keeping_rows(db_url: str) -> None:
     engine.dispose()
 
 
+def _plan(engine: Engine, query: Select[Any]) -> str:
+    """The database's query plan for `query`, as one line."""
+    compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            # An empty table is cheapest to scan; forbid that to see which index would serve.
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            return " ".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+        return " ".join(
+            str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
+        )
+
+
 def test_a_users_held_jobs_are_found_through_the_owner_index(db_url: str) -> None:
     """The badge-tap query must not walk every held job of the site (see migration 0002)."""
     from cloud.jobs import held_jobs_query
@@ -228,17 +242,7 @@ def test_a_users_held_jobs_are_found_through_the_owner_index(db_url: str) -> Non
     upgrade(db_url)
     engine = make_engine(db_url)
 
-    query = held_jobs_query("default", uuid.uuid4(), datetime.now(UTC))
-    compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            # An empty table is cheapest to scan; forbid that to see which index would serve.
-            conn.exec_driver_sql("SET enable_seqscan = off")
-            plan = " ".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
-        else:
-            plan = " ".join(
-                str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
-            )
+    plan = _plan(engine, held_jobs_query("default", uuid.uuid4(), datetime.now(UTC)))
     engine.dispose()
     assert "ix_jobs_owner_id_state_expires_at" in plan, plan
 
@@ -250,17 +254,7 @@ def test_the_quota_sum_reads_only_the_partial_index(db_url: str) -> None:
 
     upgrade(db_url)
     engine = make_engine(db_url)
-    compiled = held_bytes_query("default", uuid.uuid4()).compile(
-        engine, compile_kwargs={"literal_binds": True}
-    )
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET enable_seqscan = off")
-            plan = " ".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
-        else:
-            plan = " ".join(
-                str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
-            )
+    plan = _plan(engine, held_bytes_query("default", uuid.uuid4()))
     engine.dispose()
     assert "ix_jobs_held_content" in plan, plan
     if engine.dialect.name == "sqlite":
