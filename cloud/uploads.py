@@ -25,7 +25,6 @@ Invariants:
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import hashlib
 import json
@@ -174,6 +173,17 @@ def held_bytes_query(site: str, owner_id: uuid.UUID) -> Select[Any]:
 def held_bytes(db: Session, site: str, owner_id: uuid.UUID) -> int:
     """What a user's jobs hold in the store now (content not yet destroyed)."""
     return int(db.scalar(held_bytes_query(site, owner_id)) or 0)
+
+
+def record_aborted_upload(ctx: ServiceContext, owner: UserPrincipal, reason: str) -> None:
+    """Log and audit a submission that stored nothing (never its content); never raises, so
+    the error that ended the upload is the one the caller sees."""
+    log.info("upload by user %s discarded: %s", owner.id, reason)
+    try:
+        with ctx.write() as db:
+            ctx.audit(db, "upload-aborted", user_id=owner.id, detail=reason, site=owner.site)
+    except Exception:  # the upload is gone either way; do not mask the original error
+        log.exception("could not record the aborted upload")
 
 
 def _quota_error(used: int, adding: int, quota: int) -> QuotaExceededError:
@@ -425,18 +435,7 @@ class JobUpload:
             return
         self._finished = True
         self._writer.abort()
-        log.info("upload by user %s discarded: %s", self._owner.id, reason)
-        try:
-            with self._ctx.write() as db:
-                self._ctx.audit(
-                    db,
-                    "upload-aborted",
-                    user_id=self._owner.id,
-                    detail=reason,
-                    site=self._owner.site,
-                )
-        except Exception:  # the upload is gone either way; do not mask the original error
-            log.exception("could not record the aborted upload")
+        record_aborted_upload(self._ctx, self._owner, reason)
 
     def __enter__(self) -> Self:
         return self
@@ -685,9 +684,8 @@ class Uploads:
                 async for chunk in chunks:
                     body += chunk
             except Exception as exc:
-                await to_thread.run_sync(
-                    functools.partial(self._record_abort, owner, name, parameters, _reason(exc))
-                )
+                # Nothing was begun or staged; recorded as a streamed upload's abort is.
+                await to_thread.run_sync(record_aborted_upload, self._ctx, owner, _reason(exc))
                 raise
             return await to_thread.run_sync(
                 functools.partial(self.submit, owner, name, [bytes(body)], **parameters)
@@ -712,14 +710,6 @@ class Uploads:
         except BaseException:
             upload.abort("cancelled")  # cannot await any more once cancelled
             raise
-
-    def _record_abort(
-        self, owner: UserPrincipal, name: str, parameters: dict[str, Any], reason: str
-    ) -> None:
-        """A whole-body submission failed before it was begun: record it as the streamed path
-        does (`JobUpload.abort`), unless the submission would have been refused anyway."""
-        with contextlib.suppress(CloudError):
-            self.begin_upload(owner, name, **parameters).abort(reason)
 
     def sweep_idempotency_keys(self) -> int:
         """Forget idempotency keys older than `IDEMPOTENCY_TTL_H`; returns how many."""

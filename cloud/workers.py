@@ -14,7 +14,8 @@ How it works:
 * each worker builds its own application (engine, pool, event bus) and serves the shared
   socket; the kernel hands each new connection to one of them;
 * worker 0 runs the sweeper. A worker that dies is started again with its index (so the sweeper
-  comes back); a worker that keeps dying at start stops the server rather than fork forever;
+  comes back); workers that keep dying at start (more than `_MAX_QUICK_FAILURES` in a row, each
+  within `_START_GRACE_S`) stop the server rather than fork forever;
 * SIGTERM or SIGINT to the parent stops the workers gracefully (uvicorn's own handling).
 
 On SQLite the workers share one database file: writers queue on a lock file
@@ -155,6 +156,8 @@ def serve_workers(config: CloudConfig, host: str, port: int, workers: int) -> No
             code = os.waitstatus_to_exitcode(status)
             if time.monotonic() - started[index] < _START_GRACE_S:
                 quick_failures += 1
+            else:
+                quick_failures = 0  # a worker that ran a while is a crash, not a failing start
             if quick_failures > _MAX_QUICK_FAILURES:
                 stop(signal.SIGTERM, None)
                 raise WorkerStartError(

@@ -21,6 +21,7 @@ import pytest
 
 from cloud.config import generate_secrets, load_config
 from cloud.context import utc_now
+from cloud.events import SocketEventBus
 from cloud.service import CloudService
 from tests.cloud.conftest import PairedStation, SignedAuth, pair_station, random_tag
 from tests.support import profile
@@ -175,6 +176,35 @@ def test_concurrent_writers_in_both_workers_never_see_a_locked_database(
         thread.join(120)
     assert failures == []
     assert len(workers.service.reports.users(workers.service.config.site)) >= 120
+
+
+def test_workers_that_keep_failing_at_start_stop_the_server(tmp_path: Path) -> None:
+    """Another process already holds worker 0's event socket (as a second server on the same
+    database would): worker 0 dies at every start, and the server gives up with a reason
+    instead of forking for ever."""
+    data_dir = tmp_path / "cloud"
+    data_dir.mkdir()
+    generate_secrets(data_dir / "secrets.toml")
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.pop("PULLPRINT_DATABASE_URL", None)
+    config = load_config(None, {"PULLPRINT_DATA_DIR": str(data_dir)})
+    squatter = SocketEventBus(config.database_url, 0, 2)
+    log = tmp_path / "serve.log"
+    args = [sys.executable, "-m", "tools.cli", "cloud", "serve", "--host", "127.0.0.1"]
+    args += ["--port", str(free_tcp_port()), "--data-dir", str(data_dir), "--workers", "2"]
+    try:
+        with open(log, "wb") as out:
+            process = subprocess.Popen(args, env=env, stdout=out, stderr=out)
+        try:
+            code = process.wait(120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
+    finally:
+        squatter.close()
+    assert code != 0
+    assert "workers keep exiting at start" in log.read_text()
 
 
 def test_a_killed_worker_is_started_again_and_sigterm_stops_them_all(workers: Workers) -> None:
