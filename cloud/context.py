@@ -28,11 +28,25 @@ from cloud.blobstore import BlobStore
 from cloud.config import CloudConfig
 from cloud.db import AuditEvent
 from cloud.events import EventBus, LocalEventBus
+from cloud.prepared import Prepared
 
 Clock = Callable[[], datetime]
 
-# Built once: constructing a statement costs more than executing a cached one.
-_AUDIT_INSERT = insert(AuditEvent)
+# Every state change writes one (a badge tap included): prepared.
+_AUDIT_INSERT = Prepared(
+    insert(AuditEvent),
+    keys=(
+        "site",
+        "kind",
+        "at",
+        "user_id",
+        "station_id",
+        "job_id",
+        "session_id",
+        "release_id",
+        "detail",
+    ),
+)
 
 
 def utc_now() -> datetime:
@@ -198,8 +212,8 @@ class ServiceContext:
         # writes is unchanged): the ORM's unit of work for one append-only row (no foreign keys)
         # cost more than the rest of a badge tap's transaction.
         conn = db if isinstance(db, Connection) else db.connection()
-        conn.execute(
-            _AUDIT_INSERT,
+        _AUDIT_INSERT.run(
+            conn,
             {
                 "site": site,
                 "kind": kind,

@@ -19,6 +19,7 @@ from cloud.context import ServiceContext
 from cloud.db import Delegation, User
 from cloud.errors import InvalidRequestError, UserNotFoundError
 from cloud.identity import UserPrincipal
+from cloud.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ def delegating_owners(db: Session, site: str, delegate_id: uuid.UUID) -> dict[uu
     return {row.id: row for row in rows}
 
 
-# `delegating_owner_names` runs on every badge tap: built once.
-_OWNER_NAMES = (
+# `delegating_owner_names` runs on every badge tap: prepared.
+_OWNER_NAMES = Prepared(
     select(User.id, User.display_name)
     .join(Delegation, Delegation.owner_id == User.id)
     .where(
@@ -61,8 +62,7 @@ def delegating_owner_names(
     conn: Connection, site: str, delegate_id: uuid.UUID
 ) -> dict[uuid.UUID, str]:
     """`delegating_owners` as names by id, on a Core connection (the badge tap's path)."""
-    rows = conn.execute(_OWNER_NAMES, {"delegate_id": delegate_id, "site": site})
-    return {row.id: row.display_name for row in rows}
+    return dict(_OWNER_NAMES.rows(conn, {"delegate_id": delegate_id, "site": site}))
 
 
 class Delegations:

@@ -37,6 +37,7 @@ from cloud.errors import (
     UserExistsError,
     UserNotFoundError,
 )
+from cloud.prepared import Prepared
 from cloud.sites import require_site
 
 log = logging.getLogger(__name__)
@@ -333,9 +334,11 @@ class Identity:
         return matches and stored_hash is not None
 
 
-# Read on every badge tap (`read_policy` on a Core connection): built once.
-_IDENTITY_POLICY_ROW = select(*SiteIdentityPolicy.__table__.columns).where(
-    SiteIdentityPolicy.site == bindparam("site")
+# Read on every badge tap (`read_policy` on a Core connection): prepared.
+_IDENTITY_POLICY_ROW = Prepared(
+    select(*SiteIdentityPolicy.__table__.columns).where(
+        SiteIdentityPolicy.site == bindparam("site")
+    )
 )
 
 
@@ -344,7 +347,7 @@ def read_policy(db: Session | Connection, site: str) -> IdentityPolicy:
     row: Any = (
         db.get(SiteIdentityPolicy, site)
         if isinstance(db, Session)
-        else db.execute(_IDENTITY_POLICY_ROW, {"site": site}).first()
+        else _IDENTITY_POLICY_ROW.first_named(db, {"site": site})
     )
     if row is None:
         return IdentityPolicy()

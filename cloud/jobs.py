@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 import operator
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Row, Select, bindparam, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
@@ -69,7 +69,7 @@ class JobView:
         return self.state is JobState.PRINTED and self.content_held
 
     @classmethod
-    def from_row(cls, row: Row[Any], name: str) -> JobView:
+    def from_row(cls, row: Sequence[Any], name: str) -> JobView:
         """A view of a plain row of `JOB_ROW_COLUMNS` (`HELD_JOB_ROWS`, `REPRINTABLE_JOB_ROWS`),
         shown under `name` (the site's privacy setting decides it).
 
@@ -188,6 +188,7 @@ REPRINTABLE_JOB_ROWS = (
     .order_by(Job.printed_at.desc(), Job.id)
 )
 _POSITION = {column.name: n for n, column in enumerate(JOB_ROW_COLUMNS)}
+JOB_ROW_NAME = _POSITION["name"]  # where a row of `JOB_ROW_COLUMNS` holds the job's name
 # What `JobView.from_row` takes from a row, in its order (every field but the shown name).
 _VIEW_FIELDS = operator.itemgetter(
     *(

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from cloud.context import ServiceContext
 from cloud.db import SitePolicy
 from cloud.errors import ConflictError, InvalidRequestError
+from cloud.prepared import Prepared
 from cloud.sites import require_site
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,10 @@ DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024
 MAX_EXPIRY_H = 24 * 90
 HIDDEN_NAME = "Document"
 
-# Read on every badge tap (`load_policy` on a Core connection): built once.
-_POLICY_ROW = select(*SitePolicy.__table__.columns).where(SitePolicy.site == bindparam("site"))
+# Read on every badge tap (`load_policy` on a Core connection): prepared.
+_POLICY_ROW = Prepared(
+    select(*SitePolicy.__table__.columns).where(SitePolicy.site == bindparam("site"))
+)
 
 
 class JobNames(StrEnum):
@@ -79,7 +82,7 @@ def load_policy(ctx: ServiceContext, db: Session | Connection, site: str) -> Pol
     row: Any = (
         db.get(SitePolicy, site)
         if isinstance(db, Session)
-        else db.execute(_POLICY_ROW, {"site": site}).first()
+        else _POLICY_ROW.first_named(db, {"site": site})
     )
     if row is None:
         return Policy(

@@ -20,9 +20,8 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from cloud.context import ServiceContext
@@ -40,6 +39,7 @@ from cloud.errors import (
 from cloud.identity import StationPrincipal, parse_tag, read_policy
 from cloud.jobs import (
     HELD_JOB_ROWS,
+    JOB_ROW_NAME,
     REPRINTABLE_JOB_ROWS,
     JobView,
     destroy_content,
@@ -48,13 +48,16 @@ from cloud.jobs import (
 from cloud.passcodes import ReleasePasscodes
 from cloud.pins import Pins
 from cloud.policies import load_policy, shown_name
+from cloud.prepared import Prepared
 from cloud.states import JOB_FINISHED, JobState
+from cloud.stations import SignedHttpRequest, Stations
 
 log = logging.getLogger(__name__)
 
 # The badge tap is the cloud's hottest path (DESIGN.md: >= 500 authentications + job lists a
-# second): its statements are built once, run on a Core connection (`ServiceContext.write_core`).
-_CARD_OWNER = (
+# second): its statements are prepared (`cloud.prepared`), run on a Core connection
+# (`ServiceContext.write_core`), and their rows read by position.
+_CARD_OWNER = Prepared(
     select(
         Credential.id.label("credential_id"),
         User.id.label("user_id"),
@@ -64,16 +67,28 @@ _CARD_OWNER = (
     .join(User, User.id == Credential.user_id)
     .where(Credential.lookup == bindparam("lookup"), Credential.site == bindparam("site"))
 )
-_HAS_PIN = select(Pin.user_id).where(
-    Pin.user_id == bindparam("user_id"), Pin.site == bindparam("site")
+_HAS_PIN = Prepared(
+    select(Pin.user_id).where(Pin.user_id == bindparam("user_id"), Pin.site == bindparam("site"))
 )
-_MIN_PIN_DIGITS = select(Site.min_pin_digits).where(Site.name == bindparam("site"))
-_USER_NAME = select(User.display_name).where(
-    User.id == bindparam("user_id"), User.site == bindparam("site")
+_MIN_PIN_DIGITS = Prepared(select(Site.min_pin_digits).where(Site.name == bindparam("site")))
+_USER_NAME = Prepared(
+    select(User.display_name).where(User.id == bindparam("user_id"), User.site == bindparam("site"))
 )
-_SESSION_INSERT = insert(StationSession)
+_SESSION_INSERT = Prepared(
+    insert(StationSession),
+    keys=(
+        "id",
+        "site",
+        "station_id",
+        "user_id",
+        "credential_id",
+        "opened_at",
+        "expires_at",
+        "ended_at",
+    ),
+)
 # (UPDATE parameters may not be named after the table's columns.)
-_SESSION_END = (
+_SESSION_END = Prepared(
     update(StationSession)
     .where(
         StationSession.id == bindparam("p_id"),
@@ -83,11 +98,15 @@ _SESSION_END = (
     )
     .values(ended_at=bindparam("p_now"))
 )
-_SESSION_EXISTS = select(StationSession.id).where(
-    StationSession.id == bindparam("id"),
-    StationSession.site == bindparam("site"),
-    StationSession.station_id == bindparam("station_id"),
+_SESSION_EXISTS = Prepared(
+    select(StationSession.id).where(
+        StationSession.id == bindparam("id"),
+        StationSession.site == bindparam("site"),
+        StationSession.station_id == bindparam("station_id"),
+    )
 )
+_HELD_JOB_ROWS = Prepared(HELD_JOB_ROWS)
+_REPRINTABLE_JOB_ROWS = Prepared(REPRINTABLE_JOB_ROWS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +138,18 @@ class PinChallenge:
 
     email: str = field(repr=False)
     min_pin_digits: int
+
+
+@dataclass(slots=True)
+class _Tapped:
+    """What a badge tap found inside its transaction (`Sessions._tap`); no user: unknown badge."""
+
+    credential_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    email: str = field(default="", repr=False)
+    no_pin: bool = False
+    challenge: PinChallenge | None = None
+    view: SessionView | None = None
 
 
 def active_session(
@@ -154,8 +185,8 @@ def insert_session(
     now = ctx.now()
     session_id = uuid.uuid4()
     expires_at = now + timedelta(seconds=ctx.config.session_ttl_s)
-    db.execute(
-        _SESSION_INSERT,
+    _SESSION_INSERT.run(
+        db if isinstance(db, Connection) else db.connection(),
         {
             "id": session_id,
             "site": station.site,
@@ -193,10 +224,15 @@ class Sessions:
     """Opening and ending sessions, and what a user may do in one besides releasing."""
 
     def __init__(
-        self, ctx: ServiceContext, pins: Pins, passcodes: ReleasePasscodes | None = None
+        self,
+        ctx: ServiceContext,
+        pins: Pins,
+        passcodes: ReleasePasscodes | None = None,
+        stations: Stations | None = None,
     ) -> None:
         self._ctx = ctx
         self._pins = pins
+        self._stations = stations or Stations(ctx)
         self._passcodes = passcodes or ReleasePasscodes(ctx)
 
     def open(self, station: StationPrincipal, tag: str) -> SessionView:
@@ -227,41 +263,72 @@ class Sessions:
             PinNotSetError: the site asks for a PIN and the badge's owner has none.
             TooManyRequestsError, PinLockedError: see `cloud.pins.Pins.authenticate`.
         """
+        with self._ctx.write_core() as db:
+            tapped = self._tap(db, station, tag, pin_tag)
+        return self._after_tap(station, tapped, pin_tag)
+
+    def tap(
+        self, request: SignedHttpRequest, tag: str, pin_tag: str | None = None
+    ) -> tuple[StationPrincipal, SessionView | PinChallenge]:
+        """`open_card` for a station's signed request, verified in the same transaction.
+
+        The badge tap is the cloud's hottest request: one transaction (and one trip to a
+        worker thread) for the signature check and the session, instead of two.
+
+        Raises:
+            InvalidSignatureError, ContentDigestMismatchError, StationRevokedError: see
+                `cloud.stations.Stations.authenticate`; nothing is written then.
+            the errors of `open_card`.
+        """
+        with self._ctx.write_core() as db:
+            station = self._stations.verify(db, request)
+            tapped = self._tap(db, station, tag, pin_tag)
+        return station, self._after_tap(station, tapped, pin_tag)
+
+    def _tap(
+        self, db: Connection, station: StationPrincipal, tag: str, pin_tag: str | None
+    ) -> _Tapped:
+        """What a tap finds and writes inside its transaction; see `_after_tap`."""
         ctx = self._ctx
         lookup = ctx.keyed_hash(parse_tag(tag))
         if pin_tag is not None:
             parse_tag(pin_tag)
-        challenge: PinChallenge | None = None
-        no_pin = False
         site = station.site
-        with ctx.write_core() as db:
-            found = db.execute(_CARD_OWNER, {"lookup": lookup, "site": site}).first()
-            if found is None:
-                ctx.audit(db, "credential-unknown", station_id=station.id, site=site)
-            else:
-                credential_id, user_id = found.credential_id, found.user_id
-                if pin_tag is None and read_policy(db, site).card_pin:
-                    has_pin = db.execute(_HAS_PIN, {"user_id": user_id, "site": site}).first()
-                    no_pin = has_pin is None
-                    digits = db.execute(_MIN_PIN_DIGITS, {"site": site}).scalar()
-                    challenge = PinChallenge(found.email, digits or 6)
-                elif pin_tag is None:
-                    view = self._open_for(db, station, user_id, found.display_name, credential_id)
-        # Raised after the commit, so the audit event of the failed tap is kept.
+        found = _CARD_OWNER.first(db, {"lookup": lookup, "site": site})
         if found is None:
+            ctx.audit(db, "credential-unknown", station_id=station.id, site=site)
+            return _Tapped()
+        credential_id, user_id, email, display_name = found
+        tapped = _Tapped(credential_id, user_id, email)
+        if pin_tag is None and read_policy(db, site).card_pin:
+            tapped.no_pin = _HAS_PIN.first(db, {"user_id": user_id, "site": site}) is None
+            digits = _MIN_PIN_DIGITS.first(db, {"site": site})
+            tapped.challenge = PinChallenge(email, (digits[0] if digits else None) or 6)
+        elif pin_tag is None:
+            tapped.view = self._open_for(db, station, user_id, display_name, credential_id)
+        return tapped
+
+    def _after_tap(
+        self, station: StationPrincipal, tapped: _Tapped, pin_tag: str | None
+    ) -> SessionView | PinChallenge:
+        """A tap's outcome once its transaction committed: errors are raised only now, so the
+        audit event of a failed tap (and the request's nonce) is kept; a PIN (slow, counted)
+        is checked outside the transaction."""
+        if tapped.user_id is None:
             log.info("unknown credential presented at station %s", station.id)
             raise UnknownCredentialError("this credential is not enrolled")
-        if no_pin:
+        if tapped.no_pin:
             # The badge already named the user: saying so tells its holder nothing new.
             raise PinNotSetError("this site asks for a PIN after the badge; ask for one to be set")
-        if challenge is not None:
-            log.info("badge at station %s: PIN asked for user %s", station.id, user_id)
-            return challenge
+        if tapped.challenge is not None:
+            log.info("badge at station %s: PIN asked for user %s", station.id, tapped.user_id)
+            return tapped.challenge
+        view = tapped.view
         if pin_tag is not None:
-            # The PIN check (slow, counted) runs outside the session transaction.
-            if self._pins.authenticate(station, found.email, pin_tag) != user_id:
+            if self._pins.authenticate(station, tapped.email, pin_tag) != tapped.user_id:
                 raise UnknownCredentialError("unknown email or wrong PIN")
-            view = self._open_for_user(station, user_id, credential_id)
+            view = self._open_for_user(station, tapped.user_id, tapped.credential_id)
+        assert view is not None
         log.info("session %s opened at station %s for user %s", view.id, station.id, view.user_id)
         return view
 
@@ -293,10 +360,10 @@ class Sessions:
         self, station: StationPrincipal, user_id: uuid.UUID, credential_id: uuid.UUID | None
     ) -> SessionView:
         with self._ctx.write_core() as db:
-            name = db.execute(_USER_NAME, {"user_id": user_id, "site": station.site}).scalar()
+            found = _USER_NAME.first(db, {"user_id": user_id, "site": station.site})
             # The PIN or passcode row that named the user belongs to this user of this site.
-            assert name is not None
-            return self._open_for(db, station, user_id, name, credential_id)
+            assert found is not None
+            return self._open_for(db, station, user_id, found[0], credential_id)
 
     def _open_for(
         self,
@@ -312,18 +379,18 @@ class Sessions:
         site = station.site
         policy = load_policy(ctx, db, site)
 
-        def views(query: Select[Any], owner_id: uuid.UUID) -> list[JobView]:
-            rows = db.execute(query, {"site": site, "owner_id": owner_id, "now": now})
-            return [JobView.from_row(row, shown_name(policy, row.name)) for row in rows]
+        def views(query: Prepared, owner_id: uuid.UUID) -> list[JobView]:
+            rows = query.rows(db, {"site": site, "owner_id": owner_id, "now": now})
+            return [JobView.from_row(row, shown_name(policy, row[JOB_ROW_NAME])) for row in rows]
 
-        jobs = views(HELD_JOB_ROWS, user_id)
+        jobs = views(_HELD_JOB_ROWS, user_id)
         delegated: dict[uuid.UUID, str] = {}
         for owner_id, owner_name in delegating_owner_names(db, site, user_id).items():
-            for job in views(HELD_JOB_ROWS, owner_id):
+            for job in views(_HELD_JOB_ROWS, owner_id):
                 jobs.append(job)
                 delegated[job.id] = owner_name
         if policy.keep_printed:
-            jobs += views(REPRINTABLE_JOB_ROWS, user_id)
+            jobs += views(_REPRINTABLE_JOB_ROWS, user_id)
         return SessionView(
             session_id,
             user_id,
@@ -346,14 +413,14 @@ class Sessions:
             # One compare-and-set UPDATE: it ends an open session of this station, and only
             # when it changed nothing is the session looked up, to tell "already ended"
             # (idempotent) from "not this station's".
-            ended = db.execute(
-                _SESSION_END,
+            ended = _SESSION_END.run(
+                db,
                 {"p_id": session_id, "p_site": site, "p_station": station.id, "p_now": ctx.now()},
             )
-            if not ended.rowcount:
-                found = db.execute(
-                    _SESSION_EXISTS, {"id": session_id, "site": site, "station_id": station.id}
-                ).first()
+            if not ended:
+                found = _SESSION_EXISTS.first(
+                    db, {"id": session_id, "site": site, "station_id": station.id}
+                )
                 if found is None:
                     raise SessionNotFoundError("no such session at this station")
             else:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,15 +36,19 @@ from cloud.http_signatures import (
     verify_signature,
 )
 from cloud.identity import StationPrincipal
+from cloud.prepared import Prepared
 from cloud.sealing import fingerprint
 
 log = logging.getLogger(__name__)
 
 # Every station request runs these two: built once (see `Stations.authenticate`).
-_STATION_ROW = select(
-    Station.site, Station.name, Station.printer_uri, Station.public_key, Station.revoked_at
-).where(Station.id == bindparam("station_id"))
-_NONCE_INSERT = insert(StationNonce)
+# Run before every station request: prepared (`cloud.prepared`), rows read by position.
+_STATION_ROW = Prepared(
+    select(
+        Station.site, Station.name, Station.printer_uri, Station.public_key, Station.revoked_at
+    ).where(Station.id == bindparam("station_id"))
+)
+_NONCE_INSERT = Prepared(insert(StationNonce), keys=("station_id", "nonce", "site", "created_at"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,47 +89,55 @@ class Stations:
             ContentDigestMismatchError: the body is not what the station signed.
             StationRevokedError: the station was revoked.
         """
+        # One write transaction for the station's row and the nonce: every statement is a round
+        # trip to the database (and, on SQLite, a release and re-take of the GIL), and a separate
+        # read transaction before it cost as much as the insert.
+        with self._ctx.write_core() as db:
+            return self.verify(db, request)
+
+    def verify(self, db: Connection, request: SignedHttpRequest) -> StationPrincipal:
+        """`authenticate` inside the caller's write transaction, so that the request's own
+        work can share it (the badge tap: `CloudService.station_tap`). Nothing is written
+        until every check has passed; the caller's transaction must roll back on an error.
+
+        Raises:
+            InvalidSignatureError, ContentDigestMismatchError, StationRevokedError: see
+            `authenticate`.
+        """
         ctx = self._ctx
         signed = parse_signature(request.headers)
         digest_field = request.headers.get("content-digest") or ""
         base = signature_base(
             signed, request.method, request.raw_path, request.raw_query, digest_field
         )
-        # One write transaction for the station's row and the nonce: every statement is a round
-        # trip to the database (and, on SQLite, a release and re-take of the GIL), and a separate
-        # read transaction before it cost as much as the insert. Nothing is written until every
-        # check has passed; a failed check rolls the (empty) transaction back.
+        row = _STATION_ROW.first(db, {"station_id": signed.station_id})
+        if row is None or row[3] is None:
+            raise InvalidSignatureError("unknown station key")
+        site, name, printer_uri, public_key, revoked_at = row
+        verify_signature(public_key, signed, base)
+        # Only a holder of the key learns that it was revoked.
+        if revoked_at is not None:
+            raise StationRevokedError("this station has been revoked; pair it again")
+        skew_s = ctx.config.signature_skew_s
+        if abs(ctx.now().timestamp() - signed.created) > skew_s:
+            raise InvalidSignatureError(
+                f"the signature's created time is more than {skew_s} s from the cloud's clock"
+            )
+        check_content_digest(digest_field or None, request.body)
         try:
-            # Core, on statements built once: this runs before every station request.
-            with ctx.write_core() as db:
-                row = db.execute(_STATION_ROW, {"station_id": signed.station_id}).first()
-                if row is None or row.public_key is None:
-                    raise InvalidSignatureError("unknown station key")
-                verify_signature(row.public_key, signed, base)
-                # Only a holder of the key learns that it was revoked.
-                if row.revoked_at is not None:
-                    raise StationRevokedError("this station has been revoked; pair it again")
-                now = ctx.now()
-                skew_s = ctx.config.signature_skew_s
-                if abs(now.timestamp() - signed.created) > skew_s:
-                    raise InvalidSignatureError(
-                        f"the signature's created time is more than {skew_s} s "
-                        "from the cloud's clock"
-                    )
-                check_content_digest(digest_field or None, request.body)
-                db.execute(
-                    _NONCE_INSERT,
-                    {
-                        "station_id": signed.station_id,
-                        "nonce": signed.nonce,
-                        "site": row.site,
-                        "created_at": datetime.fromtimestamp(signed.created, UTC),
-                    },
-                )
+            _NONCE_INSERT.run(
+                db,
+                {
+                    "station_id": signed.station_id,
+                    "nonce": signed.nonce,
+                    "site": site,
+                    "created_at": datetime.fromtimestamp(signed.created, UTC),
+                },
+            )
         except IntegrityError:
             log.warning("replayed signature refused for station %s", signed.station_id)
             raise InvalidSignatureError("this signature nonce has been used before") from None
-        return StationPrincipal(signed.station_id, row.site, row.name, row.printer_uri)
+        return StationPrincipal(signed.station_id, site, name, printer_uri)
 
     def list(self, site: str | None = None) -> list[StationView]:
         """The stations of `site` (default: the config's), oldest first, revoked ones included."""

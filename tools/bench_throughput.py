@@ -109,6 +109,7 @@ def _client(kind: str, target: _Target, start_at: float, seconds: float, out: An
 
     while time.time() < start_at:
         time.sleep(0.001)
+    cpu_start = time.process_time()
     deadline = start_at + seconds
     while time.time() < deadline:
         started = time.perf_counter()
@@ -121,7 +122,7 @@ def _client(kind: str, target: _Target, start_at: float, seconds: float, out: An
             submit()
         latencies.append((time.perf_counter() - started) * 1000)
     conn.close()
-    out.put(latencies)
+    out.put((latencies, time.process_time() - cpu_start))
 
 
 def _cpu_s(cloud: psutil.Process) -> tuple[float, float]:
@@ -147,11 +148,14 @@ def _load(
         time.sleep(0.001)
     cpu_before = _cpu_s(cloud)
     latencies: list[float] = []
+    client_cpu_s = 0.0
     reported = 0
     give_up = time.monotonic() + seconds + 60
     while reported < len(procs):
         try:
-            latencies.extend(out.get(timeout=1.0))
+            got, cpu = out.get(timeout=1.0)
+            latencies.extend(got)
+            client_cpu_s += cpu
             reported += 1
         except queue.Empty:
             failed = [proc.exitcode for proc in procs if proc.exitcode not in (None, 0)]
@@ -175,6 +179,7 @@ def _load(
         "p99_ms": _percentile(latencies, 99),
         "cloud_cpu_ms_per_request": 1000 * cpu_s / max(len(latencies), 1),
         "cloud_system_cpu_share": system_s / cpu_s if cpu_s else 0.0,
+        "client_cpu_ms_per_request": 1000 * client_cpu_s / max(len(latencies), 1),
     }
 
 
@@ -333,14 +338,19 @@ def _print(result: dict[str, Any]) -> int:
         ("tap cycle (open + end)", result["tap_cycle"], ""),
         (f"{result['submit_kb']} KB submissions", result["submit"], ">= 200/s"),
     ]
-    print(f"  {'measure':<24} {'per s':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7}   target")
+    print(
+        f"  {'measure':<24} {'per s':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7} {'client':>7}"
+        "   target"
+    )
     for label, row, target in rows:
         print(
             f"  {label:<24} {row['per_s']:7.0f} {row['p50_ms']:7.1f} {row['p99_ms']:7.1f} "
-            f"{row['cloud_cpu_ms_per_request']:7.2f}   {target}"
+            f"{row['cloud_cpu_ms_per_request']:7.2f} {row['client_cpu_ms_per_request']:7.2f}"
+            f"   {target}"
         )
     print(f"  ({result['auth_and_list']['clients']} client processes at once; cpu ms: the cloud's")
-    print("   CPU time per request or cycle, all its threads)")
+    print("   CPU time per request or cycle, all its threads; client: the load generators' own,")
+    print("   which share this machine's cores with the cloud)")
     return 0
 
 

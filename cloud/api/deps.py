@@ -5,10 +5,15 @@ The checks that touch the database are plain functions, so FastAPI runs them in 
 they must not block the event loop. What needs no I/O (the service, the bearer token, the parts of
 a signed request) is async, because a trip to the thread pool costs more than the work.
 
-The hot station endpoints are async: the signature check (`require_station`, async, its
-database work in one trip to the thread pool) and the endpoint's own work take two trips instead
-of four (service, dependency, endpoint, response validation). The check stays a dependency so
-that an unauthenticated request is refused (401) before its body is even validated.
+The station endpoints are async: the signature check (`require_station`, async, its database
+work in one trip to the thread pool) and the endpoint's own work take two trips instead of four
+(service, dependency, endpoint, response validation). The check stays a dependency so that an
+unauthenticated request is refused (401) before its body is even validated.
+
+The hottest two, the badge tap and the end of a session, take one trip: their dependency
+(`SignedStationDep`) refuses a request without a well-formed signature (401, before the body is
+validated), and the endpoint verifies it in the same trip as its own work (the tap, in the same
+transaction too: `Sessions.tap`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from cloud.errors import UnauthorizedError
+from cloud.http_signatures import parse_signature
 from cloud.identity import StationPrincipal, UserPrincipal
 from cloud.service import CloudService
 from cloud.sites import AdminPrincipal
@@ -80,6 +86,17 @@ async def signed_request(request: Request) -> SignedHttpRequest:
 SignedDep = Annotated[SignedHttpRequest, Depends(signed_request)]
 
 
+async def signed_station_request(signed: SignedDep) -> SignedHttpRequest:
+    """A station request carrying a well-formed signature, not yet verified: the endpoint
+    verifies it (`Stations.verify`) in the same trip to the thread pool as its work.
+
+    Raises:
+        InvalidSignatureError: no signature, or a malformed one (no I/O needed to tell).
+    """
+    parse_signature(signed.headers)
+    return signed
+
+
 async def require_station(service: ServiceDep, signed: SignedDep) -> StationPrincipal:
     """The station whose valid, fresh, unreplayed signature this request carries."""
     return await run_in_threadpool(service.stations.authenticate, signed)
@@ -88,3 +105,4 @@ async def require_station(service: ServiceDep, signed: SignedDep) -> StationPrin
 AdminDep = Annotated[AdminPrincipal, Depends(require_admin)]
 UserDep = Annotated[UserPrincipal, Depends(require_user)]
 StationDep = Annotated[StationPrincipal, Depends(require_station)]
+SignedStationDep = Annotated[SignedHttpRequest, Depends(signed_station_request)]
