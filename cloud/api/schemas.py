@@ -6,9 +6,10 @@ Times are ISO-8601 UTC strings ending in `Z`; ids are UUID strings.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -16,6 +17,7 @@ from cloud.delegations import DelegationView
 from cloud.jobs import JobView
 from cloud.policies import JobNames, Policy
 from cloud.releases import ReleaseGrant
+from cloud.sessions import SessionView
 from cloud.stations import StationView
 
 
@@ -398,20 +400,25 @@ class SessionJob(BaseModel):
     @classmethod
     def of(cls, job: JobView, owner_name: str | None = None) -> SessionJob:
         """From the domain view."""
-        return cls(
-            id=str(job.id),
-            name=job.name,
-            format=job.document_format,
-            size_bytes=job.size_bytes,
-            pages=job.pages,
-            copies=job.copies,
-            submitted_at=_iso(job.submitted_at),
-            expires_at=_iso(job.expires_at),
-            sides=job.sides,
-            color_mode=job.color_mode,
-            state=str(job.state),
-            owner_name=owner_name,
-        )
+        return cls(**session_job_fields(job, owner_name))
+
+
+def session_job_fields(job: JobView, owner_name: str | None = None) -> dict[str, Any]:
+    """`SessionJob`'s fields of a job, as JSON values."""
+    return {
+        "id": str(job.id),
+        "name": job.name,
+        "format": job.document_format,
+        "size_bytes": job.size_bytes,
+        "pages": job.pages,
+        "copies": job.copies,
+        "submitted_at": _iso(job.submitted_at),
+        "expires_at": _iso(job.expires_at),
+        "sides": job.sides,
+        "color_mode": job.color_mode,
+        "state": str(job.state),
+        "owner_name": owner_name,
+    }
 
 
 class OpenedSession(BaseModel):
@@ -424,6 +431,27 @@ class OpenedSession(BaseModel):
     release_all: bool = Field(
         default=False, description="the site releases every held job on tap (touchless)"
     )
+
+
+def opened_session_json(session: SessionView) -> bytes:
+    """`OpenedSession` of a session, as the JSON body of the badge tap's answer.
+
+    Built without the models: validating one model per listed job, then the whole answer once
+    more as FastAPI's response model, was a tenth of the tap's CPU. `OpenedSession` stays the
+    documented schema; tests/cloud/test_api.py holds this body to it, field for field.
+    """
+    delegated = session.delegated
+    return json.dumps(
+        {
+            "session_id": str(session.id),
+            "user": {"display_name": session.display_name},
+            "expires_at": _iso(session.expires_at),
+            "jobs": [session_job_fields(job, delegated.get(job.id)) for job in session.jobs],
+            "release_all": session.release_all,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
 
 
 class ReleaseItem(BaseModel):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from cloud.api.schemas import OpenedSession, SessionJob, SessionUser, iso, opened_session_json
+from cloud.jobs import JobView
+from cloud.sessions import SessionView
+from cloud.states import JobState
 from tests.cloud.conftest import (
     ADMIN_TOKEN,
     FakeClock,
@@ -294,6 +300,62 @@ def test_open_session_shape(world: World) -> None:
     assert listed["id"] == job["id"]
     assert (listed["state"], listed["owner_name"]) == ("held", None)
     assert (listed["sides"], listed["color_mode"]) == (None, None)  # REST says neither
+
+
+def test_the_tap_answer_is_the_documented_model_field_for_field() -> None:
+    # The tap's answer is built without the models (speed); it must still be `OpenedSession`.
+    now = datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+    def job(name: str, pages: int | None, sides: str | None) -> JobView:
+        return JobView(
+            uuid.uuid4(),
+            uuid.uuid4(),
+            "default",
+            name,
+            "application/pdf",
+            1234,
+            1300,
+            None,
+            2,
+            pages,
+            JobState.HELD,
+            now,
+            now + timedelta(hours=1),
+            None,
+            True,
+            sides,
+            "color",
+        )
+
+    own, theirs = job("Rapport été.pdf", 3, "two-sided-long-edge"), job("q.pdf", None, None)
+    view = SessionView(
+        uuid.uuid4(), uuid.uuid4(), "Zoë", now, [own, theirs], {theirs.id: "Grace"}, True
+    )
+    fast = json.loads(opened_session_json(view))
+    documented = OpenedSession(
+        session_id=str(view.id),
+        user=SessionUser(display_name=view.display_name),
+        expires_at=iso(view.expires_at) or "",
+        jobs=[SessionJob.of(each, view.delegated.get(each.id)) for each in view.jobs],
+        release_all=view.release_all,
+    ).model_dump(mode="json")
+    assert fast == documented
+    assert [each["owner_name"] for each in fast["jobs"]] == [None, "Grace"]
+    assert fast["jobs"][0]["name"] == "Rapport été.pdf"
+
+
+def test_the_tap_refuses_an_unsigned_request_before_reading_its_body(world: World) -> None:
+    unsigned = world.client.post("/api/v1/station/sessions", content=b"{not json")
+    assert_problem(unsigned, 401, "invalid-signature")
+    signed = world.client.post(
+        "/api/v1/station/sessions",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+        auth=world.station,
+    )
+    assert "body" in assert_problem(signed, 422, "invalid-request")["detail"]
+    neither = world.client.post("/api/v1/station/sessions", json={}, auth=world.station)
+    assert "send a tag" in assert_problem(neither, 422, "invalid-request")["detail"]
 
 
 def test_unknown_credential_does_not_echo_the_tag(world: World) -> None:
