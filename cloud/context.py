@@ -122,8 +122,10 @@ class ServiceContext:
     events: EventBus = field(default_factory=LocalEventBus)
     # Held around every write transaction of this process (see `build`).
     write_lock: AbstractContextManager[Any] = field(default_factory=nullcontext)
-    # The engine itself, for the Core transactions of the hottest paths (`write_core`).
+    # The engine itself, for the Core transactions of the hottest paths (`write_core`), and
+    # its read-only twin (`read_core`).
     engine: Engine | None = None
+    read_engine: Engine | None = None
 
     @classmethod
     def build(
@@ -155,6 +157,7 @@ class ServiceContext:
             events=events if events is not None else LocalEventBus(),
             write_lock=lock,
             engine=engine,
+            read_engine=reader_engine,
         )
 
     @property
@@ -178,6 +181,14 @@ class ServiceContext:
         """
         assert self.engine is not None, "ServiceContext.build sets the engine"
         with self.write_lock, self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read_core(self) -> Iterator[Connection]:
+        """A read-only transaction on a Core connection (see `write_core`): for the checks
+        that run before every request of their kind (a user's bearer token)."""
+        assert self.read_engine is not None, "ServiceContext.build sets the engines"
+        with self.read_engine.begin() as conn:
             yield conn
 
     @contextmanager

@@ -321,12 +321,15 @@ class Identity:
         """
         parsed = _split_token(token, USER_TOKEN_PREFIX)
         ident, secret = parsed if parsed is not None else (None, token)
-        with self._ctx.read() as db:
-            user = db.get(User, ident) if ident is not None else None
-            if not self._check(secret, user.token_hash if user is not None else None):
-                raise UnauthorizedError("invalid user token")
-            assert user is not None
-            return UserPrincipal(user.id, user.site, user.email, user.display_name)
+        row = None
+        if ident is not None:
+            with self._ctx.read_core() as db:
+                row = _USER_BY_TOKEN_ID.first(db, {"id": ident})
+        if not self._check(secret, row[4] if row is not None else None):
+            raise UnauthorizedError("invalid user token")
+        assert row is not None
+        user_id, site, email, display_name, _token_hash = row
+        return UserPrincipal(user_id, site, email, display_name)
 
     def _check(self, secret: str, stored_hash: str | None) -> bool:
         presented = self._ctx.keyed_hash(secret.encode())
@@ -334,6 +337,12 @@ class Identity:
         return matches and stored_hash is not None
 
 
+# Read before every request a user signs with their token: prepared.
+_USER_BY_TOKEN_ID = Prepared(
+    select(User.id, User.site, User.email, User.display_name, User.token_hash).where(
+        User.id == bindparam("id")
+    )
+)
 # Read on every badge tap (`read_policy` on a Core connection): prepared.
 _IDENTITY_POLICY_ROW = Prepared(
     select(*SiteIdentityPolicy.__table__.columns).where(

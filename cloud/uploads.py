@@ -37,7 +37,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from anyio import to_thread
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,6 +70,7 @@ from cloud.identity import UserPrincipal
 from cloud.jobs import JobView
 from cloud.pagecount import page_counter_for
 from cloud.policies import HIDDEN_NAME, JobNames, Policy, load_policy
+from cloud.prepared import Prepared
 from cloud.states import JobState
 
 log = logging.getLogger(__name__)
@@ -162,17 +163,29 @@ def _fingerprinter(
     return digest
 
 
+_HELD_BYTES = select(func.coalesce(func.sum(Job.content_bytes), 0)).where(
+    Job.owner_id == bindparam("owner_id"),
+    Job.site == bindparam("site"),
+    Job.wrapped_key.is_not(None),
+)
+# Twice per submission: prepared (building the statement each time cost more than the sum).
+_HELD_BYTES_SUM = Prepared(_HELD_BYTES)
+# A submission's row, every column named (`_insert`).
+_JOB_INSERT_COLUMNS = [column.key for column in Job.__table__.columns]
+_JOB_INSERT = Prepared(insert(Job), keys=_JOB_INSERT_COLUMNS)
+
+
 def held_bytes_query(site: str, owner_id: uuid.UUID) -> Select[Any]:
     """The sum of what a user's jobs hold in the store now (content not yet destroyed), read
     from the partial index `ix_jobs_held_content` alone (migration 0012)."""
-    return select(func.coalesce(func.sum(Job.content_bytes), 0)).where(
-        Job.owner_id == owner_id, Job.site == site, Job.wrapped_key.is_not(None)
-    )
+    return _HELD_BYTES.params(site=site, owner_id=owner_id)
 
 
-def held_bytes(db: Session, site: str, owner_id: uuid.UUID) -> int:
+def held_bytes(db: Session | Connection, site: str, owner_id: uuid.UUID) -> int:
     """What a user's jobs hold in the store now (content not yet destroyed)."""
-    return int(db.scalar(held_bytes_query(site, owner_id)) or 0)
+    conn = db if isinstance(db, Connection) else db.connection()
+    row = _HELD_BYTES_SUM.first(conn, {"site": site, "owner_id": owner_id})
+    return int(row[0] or 0) if row is not None else 0
 
 
 def record_aborted_upload(ctx: ServiceContext, owner: UserPrincipal, reason: str) -> None:
@@ -389,8 +402,12 @@ class JobUpload:
                         raise _quota_error(used, self._content_bytes, quota)
                 if self._sealed is not None and db.get(Job, self.job_id) is not None:
                     raise ConflictError("a job with this id exists; seal the job again")
-                db.add(job)
-                db.flush()  # the row must exist before anything refers to it
+                # A Core insert of the (transient) row: the ORM's unit of work cost more than
+                # the rest of the transaction. It exists before anything refers to it.
+                _JOB_INSERT.run(
+                    db.connection(),
+                    {column: getattr(job, column) for column in _JOB_INSERT_COLUMNS},
+                )
                 if self._key is not None:
                     db.add(
                         JobIdempotencyKey(
