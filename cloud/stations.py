@@ -30,6 +30,7 @@ from cloud.db import Station, StationNonce
 from cloud.errors import InvalidSignatureError, StationNotFoundError, StationRevokedError
 from cloud.events import station_topic
 from cloud.http_signatures import (
+    SignedRequest,
     check_content_digest,
     parse_signature,
     signature_base,
@@ -73,6 +74,9 @@ class SignedHttpRequest:
     raw_query: str  # without the "?"
     headers: Mapping[str, str]  # case-insensitive lookups by lower-case name
     body: bytes
+    # `headers`' signature, parsed (not verified) where the caller already did: the badge tap's
+    # endpoint refuses a malformed one before it reads the body.
+    parsed: SignedRequest | None = None
 
 
 class Stations:
@@ -105,7 +109,7 @@ class Stations:
             `authenticate`.
         """
         ctx = self._ctx
-        signed = parse_signature(request.headers)
+        signed = request.parsed or parse_signature(request.headers)
         digest_field = request.headers.get("content-digest") or ""
         base = signature_base(
             signed, request.method, request.raw_path, request.raw_query, digest_field

@@ -18,6 +18,7 @@ transaction too: `Sessions.tap`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Request
@@ -97,8 +98,7 @@ async def signed_station_request(signed: SignedDep) -> SignedHttpRequest:
     Raises:
         InvalidSignatureError: no signature, or a malformed one (no I/O needed to tell).
     """
-    parse_signature(signed.headers)
-    return signed
+    return replace(signed, parsed=parse_signature(signed.headers))
 
 
 async def require_station(service: ServiceDep, signed: SignedDep) -> StationPrincipal:
