@@ -72,7 +72,7 @@ class Prepared:
             return [tuple(row) for row in fetched]
         return [
             tuple(
-                value if process is None or value is None else process(value)
+                value if process is None else process(value)
                 for process, value in zip(processors, row, strict=True)
             )
             for row in fetched
@@ -104,8 +104,10 @@ class Prepared:
         dialect = conn.dialect
         plan = self._plans.get(dialect.name) or self._compile(dialect)
         values = {**plan.fixed, **params} if plan.fixed else params
+        # Processors see None too, as in SQLAlchemy's own execution (a type may store NULL as
+        # something else).
         processed = [
-            values[name] if process is None or values[name] is None else process(values[name])
+            values[name] if process is None else process(values[name])
             for name, process in zip(plan.names, plan.binds, strict=True)
         ]
         arguments: Any = (
