@@ -100,13 +100,28 @@ class Stations:
             return self.verify(db, request)
 
     def verify(self, db: Connection, request: SignedHttpRequest) -> StationPrincipal:
-        """`authenticate` inside the caller's write transaction, so that the request's own
-        work can share it (the badge tap: `CloudService.station_tap`). Nothing is written
-        until every check has passed; the caller's transaction must roll back on an error.
+        """`authenticate` inside the caller's write transaction. Nothing is written until every
+        check has passed; the caller's transaction must roll back on an error.
 
         Raises:
             InvalidSignatureError, ContentDigestMismatchError, StationRevokedError: see
             `authenticate`.
+        """
+        station, signed = self.check(db, request)
+        self.record_nonce(db, station, signed)
+        return station
+
+    def check(
+        self, db: Connection, request: SignedHttpRequest
+    ) -> tuple[StationPrincipal, SignedRequest]:
+        """The checks of `verify` that only read: the station's key, the signature, its age
+        and the body's digest. The nonce is not recorded yet: the request is not authenticated
+        until `record_nonce` has run in a write transaction (the badge tap reads first, then
+        writes: `Sessions.tap`).
+
+        Raises:
+            InvalidSignatureError, ContentDigestMismatchError, StationRevokedError: see
+            `authenticate` (all but the replay).
         """
         ctx = self._ctx
         signed = request.parsed or parse_signature(request.headers)
@@ -128,20 +143,29 @@ class Stations:
                 f"the signature's created time is more than {skew_s} s from the cloud's clock"
             )
         check_content_digest(digest_field or None, request.body)
+        return StationPrincipal(signed.station_id, site, name, printer_uri), signed
+
+    def record_nonce(
+        self, db: Connection, station: StationPrincipal, signed: SignedRequest
+    ) -> None:
+        """Record a checked signature's nonce in the caller's write transaction.
+
+        Raises:
+            InvalidSignatureError: the nonce was used before (a replay, from any replica).
+        """
         try:
             _NONCE_INSERT.run(
                 db,
                 {
-                    "station_id": signed.station_id,
+                    "station_id": station.id,
                     "nonce": signed.nonce,
-                    "site": site,
+                    "site": station.site,
                     "created_at": datetime.fromtimestamp(signed.created, UTC),
                 },
             )
         except IntegrityError:
-            log.warning("replayed signature refused for station %s", signed.station_id)
+            log.warning("replayed signature refused for station %s", station.id)
             raise InvalidSignatureError("this signature nonce has been used before") from None
-        return StationPrincipal(signed.station_id, site, name, printer_uri)
 
     def list(self, site: str | None = None) -> list[StationView]:
         """The stations of `site` (default: the config's), oldest first, revoked ones included."""

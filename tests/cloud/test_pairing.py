@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from cloud.db import PairingRequest, StationNonce
+from cloud.db import PairingRequest, StationNonce, StationSession
 from cloud.errors import (
     AccessDeniedError,
     AuthorizationPendingError,
@@ -250,6 +250,11 @@ def test_a_replayed_signed_request_is_refused(world: World, clock: FakeClock) ->
     assert (again.status_code, problem_code(again)) == (401, "invalid-signature")
     assert "used before" in again.json()["detail"]
     assert again.headers["www-authenticate"] == "Signature"
+    # The tap reads before it writes: the replay read the same list, but opened nothing.
+    service: CloudService = world.client.app.state.service  # type: ignore[attr-defined]
+    with service.context.read() as db:
+        opened = db.scalar(select(func.count()).select_from(StationSession))
+    assert opened == 1
 
 
 def test_stale_and_future_signatures_are_refused(world: World, clock: FakeClock) -> None:
