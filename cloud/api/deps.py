@@ -10,10 +10,11 @@ work in one trip to the thread pool) and the endpoint's own work take two trips 
 (service, dependency, endpoint, response validation). The check stays a dependency so that an
 unauthenticated request is refused (401) before its body is even validated.
 
-The hottest two, the badge tap and the end of a session, take one trip: their dependency
-(`SignedStationDep`) refuses a request without a well-formed signature (401, before the body is
-validated), and the endpoint verifies it in the same trip as its own work (the tap, in the same
-transaction too: `Sessions.tap`).
+The hottest two, the badge tap and the end of a session, take one trip: a request without a
+well-formed signature is refused first (401, before the body is validated: `SignedStationDep`,
+which the tap's endpoint calls itself, with `validated_body`, to spare FastAPI's dependency
+solving), and the endpoint verifies the signature in the same trip as its own work
+(`Sessions.tap`).
 """
 
 from __future__ import annotations
