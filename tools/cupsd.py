@@ -70,6 +70,8 @@ class PrivateCupsd:
         (root / "etc/cupsd.conf").write_text(
             f"Listen 127.0.0.1:{self.port}\nListen {self.socket}\nBrowsing No\n"
             f"LogLevel {self._log_level}\n"
+            # MaxLogSize 0: one log file, never rotated (a test reads its jobs' lines back).
+            "MaxLogSize 0\n"
             # MaxJobs 0: stock cupsd refuses new jobs past 500 unfinished ones.
             "MaxJobs 0\nMaxJobsPerPrinter 0\nMaxJobsPerUser 0\n"
             f"PreserveJobHistory {'Yes' if self._keep_history else 'No'}\n"
