@@ -145,7 +145,8 @@ class PinChallenge:
 
 @dataclass(slots=True)
 class _Tapped:
-    """What a badge tap found inside its transaction (`Sessions._tap`); no user: unknown badge."""
+    """What a badge tap found (`Sessions._tap_reads`) and opened (`_tap_writes`); no user: an
+    unknown badge."""
 
     credential_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None

@@ -63,7 +63,7 @@ async def open_session(request: Request) -> Response:
     def work() -> SessionView | PinChallenge:
         sessions = service.sessions
         if body.tag is not None:
-            # The signature check and the tap in one transaction (the hottest request).
+            # The signature check and the tap in one trip (the hottest request).
             return sessions.tap(signed, body.tag, body.pin_tag)[1]
         station = service.stations.authenticate(signed)
         if body.passcode is not None:
