@@ -222,9 +222,8 @@ class ServiceContext:
         # A Core insert, without flushing the caller's pending objects first (their order of
         # writes is unchanged): the ORM's unit of work for one append-only row (no foreign keys)
         # cost more than the rest of a badge tap's transaction.
-        conn = db if isinstance(db, Connection) else db.connection()
         _AUDIT_INSERT.run(
-            conn,
+            db,
             {
                 "site": site,
                 "kind": kind,

@@ -191,7 +191,7 @@ def insert_session(
     session_id = uuid.uuid4()
     expires_at = now + timedelta(seconds=ctx.config.session_ttl_s)
     _SESSION_INSERT.run(
-        db if isinstance(db, Connection) else db.connection(),
+        db,
         {
             "id": session_id,
             "site": station.site,

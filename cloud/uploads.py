@@ -183,8 +183,7 @@ def held_bytes_query(site: str, owner_id: uuid.UUID) -> Select[Any]:
 
 def held_bytes(db: Session | Connection, site: str, owner_id: uuid.UUID) -> int:
     """What a user's jobs hold in the store now (content not yet destroyed)."""
-    conn = db if isinstance(db, Connection) else db.connection()
-    row = _HELD_BYTES_SUM.first(conn, {"site": site, "owner_id": owner_id})
+    row = _HELD_BYTES_SUM.first(db, {"site": site, "owner_id": owner_id})
     return int(row[0] or 0) if row is not None else 0
 
 
@@ -405,7 +404,7 @@ class JobUpload:
                 # A Core insert of the (transient) row: the ORM's unit of work cost more than
                 # the rest of the transaction. It exists before anything refers to it.
                 _JOB_INSERT.run(
-                    db.connection(),
+                    db,
                     {column: getattr(job, column) for column in _JOB_INSERT_COLUMNS},
                 )
                 if self._key is not None:

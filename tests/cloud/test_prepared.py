@@ -194,3 +194,25 @@ def test_sqlite_times_parse_as_sqlalchemy_parses_them(stored: str) -> None:
     assert ours(stored) == theirs(stored).replace(tzinfo=UTC)
     assert ours(stored).utcoffset() == timedelta(0)
     assert ours(None) is None
+
+
+def test_an_orm_session_runs_it_on_its_connection(
+    service: CloudService, enrolled: Enrolled
+) -> None:
+    names = Prepared(select(User.display_name).where(User.id == bindparam("id")))
+    with service.context.write() as db:
+        assert names.rows(db, {"id": enrolled.user.id}) == [("Ada Lovelace",)]
+        db.add(
+            User(
+                id=uuid.uuid4(),
+                site="default",
+                email="new@example.org",
+                display_name="N",
+                token_hash="0" * 64,
+                created_at=datetime.now(UTC),
+            )
+        )
+        # Not flushed first (the audit writer relies on it): the pending user is not seen yet.
+        assert (
+            Prepared(select(User.email).where(User.email == "new@example.org")).rows(db, {}) == []
+        )
