@@ -178,7 +178,16 @@ def test_cupsd_prints_over_ipps_through_a_forward_rotation(
         document.chmod(0o666)
 
         first = served(world)
-        assert print_and_wait(cupsd, document) == "completed", cupsd.log()
+        outcome = print_and_wait(cupsd, document)
+        for _retry in range(3):
+            # Seen in CI under load: cupsd aborts the new queue's first job itself ("Unable to
+            # convert file 0 to printable format") while it still sets the queue up. That job
+            # never reaches the cloud; any other outcome fails below.
+            if "Unable to convert file" not in outcome:
+                break
+            time.sleep(1)
+            outcome = print_and_wait(cupsd, document)
+        assert outcome == "completed", outcome
         pin = cupsd.root / "tmp/.cups/ssl/127.0.0.1.crt"  # CUPS pinned what it first saw
         # The backend writes it as it finishes, which can trail the job's "completed" a little.
         deadline = time.monotonic() + 15
